@@ -1,0 +1,118 @@
+//! Command-line definitions. Every verb runs the same code the engine runs
+//! for the matching key in the TUI.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::loops::LoopId;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keeper-tui",
+    version,
+    about = "Operator console for a threadkeeper store: live stores/loops/outcomes, and the loops that keep it healthy",
+    long_about = "keeper-tui reads and supervises a threadkeeper SQLite store (0.8.x and 0.21.x files).\n\n\
+The store is found at --db, else $THREADKEEPER_DB, else [store].db in the config, else ~/.threadkeeper/db.sqlite.\n\
+The config is read from --config, else $XDG_CONFIG_HOME/keeper-tui/keeper.toml (every key is documented in assets/keeper.toml).",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Verb,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The threadkeeper database (overrides $THREADKEEPER_DB and the config)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Config file (default: $XDG_CONFIG_HOME/keeper-tui/keeper.toml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Print stores / loops / outcomes / reliability (never writes to the store)
+    Status(StatusArgs),
+    /// Run one pass of a loop now (forced: runs even when its interval is 0)
+    Pass(PassArgs),
+    /// Reopen a thread the way threadkeeper does: add a note, state back to active
+    Reopen(ReopenArgs),
+    /// Run the engine's loops headless until SIGINT or SIGTERM
+    Engine(EngineArgs),
+    /// Print the config, database and log paths, store layout and loop settings
+    Info,
+    /// Build a new deterministic store with realistic spreads (tests, benchmarks, demos)
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Window for the "fires in window" columns, in days (like mp_dashboard's window_days)
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub window_days: Option<u32>,
+    /// Print JSON (schema in docs/status-json.md) instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PassArgs {
+    /// Which loop: janitor
+    #[arg(value_name = "LOOP")]
+    pub loop_id: LoopId,
+    /// Janitor: close threads idle longer than D days (default: [janitor].idle_close_days)
+    #[arg(long, value_name = "D", value_parser = parse_days)]
+    pub days: Option<f64>,
+    /// Show what the pass would do and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReopenArgs {
+    /// Thread id, e.g. T1a2
+    pub thread_id: String,
+    /// Note text recorded on the thread (default says the operator reopened it)
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Refuse every command that would change the store; run no passes
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Where to create the store (must not exist yet)
+    pub path: PathBuf,
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub threads: u64,
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub events: u64,
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub notes: u64,
+    /// RNG seed: the same seed and sizes give the same rows
+    #[arg(long, default_value_t = 20_240_601)]
+    pub seed: u64,
+    /// Pretend it is this Unix time (default: now), for byte-identical stores
+    #[arg(long, value_name = "UNIX_SECS")]
+    pub now: Option<i64>,
+}
+
+fn parse_days(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(d) if d.is_finite() && d >= 0.0 => Ok(d),
+        Ok(_) => Err(format!(
+            "{s:?} is not a usable number of days: use 0 or more, such as 1 or 1.5"
+        )),
+        Err(_) => Err(format!("{s:?} is not a number of days: use e.g. 1 or 1.5")),
+    }
+}

@@ -1,0 +1,224 @@
+//! The engine's tasks: one per loop (sleeps until due or poked), the
+//! refresher (debounced re-read of the store), and command dispatch.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{Command, PassOutcome, Request, SLIDE_EVERY, Shared, lock};
+use crate::actions;
+use crate::error::Error;
+use crate::loops::{Loop, LoopId, PassMode};
+use crate::store::now_unix;
+
+pub(super) type LoopSlot = Arc<Mutex<Box<dyn Loop>>>;
+
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn panic_text(err: tokio::task::JoinError) -> String {
+    if !err.is_panic() {
+        return "the pass was cancelled".into();
+    }
+    let payload = err.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-text payload".into())
+}
+
+/// One loop's life: wait until due, poked or stopped; run one pass on the
+/// blocking pool; report; repeat. A failing or panicking pass is reported
+/// and the loop carries on.
+pub(super) async fn loop_task(
+    shared: Arc<Shared>,
+    slot: LoopSlot,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (id, interval) = {
+        let lp = lock(&slot);
+        (lp.id(), lp.interval())
+    };
+    let Some(poke) = shared.pokes.get(&id).cloned() else {
+        return;
+    };
+    // Like threadkeeper's daemons: the first pass runs at start.
+    let mut next_due = interval.map(|_| Instant::now());
+    loop {
+        let due_unix = next_due
+            .map(|t| now_unix() + t.saturating_duration_since(Instant::now()).as_secs() as i64);
+        shared.update_loop(id, |s| s.next_due = due_unix);
+        let mut mode = tokio::select! {
+            _ = stop.changed() => break,
+            () = poke.notified() => PassMode::Forced,
+            () = sleep_until_due(next_due) => PassMode::Scheduled,
+        };
+        let waiters = lock(&shared.waiters).remove(&id).unwrap_or_default();
+        if !waiters.is_empty() {
+            mode = PassMode::Forced;
+        }
+        shared.update_loop(id, |s| s.running = true);
+        shared.publish();
+
+        let started = now_unix();
+        let (sh, sl) = (Arc::clone(&shared), Arc::clone(&slot));
+        let joined = tokio::task::spawn_blocking(move || {
+            let Some(writer) = sh.writer.as_ref() else {
+                return Err(Error::Refused("read-only mode: passes are off".into()));
+            };
+            let mut lp = lock(&sl);
+            let mut store = lock(writer);
+            actions::run_pass(lp.as_mut(), &mut store, mode, started)
+        })
+        .await;
+        let (ok, text) = match joined {
+            Ok(Ok(report)) => (true, format!("{id}: {}", report.summary)),
+            Ok(Err(e)) => (false, format!("{id} pass failed: {e}")),
+            Err(e) => (false, format!("{id} pass panicked: {}", panic_text(e))),
+        };
+        let outcome = PassOutcome {
+            mode,
+            started_at: started,
+            finished_at: now_unix(),
+            ok,
+            summary: text.clone(),
+        };
+        shared.update_loop(id, |s| {
+            s.running = false;
+            s.passes += 1;
+            if !ok {
+                s.failures += 1;
+            }
+            s.last = Some(outcome);
+        });
+        shared.notice(!ok, format!("{} {text}", mode.name()));
+        for w in waiters {
+            let _ = w.send(if ok {
+                Ok(text.clone())
+            } else {
+                Err(text.clone())
+            });
+        }
+        shared.refresh.notify_one();
+        shared.publish();
+        if mode == PassMode::Scheduled {
+            next_due = interval.map(|i| Instant::now() + i);
+        }
+    }
+}
+
+/// Re-read the store when the watcher (or a write of ours) says it
+/// changed, after a short quiet period so a burst of commits costs one
+/// refresh. Also re-publishes once a minute so windows slide.
+pub(super) async fn refresher(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut slide = tokio::time::interval_at(Instant::now() + SLIDE_EVERY, SLIDE_EVERY);
+    slide.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            () = shared.refresh.notified() => {
+                let debounce = shared.settings.config.debounce();
+                if !debounce.is_zero() {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        () = tokio::time::sleep(debounce) => {}
+                    }
+                }
+                let sh = Arc::clone(&shared);
+                let _ = tokio::task::spawn_blocking(move || sh.refresh_blocking(false)).await;
+            }
+            _ = slide.tick() => shared.publish(),
+        }
+    }
+}
+
+/// Route one request. Long work goes to the blocking pool so the command
+/// channel never stalls behind a pass.
+pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, req: Request) {
+    let Request { command, reply } = req;
+    if let Err(refusal) = shared.gate(&command) {
+        shared.notice(true, refusal.clone());
+        let _ = reply.send(Err(refusal));
+        return;
+    }
+    match command {
+        Command::ForcePass(id) => match shared.pokes.get(&id) {
+            Some(poke) => {
+                lock(&shared.waiters).entry(id).or_default().push(reply);
+                poke.notify_one();
+            }
+            None => {
+                let _ = reply.send(Err(format!("no {id} loop is running in this engine")));
+            }
+        },
+        Command::ForceAll => {
+            let mut names: Vec<_> = shared.pokes.keys().copied().collect();
+            names.sort();
+            for id in &names {
+                if let Some(p) = shared.pokes.get(id) {
+                    p.notify_one();
+                }
+            }
+            let list: Vec<_> = names.iter().map(|l| l.name()).collect();
+            let _ = reply.send(Ok(format!("forcing a pass of: {}", list.join(", "))));
+        }
+        Command::DryRun(id) => {
+            let Some(slot) = loops.get(&id).cloned() else {
+                let _ = reply.send(Err(format!("no {id} loop in this engine")));
+                return;
+            };
+            let sh = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || {
+                let view = lock(&sh.view);
+                let answer = match view.as_ref() {
+                    None => Err("the store is unreadable right now".to_string()),
+                    Some(v) => lock(&slot)
+                        .dry_run(v.conn(), v.path(), now_unix())
+                        .map(|r| format!("{id} dry-run: {}", r.summary))
+                        .map_err(|e| e.to_string()),
+                };
+                drop(view);
+                let _ = reply.send(answer);
+            });
+        }
+        Command::ReopenThread { id, note } => {
+            let sh = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || {
+                let answer = match sh.writer.as_ref() {
+                    None => Err("read-only mode: nothing can be reopened".to_string()),
+                    Some(w) => {
+                        actions::reopen_thread(&mut lock(w), &id, note.as_deref(), now_unix())
+                            .map_err(|e| e.to_string())
+                    }
+                };
+                match &answer {
+                    Ok(t) => sh.notice(false, t.clone()),
+                    Err(t) => sh.notice(true, t.clone()),
+                }
+                sh.refresh.notify_one();
+                let _ = reply.send(answer);
+            });
+        }
+        Command::Refresh => {
+            let sh = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || {
+                sh.refresh_blocking(true);
+                let st = lock(&sh.state);
+                let answer = match (&st.store_error, &st.last_refresh) {
+                    (Some(e), _) => Err(format!("refresh failed: {e}")),
+                    (None, Some(r)) => Ok(format!("refreshed in {} ms", r.took_us / 1000)),
+                    (None, None) => Ok("refreshed".into()),
+                };
+                drop(st);
+                let _ = reply.send(answer);
+            });
+        }
+    }
+}

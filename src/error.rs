@@ -1,0 +1,101 @@
+//! Errors written for the operator: what was wrong, the bad value quoted,
+//! and what would be right. The binary prints `Display` as-is.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no threadkeeper database at {path}: {hint}", path = .path.display())]
+    NoDatabase { path: PathBuf, hint: &'static str },
+
+    #[error(
+        "directory {dir} does not exist (database path {path}); create it or pass --db with an existing directory",
+        dir = .dir.display(), path = .path.display()
+    )]
+    NoDirectory { dir: PathBuf, path: PathBuf },
+
+    #[error("{path} is not an SQLite database (is it the right file?)", path = .path.display())]
+    NotSqlite { path: PathBuf },
+
+    #[error("{path} is corrupt: {detail}; restore it from a backup or run `sqlite3 {path} .recover`", path = .path.display())]
+    Corrupt { path: PathBuf, detail: String },
+
+    #[error(
+        "{path} is an SQLite database but not a threadkeeper store (it has no `threads` table); check --db or THREADKEEPER_DB",
+        path = .path.display()
+    )]
+    NotThreadkeeper { path: PathBuf },
+
+    #[error("{path} is read-only ({why}); this command needs to write. Make it writable or use a read-only command such as `status`", path = .path.display())]
+    ReadOnly { path: PathBuf, why: String },
+
+    #[error("{path} is a directory, not a database file", path = .path.display())]
+    IsDirectory { path: PathBuf },
+
+    #[error("thread {id:?} does not exist in {path}", path = .path.display())]
+    UnknownThread { id: String, path: PathBuf },
+
+    #[error("{path} has user_version {found}, newer than any threadkeeper keeper-tui knows (5); refusing to touch it", path = .path.display())]
+    TooNew { path: PathBuf, found: i64 },
+
+    #[error("database {path}: {source}", path = .path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("config {path}: {message}", path = .path.display())]
+    Config { path: PathBuf, message: String },
+
+    #[error("{0}")]
+    Io(String),
+
+    #[error("{0}")]
+    Refused(String),
+
+    #[error("engine stopped before answering")]
+    EngineGone,
+}
+
+impl Error {
+    /// Exit status for the binary: 2 for "you named something that is not
+    /// there" (unknown thread), 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::UnknownThread { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// Classify an SQLite failure on `path` into the operator's words.
+    pub fn from_sqlite(path: &std::path::Path, err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let path = path.to_path_buf();
+        if let rusqlite::Error::SqliteFailure(e, ref msg) = err {
+            match e.code {
+                ErrorCode::NotADatabase => return Error::NotSqlite { path },
+                ErrorCode::DatabaseCorrupt => {
+                    return Error::Corrupt {
+                        path,
+                        detail: msg
+                            .clone()
+                            .unwrap_or_else(|| "malformed database image".into()),
+                    };
+                }
+                ErrorCode::ReadOnly => {
+                    return Error::ReadOnly {
+                        path,
+                        why: msg
+                            .clone()
+                            .unwrap_or_else(|| "SQLite refused the write".into()),
+                    };
+                }
+                _ => {}
+            }
+        }
+        Error::Sqlite { path, source: err }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

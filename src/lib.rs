@@ -1,0 +1,11 @@
+//! keeper-tui: the operator's console for a threadkeeper store.
+pub mod actions;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod logging;
+pub mod loops;
+pub mod report;
+pub mod store;
+pub mod verbs;

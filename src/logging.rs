@@ -1,0 +1,84 @@
+//! Logging for the long-running front doors: a file log always (nothing on
+//! stdout while a TUI owns the terminal), plus stderr for headless runs.
+
+use std::path::Path;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::engine::EngineHandle;
+use crate::error::{Error, Result};
+
+pub const LOG_FILE: &str = "keeper-tui.log";
+
+/// Start logging to `dir/keeper-tui.log`; keep the guard alive until exit
+/// so buffered lines are flushed.
+pub fn init(dir: &Path, stderr: bool) -> Result<WorkerGuard> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::Io(format!(
+            "cannot create log directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let appender = tracing_appender::rolling::never(dir, LOG_FILE);
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = EnvFilter::try_from_env("KEEPER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let file = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(false);
+    let registry = tracing_subscriber::registry().with(filter).with(file);
+    let result = if stderr {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false),
+            )
+            .try_init()
+    } else {
+        registry.try_init()
+    };
+    result.map_err(|e| Error::Io(format!("cannot start logging: {e}")))?;
+    Ok(guard)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Headless engines have no screen: say when the store figures change.
+pub async fn print_notices(handle: EngineHandle) {
+    let mut rx = handle.snapshots;
+    let mut last_refresh = None;
+    while rx.changed().await.is_ok() {
+        let snap = rx.borrow_and_update().clone();
+        let at = snap.last_refresh.as_ref().map(|r| (r.at, r.took_us));
+        if at != last_refresh
+            && let (Some(r), Some(f)) = (&snap.last_refresh, &snap.store)
+        {
+            tracing::debug!(
+                took_us = r.took_us,
+                new_events = r.stats.new_events,
+                events_high_water = f.events_high_water,
+                "store refreshed"
+            );
+        }
+        last_refresh = at;
+    }
+}

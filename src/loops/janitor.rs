@@ -1,0 +1,103 @@
+//! The janitor: closes threads idle past a threshold, reversibly (a note
+//! reopens them). threadkeeper's rules, done in one transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{Loop, LoopId, PassMode, PassReport};
+use crate::config::JanitorConfig;
+use crate::error::{Error, Result};
+use crate::report::fmt_age;
+use crate::store::WriteStore;
+use crate::store::threads::{
+    close_stale, days_shown, janitor_cutoff, janitor_outcome, record_janitor_pass, stale_threads,
+};
+
+pub struct Janitor {
+    pub config: JanitorConfig,
+}
+
+impl Janitor {
+    pub fn new(config: JanitorConfig) -> Self {
+        Janitor { config }
+    }
+}
+
+/// Rows listed in a dry-run's detail; the summary always has the full count.
+const DRY_RUN_LIST: usize = 500;
+
+impl Loop for Janitor {
+    fn id(&self) -> LoopId {
+        LoopId::Janitor
+    }
+
+    fn interval(&self) -> Option<Duration> {
+        (self.config.interval_secs > 0).then(|| Duration::from_secs(self.config.interval_secs))
+    }
+
+    fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport> {
+        if mode == PassMode::Scheduled && self.config.interval_secs == 0 {
+            return Ok(PassReport {
+                summary: "disabled".into(),
+                ..PassReport::default()
+            });
+        }
+        if mode == PassMode::DryRun {
+            return self.dry_run(&store.conn, &store.path, now);
+        }
+        let days = self.config.idle_close_days;
+        let cutoff = janitor_cutoff(now, days);
+        let outcome = janitor_outcome(days);
+        let session = store.session_id.clone();
+        let summary = store.write(|tx| {
+            let closed = close_stale(tx, &session, cutoff, now, &outcome)?;
+            let summary = if closed == 0 {
+                "no_stale".to_string()
+            } else {
+                format!("closed={closed}")
+            };
+            record_janitor_pass(tx, &session, &summary, now)?;
+            Ok(summary)
+        })?;
+        Ok(PassReport {
+            summary,
+            detail: Vec::new(),
+            wrote: true,
+        })
+    }
+
+    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassReport> {
+        let days = self.config.idle_close_days;
+        let cutoff = janitor_cutoff(now, days);
+        let stale = stale_threads(conn, cutoff).map_err(|e| Error::from_sqlite(path, e))?;
+        let detail = stale
+            .iter()
+            .take(DRY_RUN_LIST)
+            .map(|t| {
+                format!(
+                    "{} {:<6} idle {:>4}  {}",
+                    t.id,
+                    t.state,
+                    fmt_age(now - t.last_touched_at),
+                    crate::store::truncate_chars(&t.question, 70)
+                )
+            })
+            .collect();
+        let summary = if stale.is_empty() {
+            "would close nothing (no_stale)".to_string()
+        } else {
+            format!(
+                "would close {} thread(s) idle > {}",
+                stale.len(),
+                days_shown(days)
+            )
+        };
+        Ok(PassReport {
+            summary,
+            detail,
+            wrote: false,
+        })
+    }
+}

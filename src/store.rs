@@ -1,0 +1,284 @@
+//! The threadkeeper SQLite store: where it is, how to open it for reading
+//! (panels, `status`) and for writing (loops, operator commands), and which
+//! threadkeeper layout it has.
+//!
+//! The file belongs to threadkeeper. Reads go through a read-only connection
+//! so a dashboard refresh never writes and never queues behind a writer;
+//! writes go through one connection in short `BEGIN IMMEDIATE` transactions.
+
+pub mod events;
+pub mod keeper;
+pub mod schema;
+pub mod seed;
+pub mod snapshot;
+pub mod threads;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// threadkeeper 0.21 writes 5 and refuses anything newer; so do we.
+const NEWEST_KNOWN_USER_VERSION: i64 = 5;
+/// Same patience as threadkeeper's own connections.
+const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A reader under WAL never waits on a writer; this only covers the rare
+/// moment a checkpoint or recovery holds the WAL index.
+const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the store is: `--db`, else `THREADKEEPER_DB`, else the default.
+pub fn resolve_db_path(flag: Option<&Path>, env: Option<&str>, home: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(e) = env.filter(|e| !e.is_empty()) {
+        return PathBuf::from(e);
+    }
+    home.map_or_else(|| PathBuf::from(".threadkeeper"), Path::to_path_buf)
+        .join(".threadkeeper")
+        .join("db.sqlite")
+}
+
+/// Which threadkeeper wrote the file, detected by probing tables and
+/// columns, never by version numbers alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayoutKind {
+    /// `daemon_health` or `tasks.role` present.
+    Threadkeeper021,
+    /// threadkeeper's wider schema (e.g. `verbatim`, `threads.claimed_at`) without 0.21's additions.
+    Threadkeeper08,
+    /// Only the core tables, as keeper-tui creates them.
+    Core,
+}
+
+impl LayoutKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LayoutKind::Threadkeeper021 => "threadkeeper 0.21.x",
+            LayoutKind::Threadkeeper08 => "threadkeeper 0.8.x",
+            LayoutKind::Core => "core (threads/notes/events/tasks only)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub kind: LayoutKind,
+    pub user_version: i64,
+    pub journal_mode: String,
+    pub tables: BTreeSet<String>,
+    pub thread_columns: BTreeSet<String>,
+    pub note_columns: BTreeSet<String>,
+}
+
+impl Layout {
+    pub fn probe(conn: &Connection) -> rusqlite::Result<Self> {
+        let mut stmt =
+            conn.prepare("SELECT name FROM sqlite_master WHERE type IN ('table','view')")?;
+        let tables = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<BTreeSet<_>>>()?;
+        let user_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let journal_mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let thread_columns = columns(conn, "threads")?;
+        let note_columns = columns(conn, "notes")?;
+        let task_columns = columns(conn, "tasks")?;
+        let kind = if tables.contains("daemon_health") || task_columns.contains("role") {
+            LayoutKind::Threadkeeper021
+        } else if tables.contains("verbatim") || thread_columns.contains("claimed_at") {
+            LayoutKind::Threadkeeper08
+        } else {
+            LayoutKind::Core
+        };
+        Ok(Layout {
+            kind,
+            user_version,
+            journal_mode,
+            tables,
+            thread_columns,
+            note_columns,
+        })
+    }
+
+    pub fn has_table(&self, name: &str) -> bool {
+        self.tables.contains(name)
+    }
+}
+
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<BTreeSet<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    stmt.query_map([table], |r| r.get::<_, String>(0))?
+        .collect()
+}
+
+/// A read-only view of the store: `mode=ro` plus `query_only`, so nothing
+/// this connection runs can write, and a missing file is never created.
+pub struct ReadStore {
+    pub path: PathBuf,
+    pub conn: Connection,
+    pub layout: Layout,
+}
+
+/// The one writer. Every logical change is one short `BEGIN IMMEDIATE`
+/// transaction; SQLite's busy handler retries while another process writes.
+pub struct WriteStore {
+    pub path: PathBuf,
+    pub conn: Connection,
+    pub layout: Layout,
+    /// `events.session_id` for keeper's own rows.
+    pub session_id: String,
+}
+
+fn check_existing_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(Error::IsDirectory { path: path.into() }),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            let dir = parent_dir(path);
+            if dir.is_dir() {
+                Err(Error::NoDatabase {
+                    path: path.into(),
+                    hint: "start threadkeeper once, run a writing command such as `keeper-tui engine`, or build one with `keeper-tui seed`",
+                })
+            } else {
+                Err(Error::NoDirectory {
+                    dir,
+                    path: path.into(),
+                })
+            }
+        }
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Probe the layout and insist on a `threads` table: anything else is
+/// another application's database and must not be touched.
+fn probe_threadkeeper(path: &Path, conn: &Connection) -> Result<Layout> {
+    let layout = Layout::probe(conn).map_err(|e| Error::from_sqlite(path, e))?;
+    if !layout.has_table("threads") {
+        return Err(Error::NotThreadkeeper { path: path.into() });
+    }
+    if layout.user_version > NEWEST_KNOWN_USER_VERSION {
+        return Err(Error::TooNew {
+            path: path.into(),
+            found: layout.user_version,
+        });
+    }
+    Ok(layout)
+}
+
+impl ReadStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        check_existing_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| Error::from_sqlite(path, e))?;
+        conn.busy_timeout(READ_BUSY_TIMEOUT)
+            .map_err(|e| Error::from_sqlite(path, e))?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(|e| Error::from_sqlite(path, e))?;
+        let layout = probe_threadkeeper(path, &conn)?;
+        Ok(ReadStore {
+            path: path.into(),
+            conn,
+            layout,
+        })
+    }
+}
+
+impl WriteStore {
+    /// Open the store for writing, creating a threadkeeper-compatible core
+    /// store when the file does not exist yet (its directory must).
+    pub fn open(path: &Path, session_id: &str) -> Result<Self> {
+        let exists = match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => return Err(Error::IsDirectory { path: path.into() }),
+            Ok(m) => {
+                if m.permissions().readonly() {
+                    return Err(Error::ReadOnly {
+                        path: path.into(),
+                        why: "the file has no write permission".into(),
+                    });
+                }
+                true
+            }
+            Err(_) => {
+                let dir = parent_dir(path);
+                if !dir.is_dir() {
+                    return Err(Error::NoDirectory {
+                        dir,
+                        path: path.into(),
+                    });
+                }
+                false
+            }
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| Error::from_sqlite(path, e))?;
+        let sql = |e| Error::from_sqlite(path, e);
+        conn.busy_timeout(WRITE_BUSY_TIMEOUT).map_err(sql)?;
+        if exists {
+            probe_threadkeeper(path, &conn)?;
+        } else {
+            schema::create_core(&conn).map_err(sql)?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(sql)? {
+            return Err(Error::ReadOnly {
+                path: path.into(),
+                why: "SQLite opened it read-only".into(),
+            });
+        }
+        keeper::ensure_tables(&conn).map_err(sql)?;
+        let layout = probe_threadkeeper(path, &conn)?;
+        Ok(WriteStore {
+            path: path.into(),
+            conn,
+            layout,
+            session_id: session_id.into(),
+        })
+    }
+
+    /// Run `f` in one `BEGIN IMMEDIATE` transaction: all of it lands or none.
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| Error::from_sqlite(&path, e))?;
+        let out = f(&tx).map_err(|e| Error::from_sqlite(&path, e))?;
+        tx.commit().map_err(|e| Error::from_sqlite(&path, e))?;
+        Ok(out)
+    }
+}
+
+/// First `n` characters (not bytes), the way threadkeeper's Python slices.
+pub fn truncate_chars(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,492 @@
+//! Stores / loops / outcomes / reliability: the figures threadkeeper
+//! 0.8.1's `mp_dashboard(window_days=W)` computes, built once from the file
+//! and then refreshed from what changed. Figures are computed in memory for
+//! any `now`, so sliding windows need no query at all.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::events::{AUTO_CLOSED, EventStats, KindClass, OUTCOME_KINDS};
+use super::{LayoutKind, ReadStore};
+use crate::error::{Error, Result};
+
+const DAY: i64 = 86_400;
+
+/// threadkeeper 0.8.1's loop labels, in its order; other `*_pass` kinds
+/// follow, labelled by their kind without `_pass`.
+const KNOWN_LOOPS: &[(&str, &str)] = &[
+    ("ingest", "ingest_pass"),
+    ("shadow", "shadow_review_pass"),
+    ("extract", "extract_pass"),
+    ("candidate", "candidate_review_pass"),
+    ("curator", "curator_pass"),
+    ("probe", "probe_pass"),
+    ("evolve", "evolve_review_pass"),
+];
+
+pub fn loop_label(kind: &str) -> String {
+    KNOWN_LOOPS.iter().find(|(_, k)| *k == kind).map_or_else(
+        || kind.trim_end_matches("_pass").to_string(),
+        |(l, _)| (*l).to_string(),
+    )
+}
+
+/// `(key, count)` pairs in threadkeeper's display order: the known keys
+/// first, then any others sorted.
+pub type Group = Vec<(String, i64)>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stores {
+    pub threads: Group,
+    pub threads_total: i64,
+    pub notes: i64,
+    pub dialog: i64,
+    pub distill: i64,
+    pub concepts: i64,
+    pub skills_by_tier: Group,
+    pub claims_by_tier: Group,
+    pub extract_candidates: Group,
+    pub evolve: Group,
+    pub probes: i64,
+    pub probe_results: i64,
+    pub tasks_running: i64,
+    pub tasks_total: i64,
+    pub db_bytes: u64,
+    pub wal_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoopFigures {
+    pub kind: String,
+    pub label: String,
+    pub fires_window: u64,
+    pub fires_30d: u64,
+    pub fires_all: u64,
+    pub last_at: Option<i64>,
+    /// Fires per hour over the last 24 hours, oldest hour first.
+    pub fires_by_hour: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutcomeFigures {
+    pub kind: String,
+    pub window: u64,
+    pub d30: u64,
+    pub all: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AcceptRate {
+    pub accepted: u64,
+    pub decided: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Reliability {
+    pub weak_categories: i64,
+    pub untested_categories: i64,
+}
+
+/// One consistent reading of the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreFigures {
+    pub now: i64,
+    pub window_days: u32,
+    pub layout: LayoutKind,
+    pub stores: Stores,
+    pub loops: Vec<LoopFigures>,
+    pub outcomes: Vec<OutcomeFigures>,
+    pub candidate_accept_rate: AcceptRate,
+    pub reliability: Reliability,
+    pub events_high_water: i64,
+}
+
+/// What a refresh had to do, for logs and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RefreshStats {
+    pub new_events: u64,
+    pub threads_recounted: bool,
+    pub rebuilt: bool,
+}
+
+/// A table counted by tailing its rowid: new rows are added, and a full
+/// recount happens only when the lowest rowid moves (rows were deleted).
+#[derive(Debug, Clone, Copy, Default)]
+struct TailCount {
+    count: i64,
+    max_rowid: i64,
+    min_rowid: i64,
+}
+
+impl TailCount {
+    fn refresh(&mut self, conn: &Connection, table: &str) -> rusqlite::Result<()> {
+        let Some((min, max)) = conn
+            .query_row(
+                &format!("SELECT MIN(rowid), MAX(rowid) FROM {table}"),
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<i64>>(0)?.unwrap_or(0),
+                        r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                    ))
+                },
+            )
+            .optional()
+            .or_else(missing_is_none)?
+        else {
+            *self = TailCount::default();
+            return Ok(());
+        };
+        if min != self.min_rowid || max < self.max_rowid || self.count == 0 {
+            self.count =
+                conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+        } else if max > self.max_rowid {
+            self.count += conn.query_row(
+                &format!("SELECT COUNT(*) FROM {table} WHERE rowid > ?1"),
+                [self.max_rowid],
+                |r| r.get::<_, i64>(0),
+            )?;
+        }
+        self.min_rowid = min;
+        self.max_rowid = max;
+        Ok(())
+    }
+}
+
+/// A missing optional table or column reads as "nothing there".
+fn missing_is_none<T>(e: rusqlite::Error) -> rusqlite::Result<Option<T>> {
+    let msg = e.to_string();
+    if msg.contains("no such table") || msg.contains("no such column") {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
+fn scalar(conn: &Connection, sql: &str) -> rusqlite::Result<i64> {
+    Ok(conn
+        .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+        .map(Option::Some)
+        .or_else(missing_is_none)?
+        .flatten()
+        .unwrap_or(0))
+}
+
+fn group(conn: &Connection, table: &str, col: &str, order: &[&str]) -> rusqlite::Result<Group> {
+    let sql = format!("SELECT {col}, COUNT(*) FROM {table} GROUP BY {col}");
+    let Some(mut stmt) = conn
+        .prepare_cached(&sql)
+        .map(Some)
+        .or_else(missing_is_none)?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut raw: Vec<(String, i64)> = Vec::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let key = r
+            .get::<_, Option<String>>(0)?
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| "?".into());
+        let n: i64 = r.get(1)?;
+        match raw.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = n,
+            None => raw.push((key, n)),
+        }
+    }
+    let mut out: Group = order
+        .iter()
+        .filter_map(|k| raw.iter().find(|(rk, _)| rk == k).cloned())
+        .collect();
+    let mut rest: Group = raw
+        .into_iter()
+        .filter(|(k, _)| !order.contains(&k.as_str()))
+        .collect();
+    rest.sort();
+    out.extend(rest);
+    Ok(out)
+}
+
+/// The live view of one store: a read-only connection, the event tail and
+/// the cached counts. `refresh` brings it up to date with the file.
+pub struct StoreView {
+    read: ReadStore,
+    window_days: u32,
+    events: EventStats,
+    threads: Group,
+    /// `(MAX(rowid), MAX(last_touched_at))`: every threadkeeper transition
+    /// moves one of them, so an unchanged pair means unchanged counts.
+    threads_fingerprint: (i64, i64),
+    notes: TailCount,
+    dialog: TailCount,
+    probe_results: TailCount,
+    small: Stores,
+    reliability: Reliability,
+}
+
+fn horizon(window_days: u32) -> i64 {
+    i64::from(window_days.max(30)) * DAY
+}
+
+impl StoreView {
+    pub fn open(path: &Path, window_days: u32) -> Result<Self> {
+        let read = ReadStore::open(path)?;
+        let mut view = StoreView {
+            read,
+            window_days: window_days.max(1),
+            events: EventStats::new(horizon(window_days)),
+            threads: Vec::new(),
+            threads_fingerprint: (-1, -1),
+            notes: TailCount::default(),
+            dialog: TailCount::default(),
+            probe_results: TailCount::default(),
+            small: Stores::default(),
+            reliability: Reliability::default(),
+        };
+        view.refresh(super::now_unix())?;
+        Ok(view)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.read.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.read.conn
+    }
+
+    pub fn layout(&self) -> &super::Layout {
+        &self.read.layout
+    }
+
+    /// Bring the view up to date: tail new events, recount what they (or
+    /// the cheap fingerprints) say changed. A read transaction keeps every
+    /// figure from the same moment of the file.
+    pub fn refresh(&mut self, now: i64) -> Result<RefreshStats> {
+        let path = self.read.path.clone();
+        self.refresh_inner(now)
+            .map_err(|e| Error::from_sqlite(&path, e))
+    }
+
+    /// Throw everything away and count from scratch.
+    pub fn rebuild(&mut self, now: i64) -> Result<RefreshStats> {
+        self.events = EventStats::new(horizon(self.window_days));
+        self.threads_fingerprint = (-1, -1);
+        self.notes = TailCount::default();
+        self.dialog = TailCount::default();
+        self.probe_results = TailCount::default();
+        let mut stats = self.refresh(now)?;
+        stats.rebuilt = true;
+        Ok(stats)
+    }
+
+    fn refresh_inner(&mut self, now: i64) -> rusqlite::Result<RefreshStats> {
+        let conn = &self.read.conn;
+        conn.execute_batch("BEGIN")?;
+        let result = Self::refresh_locked(
+            conn,
+            now,
+            &mut self.events,
+            &mut self.threads,
+            &mut self.threads_fingerprint,
+            [&mut self.notes, &mut self.dialog, &mut self.probe_results],
+            &mut self.small,
+            &mut self.reliability,
+        );
+        // A read transaction: ending it cannot fail in a way that matters.
+        let _ = conn.execute_batch("COMMIT");
+        result
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "split borrows of one view's fields"
+    )]
+    fn refresh_locked(
+        conn: &Connection,
+        now: i64,
+        events: &mut EventStats,
+        threads: &mut Group,
+        threads_fp: &mut (i64, i64),
+        [notes, dialog, probe_results]: [&mut TailCount; 3],
+        small: &mut Stores,
+        reliability: &mut Reliability,
+    ) -> rusqlite::Result<RefreshStats> {
+        let mut stats = RefreshStats::default();
+        let (min_id, max_id): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(MIN(id),0), COALESCE(MAX(id),0) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if (events.high_water > 0 && (min_id != events.min_id || max_id < events.high_water))
+            || (events.high_water == 0 && !events.kinds.is_empty())
+        {
+            // Rows were deleted (0.21's retention) or the file was replaced.
+            *events = EventStats::new(events.horizon_secs);
+            *threads_fp = (-1, -1);
+            stats.rebuilt = true;
+        }
+        events.min_id = min_id;
+        events.threads_touched = false;
+        stats.new_events = events.tail(conn, now)?;
+        events.recheck_last_rows(conn)?;
+        events.prune(now);
+
+        let fp: (i64, i64) = conn.query_row(
+            "SELECT COALESCE(MAX(rowid),0), COALESCE(MAX(last_touched_at),0) FROM threads",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if events.threads_touched || fp != *threads_fp {
+            *threads = group(conn, "threads", "state", &["active", "idle", "closed"])?;
+            *threads_fp = fp;
+            stats.threads_recounted = true;
+        }
+        notes.refresh(conn, "notes")?;
+        dialog.refresh(conn, "dialog_messages")?;
+        probe_results.refresh(conn, "probe_results")?;
+
+        small.distill = scalar(conn, "SELECT COUNT(*) FROM distill")?;
+        small.concepts = scalar(conn, "SELECT COUNT(*) FROM concepts")?;
+        small.skills_by_tier = group(
+            conn,
+            "skill_usage",
+            "tier",
+            &["hypothesis", "observed", "validated"],
+        )?;
+        small.claims_by_tier = group(
+            conn,
+            "user_dialectic",
+            "tier",
+            &["hypothesis", "observed", "validated", "disputed"],
+        )?;
+        small.extract_candidates = group(
+            conn,
+            "extract_candidates",
+            "status",
+            &["pending", "accepted", "rejected"],
+        )?;
+        small.evolve = group(
+            conn,
+            "evolve",
+            "COALESCE(status,'pending')",
+            &["pending", "promoted", "dismissed"],
+        )?;
+        small.probes = scalar(conn, "SELECT COUNT(*) FROM probes")?;
+        small.tasks_running = scalar(conn, "SELECT COUNT(*) FROM tasks WHERE ended_at IS NULL")?;
+        small.tasks_total = scalar(conn, "SELECT COUNT(*) FROM tasks")?;
+        reliability.weak_categories = scalar(
+            conn,
+            "SELECT COUNT(*) FROM reliability \
+             WHERE fail_rate_30d IS NOT NULL AND attempts>=3 AND fail_rate_30d>0",
+        )?;
+        reliability.untested_categories = scalar(
+            conn,
+            "SELECT COUNT(DISTINCT p.category) FROM probes p \
+             LEFT JOIN reliability r ON r.category=p.category \
+             WHERE p.enabled=1 AND (r.category IS NULL OR r.attempts=0)",
+        )?;
+        small.notes = notes.count;
+        small.dialog = dialog.count;
+        small.probe_results = probe_results.count;
+        Ok(stats)
+    }
+
+    /// The figures at `now`, from memory only.
+    pub fn figures(&self, now: i64) -> StoreFigures {
+        let w = i64::from(self.window_days);
+        let cut_win = now - w * DAY;
+        let cut_30 = now - 30 * DAY;
+        let ev = &self.events;
+
+        let mut stores = self.small.clone();
+        stores.threads.clone_from(&self.threads);
+        stores.threads_total = self.threads.iter().map(|(_, n)| n).sum();
+        let (db_bytes, wal_bytes) = file_sizes(&self.read.path);
+        stores.db_bytes = db_bytes;
+        stores.wal_bytes = wal_bytes;
+
+        let mut loops: Vec<LoopFigures> = ev
+            .kinds
+            .iter()
+            .filter(|k| k.class == KindClass::Loop)
+            .map(|k| LoopFigures {
+                kind: k.kind.clone(),
+                label: loop_label(&k.kind),
+                fires_window: k.count_since(cut_win),
+                fires_30d: k.count_since(cut_30),
+                fires_all: k.total,
+                last_at: (k.last_at > 0).then_some(k.last_at),
+                fires_by_hour: (0..24)
+                    .map(|h| {
+                        let from = now - (24 - h) * 3600;
+                        (k.count_since(from) - k.count_since(from + 3600)) as u32
+                    })
+                    .collect(),
+            })
+            .filter(|l| l.fires_30d > 0 || l.last_at.is_some())
+            .collect();
+        let rank = |kind: &str| {
+            KNOWN_LOOPS
+                .iter()
+                .position(|(_, k)| *k == kind)
+                .unwrap_or(usize::MAX)
+        };
+        loops.sort_by(|a, b| {
+            rank(&a.kind)
+                .cmp(&rank(&b.kind))
+                .then_with(|| a.kind.cmp(&b.kind))
+        });
+
+        let mut outcomes: Vec<OutcomeFigures> = OUTCOME_KINDS
+            .iter()
+            .filter_map(|kind| ev.get(kind))
+            .filter(|k| k.total > 0)
+            .map(|k| OutcomeFigures {
+                kind: k.kind.clone(),
+                window: k.count_since(cut_win),
+                d30: k.count_since(cut_30),
+                all: k.total,
+            })
+            .collect();
+        if ev.auto_closed_total > 0 {
+            outcomes.push(OutcomeFigures {
+                kind: AUTO_CLOSED.into(),
+                window: ev.auto_closed_since(cut_win),
+                d30: ev.auto_closed_since(cut_30),
+                all: ev.auto_closed_total,
+            });
+        }
+        let accepted: u64 = ev
+            .kinds
+            .iter()
+            .filter(|k| k.class == KindClass::Accept)
+            .map(|k| k.total)
+            .sum();
+        let rejected = ev.get("reject_candidate").map_or(0, |k| k.total);
+
+        StoreFigures {
+            now,
+            window_days: self.window_days,
+            layout: self.read.layout.kind,
+            stores,
+            loops,
+            outcomes,
+            candidate_accept_rate: AcceptRate {
+                accepted,
+                decided: accepted + rejected,
+            },
+            reliability: self.reliability,
+            events_high_water: ev.high_water,
+        }
+    }
+}
+
+fn file_sizes(path: &Path) -> (u64, u64) {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    (size(path), size(Path::new(&wal)))
+}

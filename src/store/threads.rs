@@ -1,0 +1,213 @@
+//! Thread transitions, written exactly as threadkeeper writes them: the
+//! janitor's close and the operator's reopen (threadkeeper's `note`).
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::events::insert_event;
+use super::{Layout, truncate_chars};
+
+const DAY: f64 = 86_400.0;
+
+/// threadkeeper's rule: `now - int(max(0, days) * 86400)`.
+pub fn janitor_cutoff(now: i64, days: f64) -> i64 {
+    now - (days.max(0.0) * DAY) as i64
+}
+
+/// Days as threadkeeper prints them: an integer when whole (`1d`), else
+/// the float (`1.5d`).
+pub fn days_shown(days: f64) -> String {
+    if days.fract() == 0.0 && days.is_finite() {
+        format!("{}d", days as i64)
+    } else {
+        format!("{days}d")
+    }
+}
+
+pub fn janitor_outcome(days: f64) -> String {
+    format!(
+        "auto-closed by janitor: idle > {} (reopen via note)",
+        days_shown(days)
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleThread {
+    pub id: String,
+    pub state: String,
+    pub question: String,
+    pub last_touched_at: i64,
+}
+
+const STALE: &str = "state IN ('active','idle') AND last_touched_at < ?1";
+
+/// Threads a janitor pass with this cutoff would close, oldest first.
+pub fn stale_threads(conn: &Connection, cutoff: i64) -> rusqlite::Result<Vec<StaleThread>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, state, question, last_touched_at FROM threads WHERE {STALE} \
+         ORDER BY last_touched_at ASC"
+    ))?;
+    stmt.query_map([cutoff], |r| {
+        Ok(StaleThread {
+            id: r.get(0)?,
+            state: r.get(1)?,
+            question: r.get(2)?,
+            last_touched_at: r.get(3)?,
+        })
+    })?
+    .collect()
+}
+
+/// Close every stale thread inside the caller's write transaction. The
+/// staleness test sits inside the statements themselves, so a thread whose
+/// note committed before this transaction took the write lock is not stale
+/// any more and is left alone. Returns how many closed.
+pub fn close_stale(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    cutoff: i64,
+    now: i64,
+    outcome: &str,
+) -> rusqlite::Result<usize> {
+    let summary = truncate_chars(outcome, 200);
+    // Events first, oldest thread first, as threadkeeper's one-by-one loop
+    // orders them; the UPDATE below then matches the very same rows because
+    // this transaction holds the write lock.
+    tx.execute(
+        &format!(
+            "INSERT INTO events (session_id, kind, target, summary, created_at) \
+             SELECT ?2, 'close_thread', id, ?3, ?4 FROM threads WHERE {STALE} \
+             ORDER BY last_touched_at ASC"
+        ),
+        params![cutoff, session_id, summary, now],
+    )?;
+    tx.execute(
+        &format!("UPDATE threads SET state='closed', outcome=?2, last_touched_at=?3 WHERE {STALE}"),
+        params![cutoff, outcome, now],
+    )
+}
+
+/// Record a `janitor_pass`. Like threadkeeper 0.21, a `no_stale` pass whose
+/// newest `janitor_pass` row already says `no_stale` moves that row to now
+/// instead of piling up identical rows.
+pub fn record_janitor_pass(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    summary: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    if summary == "no_stale" {
+        let last: Option<(i64, Option<String>)> = tx
+            .query_row(
+                "SELECT id, summary FROM events WHERE kind='janitor_pass' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((id, Some(s))) = last
+            && s == "no_stale"
+        {
+            tx.execute(
+                "UPDATE events SET created_at=?1 WHERE id=?2",
+                params![now, id],
+            )?;
+            return Ok(());
+        }
+    }
+    insert_event(tx, session_id, "janitor_pass", Some(""), summary, now)
+}
+
+/// What a reopen found and did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reopened {
+    pub id: String,
+    pub previous_state: String,
+    pub note_id: i64,
+}
+
+/// threadkeeper's `note(kind='move')`: insert the note, touch the thread
+/// (state back to active if idle or closed, outcome kept), log `note:move`.
+/// `None` when the thread does not exist; nothing is written then.
+pub fn reopen(
+    tx: &Transaction<'_>,
+    layout: &Layout,
+    session_id: &str,
+    id: &str,
+    content: &str,
+    now: i64,
+) -> rusqlite::Result<Option<Reopened>> {
+    let scoped = layout.note_columns.contains("project_id")
+        && layout.note_columns.contains("memory_scope")
+        && layout.thread_columns.contains("project_id")
+        && layout.thread_columns.contains("memory_scope");
+    let scope_sql = if scoped {
+        "project_id, memory_scope"
+    } else {
+        "NULL, NULL"
+    };
+    let found: Option<(String, Option<String>, Option<String>)> = tx
+        .query_row(
+            &format!("SELECT state, {scope_sql} FROM threads WHERE id=?1"),
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((previous_state, project_id, memory_scope)) = found else {
+        return Ok(None);
+    };
+    if scoped {
+        tx.execute(
+            "INSERT INTO notes (thread_id, content, kind, created_at, session_id, project_id, \
+             memory_scope) VALUES (?1, ?2, 'move', ?3, ?4, ?5, COALESCE(?6, 'project'))",
+            params![id, content, now, session_id, project_id, memory_scope],
+        )?;
+    } else {
+        tx.execute(
+            "INSERT INTO notes (thread_id, content, kind, created_at, session_id) \
+             VALUES (?1, ?2, 'move', ?3, ?4)",
+            params![id, content, now, session_id],
+        )?;
+    }
+    let note_id = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE threads SET last_touched_at=?1, last_move=?2, \
+         state=CASE WHEN state IN ('idle','closed') THEN 'active' ELSE state END WHERE id=?3",
+        params![now, truncate_chars(content, 90), id],
+    )?;
+    insert_event(tx, session_id, "note:move", Some(id), content, now)?;
+    Ok(Some(Reopened {
+        id: id.to_string(),
+        previous_state,
+        note_id,
+    }))
+}
+
+/// One row of the Threads panel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadRow {
+    pub id: String,
+    pub state: String,
+    pub question: String,
+    pub last_move: Option<String>,
+    pub outcome: Option<String>,
+    pub last_touched_at: i64,
+}
+
+/// Most recently touched threads first (uses `idx_threads_touch`).
+pub fn recent_threads(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<ThreadRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, state, question, last_move, outcome, last_touched_at FROM threads \
+         ORDER BY last_touched_at DESC LIMIT ?1",
+    )?;
+    stmt.query_map([limit], |r| {
+        Ok(ThreadRow {
+            id: r.get(0)?,
+            state: r.get(1)?,
+            question: r.get(2)?,
+            last_move: r.get(3)?,
+            outcome: r.get(4)?,
+            last_touched_at: r.get(5)?,
+        })
+    })?
+    .collect()
+}

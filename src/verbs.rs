@@ -1,0 +1,190 @@
+//! The one-shot CLI verbs. Each returns text for stdout or an `Error`
+//! whose `Display` is the whole message for stderr.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use crate::actions;
+use crate::cli::{Cli, EngineArgs, PassArgs, SeedArgs, StatusArgs, Verb};
+use crate::config::{Config, Settings};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::loops::janitor::Janitor;
+use crate::loops::{Loop, LoopId, PassMode};
+use crate::report;
+use crate::store::seed::{SeedSpec, seed};
+use crate::store::snapshot::StoreView;
+use crate::store::{ReadStore, WriteStore, now_unix};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let (config, config_path) = Config::load(cli.global.config.as_deref())?;
+    let settings = Settings::resolve(config, config_path, cli.global.db.as_deref());
+    match cli.command {
+        Verb::Status(a) => status(&settings, &a),
+        Verb::Pass(a) => pass(&settings, &a),
+        Verb::Reopen(a) => {
+            let mut store = WriteStore::open(&settings.db_path, &settings.config.session_id)?;
+            let msg =
+                actions::reopen_thread(&mut store, &a.thread_id, a.note.as_deref(), now_unix())?;
+            out(&msg)
+        }
+        Verb::Engine(a) => engine(settings, &a),
+        Verb::Info => info(&settings),
+        Verb::Seed(a) => seed_verb(&a),
+    }
+}
+
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "every verb ends in `out(..)`; the Result keeps call sites uniform"
+)]
+fn out(text: &str) -> Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = writeln!(stdout, "{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(settings: &Settings, a: &StatusArgs) -> Result<ExitCode> {
+    let window = a.window_days.unwrap_or(settings.config.window_days);
+    let view = StoreView::open(&settings.db_path, window)?;
+    let figures = view.figures(now_unix());
+    if a.json {
+        out(&report::json(&settings.db_path, &figures))
+    } else {
+        out(&report::text(&figures))
+    }
+}
+
+fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
+    let LoopId::Janitor = a.loop_id;
+    let mut cfg = settings.config.janitor.clone();
+    if let Some(d) = a.days {
+        cfg.idle_close_days = d;
+    }
+    let mut janitor = Janitor::new(cfg);
+    let now = now_unix();
+    let report = if a.dry_run {
+        let read = ReadStore::open(&settings.db_path)?;
+        janitor.dry_run(&read.conn, &read.path, now)?
+    } else {
+        let mut store = WriteStore::open(&settings.db_path, &settings.config.session_id)?;
+        actions::run_pass(&mut janitor, &mut store, PassMode::Forced, now)?
+    };
+    let mut text = format!("{}: {}", a.loop_id, report.summary);
+    for line in &report.detail {
+        text.push_str("\n  ");
+        text.push_str(line);
+    }
+    out(&text)
+}
+
+fn engine(settings: Settings, a: &EngineArgs) -> Result<ExitCode> {
+    let mut settings = settings;
+    settings.config.read_only |= a.read_only;
+    let _guard = crate::logging::init(&settings.log_dir, true)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        let (engine, handle) = Engine::new(settings)?;
+        let printer = tokio::spawn(crate::logging::print_notices(handle.clone()));
+        let result = engine.run(crate::logging::shutdown_signal()).await;
+        printer.abort();
+        result
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn info(settings: &Settings) -> Result<ExitCode> {
+    let c = &settings.config;
+    let mut t = String::new();
+    let w = &mut t;
+    let cfg = settings.config_path.as_ref().map_or_else(
+        || match crate::config::default_config_path() {
+            Some(p) => format!("{} (not present: defaults in use)", p.display()),
+            None => "none (no $HOME): defaults in use".into(),
+        },
+        |p| p.display().to_string(),
+    );
+    let _ = writeln!(w, "config:    {cfg}");
+    let _ = writeln!(
+        w,
+        "database:  {} (from {})",
+        settings.db_path.display(),
+        settings.db_from
+    );
+    let layout = match ReadStore::open(&settings.db_path) {
+        Ok(r) => format!(
+            "{} (user_version {}, journal {}, {} tables)",
+            r.layout.kind.describe(),
+            r.layout.user_version,
+            r.layout.journal_mode,
+            r.layout.tables.len()
+        ),
+        Err(e) => format!("unavailable: {e}"),
+    };
+    let _ = writeln!(w, "layout:    {layout}");
+    let _ = writeln!(
+        w,
+        "log:       {}",
+        settings.log_dir.join(crate::logging::LOG_FILE).display()
+    );
+    let _ = writeln!(
+        w,
+        "session:   {} (events.session_id of keeper's rows)",
+        c.session_id
+    );
+    let _ = writeln!(w, "window:    {} days", c.window_days);
+    let _ = writeln!(w, "read-only: {}", c.read_only);
+    let _ = writeln!(
+        w,
+        "refresh:   on file change, debounced {} ms",
+        c.debounce_ms
+    );
+    let _ = writeln!(w, "loops:");
+    let j = &c.janitor;
+    let every = if j.interval_secs == 0 {
+        "off (interval_secs = 0; forced passes still run)".to_string()
+    } else {
+        format!("every {} s", j.interval_secs)
+    };
+    let _ = write!(
+        w,
+        "  janitor   {every}, closes threads idle > {}",
+        crate::store::threads::days_shown(j.idle_close_days)
+    );
+    out(&t)
+}
+
+fn seed_verb(a: &SeedArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    eprintln!(
+        "seeding {} threads, {} events, {} notes into {} ...",
+        a.threads,
+        a.events,
+        a.notes,
+        a.path.display()
+    );
+    let spec = SeedSpec {
+        threads: a.threads,
+        events: a.events,
+        notes: a.notes,
+        seed: a.seed,
+        now: a.now.unwrap_or_else(now_unix),
+    };
+    let c = seed(&a.path, spec)?;
+    out(&format!(
+        "seeded {}: threads active={} idle={} closed={}, {} events, {} notes in {:.1} s",
+        a.path.display(),
+        c.active,
+        c.idle,
+        c.closed,
+        a.events,
+        a.notes,
+        started.elapsed().as_secs_f64()
+    ))
+}
