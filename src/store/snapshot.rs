@@ -124,7 +124,11 @@ impl TailCount {
     fn refresh(&mut self, conn: &Connection, table: &str) -> rusqlite::Result<()> {
         let Some((min, max)) = conn
             .query_row(
-                &format!("SELECT MIN(rowid), MAX(rowid) FROM {table}"),
+                // Two scalar subqueries: `MIN(x), MAX(x)` in one SELECT
+                // defeats SQLite's min/max shortcut and scans the table.
+                &format!(
+                    "SELECT (SELECT MIN(rowid) FROM {table}), (SELECT MAX(rowid) FROM {table})"
+                ),
                 [],
                 |r| {
                     Ok((
@@ -316,7 +320,7 @@ impl StoreView {
     ) -> rusqlite::Result<RefreshStats> {
         let mut stats = RefreshStats::default();
         let (min_id, max_id): (i64, i64) = conn.query_row(
-            "SELECT COALESCE(MIN(id),0), COALESCE(MAX(id),0) FROM events",
+            "SELECT COALESCE((SELECT MIN(id) FROM events),0), COALESCE((SELECT MAX(id) FROM events),0)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -335,7 +339,8 @@ impl StoreView {
         events.prune(now);
 
         let fp: (i64, i64) = conn.query_row(
-            "SELECT COALESCE(MAX(rowid),0), COALESCE(MAX(last_touched_at),0) FROM threads",
+            "SELECT COALESCE((SELECT MAX(rowid) FROM threads),0), \
+             COALESCE((SELECT MAX(last_touched_at) FROM threads),0)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
