@@ -406,6 +406,9 @@ impl Engine {
             false,
             format!("engine started on {}", shared.settings.db_path.display()),
         );
+        // Whatever changed between `new` and the watch starting is caught here.
+        shared.refresh.notify_one();
+        shared.publish();
 
         tokio::pin!(shutdown);
         loop {

@@ -217,6 +217,9 @@ fn group(conn: &Connection, table: &str, col: &str, order: &[&str]) -> rusqlite:
 /// the cached counts. `refresh` brings it up to date with the file.
 pub struct StoreView {
     read: ReadStore,
+    /// `(device, inode)` of the file when opened: an open connection keeps
+    /// reading a deleted or replaced file, so refresh compares this first.
+    identity: Option<(u64, u64)>,
     window_days: u32,
     events: EventStats,
     threads: Group,
@@ -238,6 +241,7 @@ impl StoreView {
     pub fn open(path: &Path, window_days: u32) -> Result<Self> {
         let read = ReadStore::open(path)?;
         let mut view = StoreView {
+            identity: file_identity(path),
             read,
             window_days: window_days.max(1),
             events: EventStats::new(horizon(window_days)),
@@ -270,6 +274,23 @@ impl StoreView {
     /// figure from the same moment of the file.
     pub fn refresh(&mut self, now: i64) -> Result<RefreshStats> {
         let path = self.read.path.clone();
+        match file_identity(&path) {
+            None => {
+                return Err(Error::NoDatabase {
+                    path,
+                    hint: "the file was removed while keeper-tui was reading it; waiting for it to come back",
+                });
+            }
+            Some(id) if Some(id) != self.identity => {
+                // Replaced (restored from backup, moved into place): start over.
+                *self = StoreView::open(&path, self.window_days)?;
+                return Ok(RefreshStats {
+                    rebuilt: true,
+                    ..RefreshStats::default()
+                });
+            }
+            Some(_) => {}
+        }
         self.refresh_inner(now)
             .map_err(|e| Error::from_sqlite(&path, e))
     }
@@ -487,6 +508,11 @@ impl StoreView {
             events_high_water: ev.high_water,
         }
     }
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn file_sizes(path: &Path) -> (u64, u64) {
