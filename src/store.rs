@@ -50,7 +50,7 @@ pub fn resolve_db_path(flag: Option<&Path>, env: Option<&str>, home: Option<&Pat
 pub enum LayoutKind {
     /// `daemon_health` or `tasks.role` present.
     Threadkeeper021,
-    /// threadkeeper's wider schema (e.g. `verbatim`, `threads.claimed_at`) without 0.21's additions.
+    /// threadkeeper's wider schema (`verbatim`, `signals`, ...) without 0.21's additions.
     Threadkeeper08,
     /// Only the core tables, as keeper-tui creates them.
     Core,
@@ -90,7 +90,7 @@ impl Layout {
         let task_columns = columns(conn, "tasks")?;
         let kind = if tables.contains("daemon_health") || task_columns.contains("role") {
             LayoutKind::Threadkeeper021
-        } else if tables.contains("verbatim") || thread_columns.contains("claimed_at") {
+        } else if tables.contains("verbatim") || tables.contains("signals") {
             LayoutKind::Threadkeeper08
         } else {
             LayoutKind::Core
@@ -243,7 +243,6 @@ impl WriteStore {
                 why: "SQLite opened it read-only".into(),
             });
         }
-        keeper::ensure_tables(&conn).map_err(sql)?;
         let layout = probe_threadkeeper(path, &conn)?;
         Ok(WriteStore {
             path: path.into(),

@@ -41,7 +41,10 @@ pub struct PassRecord {
     pub summary: String,
 }
 
+/// Append to the pass history, creating keeper's tables on first use so a
+/// store keeper only reads never gains them.
 pub fn record_pass(conn: &Connection, rec: &PassRecord) -> rusqlite::Result<()> {
+    ensure_tables(conn)?;
     conn.execute(
         "INSERT INTO keeper_passes (loop_id, mode, started_at, finished_at, ok, summary) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

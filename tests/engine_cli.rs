@@ -1,0 +1,207 @@
+//! `keeper-tui engine` and `keeper-tui info` as an operator runs them:
+//! the real binary, real signals, a real store.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+fn keeper(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keeper-tui"));
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env_remove("THREADKEEPER_DB")
+        .env_remove("KEEPER_LOG");
+    c
+}
+
+fn seeded(home: &Path) -> PathBuf {
+    let db = home.join("db.sqlite");
+    let out = keeper(home)
+        .args([
+            "seed",
+            db.to_str().unwrap(),
+            "--threads",
+            "300",
+            "--events",
+            "2000",
+            "--notes",
+            "500",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Poll the store (bounded) until `sql` returns more than `above`.
+fn wait_for_rows(db: &Path, sql: &str, above: i64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count(db, sql) <= above {
+        assert!(Instant::now() < deadline, "no rows for {sql} within 15 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(mut child: Child) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("engine did not exit within 10 s of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn run_engine_until(sig: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let db = seeded(home.path());
+    let stale_before = count(
+        &db,
+        &format!(
+            "SELECT COUNT(*) FROM threads WHERE state IN ('active','idle') AND last_touched_at < {}",
+            keeper_tui::store::now_unix() - 86_400
+        ),
+    );
+    assert!(
+        stale_before > 0,
+        "the seeded store should have stale threads"
+    );
+    let child = keeper(home.path())
+        .args(["--db", db.to_str().unwrap(), "engine"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The janitor's first pass runs at start with the default config.
+    wait_for_rows(
+        &db,
+        "SELECT COUNT(*) FROM events WHERE session_id='keeper-tui' AND kind='janitor_pass'",
+        0,
+    );
+    signal(&child, sig);
+    let out = wait_exit(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(stderr.contains("engine stopped"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "the engine printed on stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let closed = count(
+        &db,
+        "SELECT COUNT(*) FROM events WHERE session_id='keeper-tui' AND kind='close_thread'",
+    );
+    assert_eq!(
+        closed, stale_before,
+        "the first pass closes every stale thread"
+    );
+    let log = std::fs::read_to_string(home.path().join("state/keeper-tui/keeper-tui.log")).unwrap();
+    assert!(log.contains("janitor: closed="), "{log}");
+}
+
+#[test]
+fn engine_runs_the_janitor_and_stops_cleanly_on_sigterm() {
+    run_engine_until("-TERM");
+}
+
+#[test]
+fn engine_stops_cleanly_on_sigint() {
+    run_engine_until("-INT");
+}
+
+#[test]
+fn read_only_engine_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let db = seeded(home.path());
+    let events = count(&db, "SELECT COUNT(*) FROM events");
+    let child = keeper(home.path())
+        .args(["--db", db.to_str().unwrap(), "engine", "--read-only"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Give a (wrongly) writing engine every chance to run its first pass.
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "-TERM");
+    let out = wait_exit(child);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM events"), events);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'keeper_%'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn info_names_every_path_and_the_detected_layout() {
+    let home = tempfile::tempdir().unwrap();
+    let db = seeded(home.path());
+    let out = keeper(home.path())
+        .args(["--db", db.to_str().unwrap(), "info"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("database:  {} (from --db)", db.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("config:") && text.contains("not present: defaults in use"),
+        "{text}"
+    );
+    assert!(text.contains("layout:    core"), "{text}");
+    assert!(text.contains("state/keeper-tui/keeper-tui.log"), "{text}");
+    assert!(
+        text.contains("janitor   every 3600 s, closes threads idle > 1d"),
+        "{text}"
+    );
+
+    // A 0.21 store is told apart by probing, not by version numbers alone.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE daemon_health (name TEXT PRIMARY KEY, thread_alive INTEGER NOT NULL, thread_started_at INTEGER, observed_at INTEGER NOT NULL);")
+        .unwrap();
+    let out = keeper(home.path())
+        .env("THREADKEEPER_DB", &db)
+        .arg("info")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(from THREADKEEPER_DB)"), "{text}");
+    assert!(text.contains("layout:    threadkeeper 0.21.x"), "{text}");
+}
