@@ -15,6 +15,7 @@ use crate::loops::LoopId;
     long_about = "keeper-tui reads and supervises a threadkeeper SQLite store (0.8.x and 0.21.x files).\n\n\
 The store is found at --db, else $THREADKEEPER_DB, else [store].db in the config, else ~/.threadkeeper/db.sqlite.\n\
 The config is read from --config, else $XDG_CONFIG_HOME/keeper-tui/keeper.toml (every key is documented in assets/keeper.toml).",
+    after_long_help = "Exit status: 0 success; 1 an error (message on stderr: what was wrong, the bad value, what would be right); 2 a usage error or an unknown thread id.",
     arg_required_else_help = true
 )]
 pub struct Cli {

@@ -49,8 +49,10 @@ pub fn resolve_db_path(flag: Option<&Path>, env: Option<&str>, home: Option<&Pat
 #[serde(rename_all = "snake_case")]
 pub enum LayoutKind {
     /// `daemon_health` or `tasks.role` present.
+    #[serde(rename = "threadkeeper_0_21")]
     Threadkeeper021,
     /// threadkeeper's wider schema (`verbatim`, `signals`, ...) without 0.21's additions.
+    #[serde(rename = "threadkeeper_0_8")]
     Threadkeeper08,
     /// Only the core tables, as keeper-tui creates them.
     Core,

@@ -37,17 +37,33 @@ pub fn loop_label(kind: &str) -> String {
 /// first, then any others sorted.
 pub type Group = Vec<(String, i64)>;
 
+/// Groups go out as JSON objects (`{"active": 3, ...}`), the shape a
+/// reader of `status --json` expects.
+fn group_as_map<S: serde::Serializer>(g: &Group, s: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(g.len()))?;
+    for (k, n) in g {
+        m.serialize_entry(k, n)?;
+    }
+    m.end()
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Stores {
+    #[serde(serialize_with = "group_as_map")]
     pub threads: Group,
     pub threads_total: i64,
     pub notes: i64,
     pub dialog: i64,
     pub distill: i64,
     pub concepts: i64,
+    #[serde(serialize_with = "group_as_map")]
     pub skills_by_tier: Group,
+    #[serde(serialize_with = "group_as_map")]
     pub claims_by_tier: Group,
+    #[serde(serialize_with = "group_as_map")]
     pub extract_candidates: Group,
+    #[serde(serialize_with = "group_as_map")]
     pub evolve: Group,
     pub probes: i64,
     pub probe_results: i64,
