@@ -34,8 +34,10 @@ fn store() -> (PathBuf, Option<tempfile::TempDir>) {
 
 fn main() {
     let (path, _keep) = store();
-    let mut config = Config::default();
-    config.read_only = true;
+    let config = Config {
+        read_only: true,
+        ..Config::default()
+    };
     let settings = Settings::resolve(config, None, Some(&path));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -67,7 +67,7 @@ pub struct PassArgs {
     #[arg(value_name = "LOOP")]
     pub loop_id: LoopId,
     /// Janitor: close threads idle longer than D days (default: [janitor].idle_close_days)
-    #[arg(long, value_name = "D", value_parser = parse_days)]
+    #[arg(long, value_name = "D", value_parser = parse_days, allow_negative_numbers = true)]
     pub days: Option<f64>,
     /// Show what the pass would do and write nothing
     #[arg(long)]

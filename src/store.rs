@@ -200,6 +200,13 @@ impl ReadStore {
 }
 
 impl WriteStore {
+    /// Open an existing store for writing; a missing file is an error, so a
+    /// mistyped `--db` never leaves a stray new store behind.
+    pub fn open_existing(path: &Path, session_id: &str) -> Result<Self> {
+        check_existing_file(path)?;
+        Self::open(path, session_id)
+    }
+
     /// Open the store for writing, creating a threadkeeper-compatible core
     /// store when the file does not exist yet (its directory must).
     pub fn open(path: &Path, session_id: &str) -> Result<Self> {

@@ -24,7 +24,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Status(a) => status(&settings, &a),
         Verb::Pass(a) => pass(&settings, &a),
         Verb::Reopen(a) => {
-            let mut store = WriteStore::open(&settings.db_path, &settings.config.session_id)?;
+            let mut store =
+                WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
             let msg =
                 actions::reopen_thread(&mut store, &a.thread_id, a.note.as_deref(), now_unix())?;
             out(&msg)
@@ -69,7 +70,7 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
         let read = ReadStore::open(&settings.db_path)?;
         janitor.dry_run(&read.conn, &read.path, now)?
     } else {
-        let mut store = WriteStore::open(&settings.db_path, &settings.config.session_id)?;
+        let mut store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
         actions::run_pass(&mut janitor, &mut store, PassMode::Forced, now)?
     };
     let mut text = format!("{}: {}", a.loop_id, report.summary);

@@ -328,6 +328,7 @@ impl StoreView {
         conn.execute_batch("BEGIN")?;
         let result = Self::refresh_locked(
             conn,
+            self.read.layout.has_table("events"),
             now,
             &mut self.events,
             &mut self.threads,
@@ -347,6 +348,7 @@ impl StoreView {
     )]
     fn refresh_locked(
         conn: &Connection,
+        has_events: bool,
         now: i64,
         events: &mut EventStats,
         threads: &mut Group,
@@ -356,6 +358,27 @@ impl StoreView {
         reliability: &mut Reliability,
     ) -> rusqlite::Result<RefreshStats> {
         let mut stats = RefreshStats::default();
+        if has_events {
+            Self::refresh_events(conn, now, events, threads_fp, &mut stats)?;
+        }
+        Self::refresh_counts(conn, events, threads, threads_fp, &mut stats)?;
+        notes.refresh(conn, "notes")?;
+        dialog.refresh(conn, "dialog_messages")?;
+        probe_results.refresh(conn, "probe_results")?;
+        Self::refresh_small(conn, small, reliability)?;
+        small.notes = notes.count;
+        small.dialog = dialog.count;
+        small.probe_results = probe_results.count;
+        Ok(stats)
+    }
+
+    fn refresh_events(
+        conn: &Connection,
+        now: i64,
+        events: &mut EventStats,
+        threads_fp: &mut (i64, i64),
+        stats: &mut RefreshStats,
+    ) -> rusqlite::Result<()> {
         let (min_id, max_id): (i64, i64) = conn.query_row(
             "SELECT COALESCE((SELECT MIN(id) FROM events),0), COALESCE((SELECT MAX(id) FROM events),0)",
             [],
@@ -371,10 +394,21 @@ impl StoreView {
         }
         events.min_id = min_id;
         events.threads_touched = false;
-        stats.new_events = events.tail(conn, now)?;
+        // Before the tail: a collapse may have moved the newest row of a
+        // loop that the tail is about to replace with an even newer row.
         events.recheck_last_rows(conn)?;
+        stats.new_events = events.tail(conn, now)?;
         events.prune(now);
+        Ok(())
+    }
 
+    fn refresh_counts(
+        conn: &Connection,
+        events: &EventStats,
+        threads: &mut Group,
+        threads_fp: &mut (i64, i64),
+        stats: &mut RefreshStats,
+    ) -> rusqlite::Result<()> {
         let fp: (i64, i64) = conn.query_row(
             "SELECT COALESCE((SELECT MAX(rowid) FROM threads),0), \
              COALESCE((SELECT MAX(last_touched_at) FROM threads),0)",
@@ -386,10 +420,14 @@ impl StoreView {
             *threads_fp = fp;
             stats.threads_recounted = true;
         }
-        notes.refresh(conn, "notes")?;
-        dialog.refresh(conn, "dialog_messages")?;
-        probe_results.refresh(conn, "probe_results")?;
+        Ok(())
+    }
 
+    fn refresh_small(
+        conn: &Connection,
+        small: &mut Stores,
+        reliability: &mut Reliability,
+    ) -> rusqlite::Result<()> {
         small.distill = scalar(conn, "SELECT COUNT(*) FROM distill")?;
         small.concepts = scalar(conn, "SELECT COUNT(*) FROM concepts")?;
         small.skills_by_tier = group(
@@ -430,10 +468,7 @@ impl StoreView {
              LEFT JOIN reliability r ON r.category=p.category \
              WHERE p.enabled=1 AND (r.category IS NULL OR r.attempts=0)",
         )?;
-        small.notes = notes.count;
-        small.dialog = dialog.count;
-        small.probe_results = probe_results.count;
-        Ok(stats)
+        Ok(())
     }
 
     /// The figures at `now`, from memory only.

@@ -1,0 +1,210 @@
+//! The TOML config: the shipped defaults, every key, every kind of mistake
+//! named with its key and value, and how the binary finds the file.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use keeper_tui::config::{Config, JanitorConfig};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(FIXTURES).join(name)
+}
+
+fn parse(name: &str) -> keeper_tui::error::Result<Config> {
+    let path = fixture(name);
+    Config::parse(&std::fs::read_to_string(&path).unwrap(), &path)
+}
+
+#[test]
+fn the_shipped_config_is_exactly_the_defaults() {
+    let cfg = Config::parse(
+        include_str!("../assets/keeper.toml"),
+        Path::new("assets/keeper.toml"),
+    )
+    .unwrap();
+    assert_eq!(cfg, Config::default());
+    assert_eq!(
+        Config::parse("", Path::new("empty.toml")).unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn every_key_is_read() {
+    // `~/` expands against $HOME as the test process sees it.
+    let db = match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h).join("stores/tk.sqlite"),
+        None => PathBuf::from("~/stores/tk.sqlite"),
+    };
+    let want = Config {
+        db: Some(db),
+        session_id: "ops-console".into(),
+        window_days: 14,
+        read_only: true,
+        debounce_ms: 250,
+        log_dir: Some(PathBuf::from("/var/tmp/keeper-logs")),
+        janitor: JanitorConfig {
+            interval_secs: 600,
+            idle_close_days: 2.5,
+        },
+    };
+    assert_eq!(parse("valid.toml").unwrap(), want);
+}
+
+#[test]
+fn each_mistake_names_the_key_and_quotes_the_value() {
+    let cases: &[(&str, &[&str])] = &[
+        ("bad_key.toml", &["janitor.idle_close_dayz", "= 2"]),
+        ("unknown_section.toml", &["\"jantor\"", "[janitor]"]),
+        (
+            "interval_string.toml",
+            &["janitor.interval_secs", "\"abc\""],
+        ),
+        ("negative_days.toml", &["janitor.idle_close_days = -1"]),
+        ("window_zero.toml", &["store.window_days = 0", "1 to 3650"]),
+        ("syntax_error.toml", &["line 4"]),
+        ("section_as_value.toml", &["janitor = 3", "[janitor]"]),
+        (
+            "read_only_string.toml",
+            &["engine.read_only", "\"yes\"", "true or false"],
+        ),
+    ];
+    for (name, needles) in cases {
+        let msg = parse(name).unwrap_err().to_string();
+        assert!(
+            msg.contains(&fixture(name).display().to_string()),
+            "{name}: {msg}"
+        );
+        for n in *needles {
+            assert!(msg.contains(n), "{name}: no {n:?} in: {msg}");
+        }
+    }
+}
+
+#[test]
+fn the_binary_refuses_a_bad_config_before_doing_anything() {
+    let home = tempfile::tempdir().unwrap();
+    let db = new_store(home.path());
+    let before = dump(&db);
+    let bad = fixture("bad_key.toml");
+    for args in [&["info"][..], &["pass", "janitor"]] {
+        let o = keeper(home.path())
+            .arg("--config")
+            .arg(&bad)
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = clean_failure(&o, &bad);
+        assert!(err.contains("unknown key janitor.idle_close_dayz"), "{err}");
+    }
+    assert_eq!(dump(&db), before);
+}
+
+#[test]
+fn an_explicit_config_must_exist() {
+    let home = tempfile::tempdir().unwrap();
+    let missing = home.path().join("nope.toml");
+    let o = keeper(home.path())
+        .arg("--config")
+        .arg(&missing)
+        .arg("info")
+        .output()
+        .unwrap();
+    let err = clean_failure(&o, &missing);
+    assert!(err.contains("cannot read it"), "{err}");
+}
+
+#[test]
+fn a_missing_default_config_means_defaults() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join("config")).unwrap();
+    let o = keeper(home.path()).arg("info").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let expected_cfg = home.path().join("config/keeper-tui/keeper.toml");
+    assert!(
+        out.contains(&format!(
+            "config:    {} (not present: defaults in use)",
+            expected_cfg.display()
+        )),
+        "{out}"
+    );
+    let default_db = home.path().join(".threadkeeper/db.sqlite");
+    assert!(
+        out.contains(&format!(
+            "database:  {} (from default)",
+            default_db.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("janitor   every 3600 s, closes threads idle > 1d"),
+        "{out}"
+    );
+    assert!(!default_db.exists(), "info created the default store");
+}
+
+#[test]
+fn the_xdg_config_is_found_and_used() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("config/keeper-tui");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("keeper.toml"),
+        "[store]\nwindow_days = 14\n[janitor]\ninterval_secs = 0\nidle_close_days = 1.5\n",
+    )
+    .unwrap();
+    let o = keeper(home.path()).arg("info").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("off (interval_secs = 0"), "{out}");
+    assert!(out.contains("idle > 1.5d"), "{out}");
+
+    let db = new_store(home.path());
+    let o = run(home.path(), &db, &["status"]);
+    assert!(
+        stdout(&o).contains("loops (fires 14d / 30d, last)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn the_store_path_follows_flag_then_env_then_config() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = fixture("valid.toml");
+    let info = |db: Option<&str>, env: Option<&str>| {
+        let mut cmd = keeper(home.path());
+        cmd.arg("--config").arg(&cfg);
+        if let Some(d) = db {
+            cmd.args(["--db", d]);
+        }
+        if let Some(e) = env {
+            cmd.env("THREADKEEPER_DB", e);
+        }
+        let o = cmd.arg("info").output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let from_cfg = home.path().join("stores/tk.sqlite");
+    let out = info(None, None);
+    assert!(
+        out.contains(&format!(
+            "database:  {} (from config [store].db)",
+            from_cfg.display()
+        )),
+        "{out}"
+    );
+    assert!(info(None, Some("/tmp/env.sqlite")).contains("/tmp/env.sqlite (from THREADKEEPER_DB)"));
+    assert!(
+        info(Some("/tmp/flag.sqlite"), Some("/tmp/env.sqlite"))
+            .contains("/tmp/flag.sqlite (from --db)")
+    );
+}

@@ -1,0 +1,97 @@
+//! The janitor through the binary: `pass janitor` prints what it did,
+//! `--dry-run` writes nothing, and the user's file keeps its settings.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use common::*;
+use keeper_tui::store::now_unix;
+
+#[test]
+fn dry_run_through_the_binary_lists_and_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let path = new_store(home.path());
+    let now = now_unix();
+    let c = rw(&path);
+    add_thread(&c, "T0a1", "active", now - 3 * DAY);
+    add_thread(&c, "T0a2", "idle", now - 2 * DAY);
+    add_thread(&c, "T0a3", "active", now - HOUR);
+    add_closed_thread(&c, "T0a4", "done", now - 50 * DAY);
+    drop(c);
+    let rows = dump(&path);
+    let bytes = std::fs::read(&path).unwrap();
+
+    let o = run(home.path(), &path, &["pass", "janitor", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("janitor: would close 2 thread(s) idle > 1d"),
+        "{out}"
+    );
+    assert!(out.contains("T0a1") && out.contains("T0a2"), "{out}");
+    assert!(!out.contains("T0a3") && !out.contains("T0a4"), "{out}");
+    assert_eq!(dump(&path), rows);
+    assert!(std::fs::read(&path).unwrap() == bytes, "db file changed");
+}
+
+#[test]
+fn pass_through_the_binary_prints_the_closed_count() {
+    let home = tempfile::tempdir().unwrap();
+    let path = new_store(home.path());
+    let now = now_unix();
+    let c = rw(&path);
+    add_thread(&c, "T070", "active", now - 3 * DAY);
+    add_thread(&c, "T071", "idle", now - 5 * DAY);
+    // Idle for 1.5 days: closed by the default 1 day, not by --days 2.
+    add_thread(&c, "T072", "active", now - DAY - 12 * HOUR);
+    add_closed_thread(&c, "T073", "done", now - 40 * DAY);
+    let schema_before = schema_names(&c);
+    drop(c);
+
+    let o = run(home.path(), &path, &["pass", "janitor", "--days", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "janitor: closed=2");
+    let c = ro(&path);
+    assert_eq!(thread(&c, "T072").0, "active");
+    assert_eq!(
+        thread(&c, "T070").1.as_deref(),
+        Some("auto-closed by janitor: idle > 2d (reopen via note)")
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT COUNT(*) FROM events WHERE kind='janitor_pass' AND summary='closed=2'"
+        ),
+        1
+    );
+    // keeper adds only its own history table: no index on anyone's events.
+    let added: Vec<String> = schema_names(&c)
+        .into_iter()
+        .filter(|n| !schema_before.contains(n))
+        .collect();
+    assert_eq!(added, ["keeper_passes", "keeper_passes_loop"]);
+    drop(c);
+
+    let o = run(home.path(), &path, &["pass", "janitor", "--days", "2"]);
+    assert_eq!(stdout(&o).trim(), "janitor: no_stale");
+}
+
+#[test]
+fn a_pass_leaves_user_version_and_journal_mode_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let path = new_store(home.path());
+    let c = rw(&path);
+    c.pragma_update(None, "user_version", 5).unwrap();
+    add_thread(&c, "T080", "active", now_unix() - 3 * DAY);
+    drop(c);
+    let o = run(home.path(), &path, &["pass", "janitor"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = ro(&path);
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((v, mode.as_str()), (5, "wal"));
+}
