@@ -27,6 +27,7 @@ fn store() -> (PathBuf, Option<tempfile::TempDir>) {
         notes: 100_000,
         seed: 20_240_601,
         now: now_unix(),
+        span_days: 60,
     };
     seed(&path, spec).expect("seed");
     (path, Some(dir))

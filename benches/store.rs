@@ -6,6 +6,8 @@
 //! 1. cold snapshot: `StoreView::open(path, 7)` + `.figures(now)`;
 //! 2. incremental refresh after 1,000 new events written by another
 //!    connection: `view.refresh(now)` + `view.figures(now)`;
+//!    once more with the file evicted from the page cache first (GNU dd
+//!    `iflag=nocache`), for the truly cold figure;
 //! 3. a forced janitor pass (idle > 1 day) on a fresh copy of the file;
 //! 4. peak RSS of a whole `keeper-tui status` process (GNU time `%M`).
 //!
@@ -180,6 +182,7 @@ fn store_path() -> BenchResult<(PathBuf, String)> {
             notes: size.notes,
             seed: 20_240_601,
             now: now_unix(),
+            span_days: 60,
         },
     )?;
     std::fs::rename(&building, &path)?;
@@ -201,6 +204,44 @@ fn comparable(f: &StoreFigures) -> StoreFigures {
     f.stores.db_bytes = 0;
     f.stores.wal_bytes = 0;
     f
+}
+
+/// Drop `path`'s pages from the OS page cache (GNU dd's `iflag=nocache`
+/// with `count=0` advises the kernel to forget the whole file; it reads
+/// and writes nothing). Only clean pages go, and only for this file.
+fn evict_from_page_cache(path: &Path) -> bool {
+    let mut arg = std::ffi::OsString::from("if=");
+    arg.push(path);
+    Command::new("dd")
+        .arg(arg)
+        .args(["iflag=nocache", "count=0", "status=none"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The cold snapshot with the file evicted from the page cache before each
+/// run: what the first `status` after a reboot (or a long idle) costs.
+fn bench_evicted(db: &Path, runs: usize) -> BenchResult<Option<Row>> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        if !evict_from_page_cache(db) {
+            println!(
+                "GNU dd could not evict {} from the page cache: skipping that row",
+                db.display()
+            );
+            return Ok(None);
+        }
+        let now = now_unix();
+        let t = Instant::now();
+        let view = StoreView::open(db, WINDOW_DAYS)?;
+        let _ = view.figures(now);
+        samples.push(t.elapsed());
+    }
+    Ok(Some(Row {
+        what: "cold snapshot, file evicted from the page cache before each run (`dd iflag=nocache count=0`)".into(),
+        stats: stats(&samples),
+        note: "reads the pages it needs from disk".into(),
+    }))
 }
 
 fn bench_cold(db: &Path, runs: usize) -> BenchResult<(Row, StoreFigures)> {
@@ -370,6 +411,7 @@ fn bench_janitor(db: &Path, work: &Path, runs: usize) -> BenchResult<(Row, Row)>
         let mut janitor = Janitor::new(JanitorConfig {
             interval_secs: 3600,
             idle_close_days: 1.0,
+            run_at_start: true,
         });
         let now = now_unix();
         let t = Instant::now();
@@ -479,6 +521,7 @@ fn main() -> BenchResult<()> {
         "  layout {:?}; threads {:?} (total {}), notes {}, events high-water {}",
         figures.layout, s.threads, s.threads_total, s.notes, figures.events_high_water
     );
+    let evicted = bench_evicted(&db, 3)?;
     let (refresh, idle) = bench_refresh(&db, &work, runs)?;
     let (janitor, janitor_open) = bench_janitor(&db, &work, runs.saturating_sub(2).max(5))?;
     let rss = bench_status_rss(&db, runs)?;
@@ -486,7 +529,9 @@ fn main() -> BenchResult<()> {
     let mut t = String::new();
     let _ = writeln!(t, "\n| measurement | median | min | max | runs | notes |");
     let _ = writeln!(t, "|---|---|---|---|---|---|");
-    let mut rows = vec![cold, refresh, idle, janitor, janitor_open];
+    let mut rows = vec![cold];
+    rows.extend(evicted);
+    rows.extend([refresh, idle, janitor, janitor_open]);
     let mut peak_line = String::new();
     if let Some((peaks, row)) = rss {
         let med = median_u64(&peaks);

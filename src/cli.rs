@@ -15,14 +15,19 @@ use crate::loops::LoopId;
     long_about = "keeper-tui reads and supervises a threadkeeper SQLite store (0.8.x and 0.21.x files).\n\n\
 The store is found at --db, else $THREADKEEPER_DB, else [store].db in the config, else ~/.threadkeeper/db.sqlite.\n\
 The config is read from --config, else $XDG_CONFIG_HOME/keeper-tui/keeper.toml (every key is documented in assets/keeper.toml).",
-    after_long_help = "Exit status: 0 success; 1 an error (message on stderr: what was wrong, the bad value, what would be right); 2 a usage error or an unknown thread id.",
-    arg_required_else_help = true
+    after_long_help = "With no command, keeper-tui opens the TUI over the same engine `keeper-tui engine` runs headless; press ? in it for every key.\n\nExit status: 0 success; 1 an error (message on stderr: what was wrong, the bad value, what would be right); 2 a usage error or an unknown thread id."
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// TUI: open on a throwaway demo world (seeded store, live activity), removed on exit
+    #[arg(long)]
+    pub demo: bool,
+    /// TUI: refuse every command that would change the store; run no passes
+    #[arg(long)]
+    pub read_only: bool,
     #[command(subcommand)]
-    pub command: Verb,
+    pub command: Option<Verb>,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +111,9 @@ pub struct SeedArgs {
     /// Pretend it is this Unix time (default: now), for byte-identical stores
     #[arg(long, value_name = "UNIX_SECS")]
     pub now: Option<i64>,
+    /// Spread touches and events over this many days before now
+    #[arg(long, value_name = "DAYS", default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub days: i64,
 }
 
 fn parse_days(s: &str) -> Result<f64, String> {

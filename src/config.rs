@@ -17,6 +17,9 @@ pub struct JanitorConfig {
     /// Seconds between scheduled passes; 0 turns scheduled passes off.
     pub interval_secs: u64,
     pub idle_close_days: f64,
+    /// First scheduled pass when the engine starts (threadkeeper's habit),
+    /// or only after one interval.
+    pub run_at_start: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,6 +46,7 @@ impl Default for Config {
             janitor: JanitorConfig {
                 interval_secs: 3600,
                 idle_close_days: 1.0,
+                run_at_start: true,
             },
         }
     }
@@ -118,6 +122,9 @@ impl Config {
                 ));
             }
             cfg.janitor.idle_close_days = d;
+        }
+        if let Some(b) = janitor.boolean("run_at_start")? {
+            cfg.janitor.run_at_start = b;
         }
         janitor.finish()?;
 

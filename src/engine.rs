@@ -4,6 +4,7 @@
 //! `Snapshot`s on a watch channel. Front doors talk to it only through
 //! `Command`s, each answered on a oneshot.
 
+mod detail;
 mod scheduler;
 pub mod watch;
 
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::loops::janitor::Janitor;
 use crate::loops::{Loop, LoopId, PassMode};
 use crate::store::snapshot::{RefreshStats, StoreFigures, StoreView};
+use crate::store::threads::{ThreadFilter, ThreadRow, list_threads};
 use crate::store::{WriteStore, now_unix};
 
 /// Operator intents. Anything that changes the store passes the one
@@ -30,8 +32,17 @@ pub enum Command {
     ForcePass(LoopId),
     ForceAll,
     DryRun(LoopId),
-    ReopenThread { id: String, note: Option<String> },
+    ReopenThread {
+        id: String,
+        note: Option<String>,
+    },
     Refresh,
+    /// Which threads the snapshot lists (the Threads panel's filter).
+    SetThreadFilter(ThreadFilter),
+    /// A thread and its newest notes, as text.
+    ThreadDetail(String),
+    /// The newest passes recorded under an event kind, as text.
+    LoopHistory(String),
 }
 
 impl Command {
@@ -49,6 +60,9 @@ impl Command {
             Command::DryRun(l) => format!("dry-run the {l}"),
             Command::ReopenThread { id, .. } => format!("reopen thread {id}"),
             Command::Refresh => "refresh".into(),
+            Command::SetThreadFilter(_) => "filter threads".into(),
+            Command::ThreadDetail(id) => format!("show thread {id}"),
+            Command::LoopHistory(kind) => format!("show {kind} history"),
         }
     }
 }
@@ -107,7 +121,13 @@ pub struct Snapshot {
     pub last_refresh: Option<RefreshInfo>,
     pub loops: Vec<LoopStatus>,
     pub notices: Vec<Notice>,
+    /// Threads matching `thread_filter`, most recently touched first.
+    pub threads: Vec<ThreadRow>,
+    pub thread_filter: ThreadFilter,
 }
+
+/// Rows the Threads panel can scroll through.
+const THREADS_LISTED: u32 = 500;
 
 const NOTICES_KEPT: usize = 200;
 /// Windows ("fires in 7 d") slide with the clock; recomputing them needs no
@@ -125,6 +145,8 @@ struct EngineState {
     notices: VecDeque<Notice>,
     store_error: Option<String>,
     last_refresh: Option<RefreshInfo>,
+    threads: Vec<ThreadRow>,
+    thread_filter: ThreadFilter,
 }
 
 /// State shared by the engine's tasks.
@@ -180,6 +202,8 @@ impl Shared {
             last_refresh: st.last_refresh.clone(),
             loops: st.loops.clone(),
             notices: st.notices.iter().cloned().collect(),
+            threads: st.threads.clone(),
+            thread_filter: st.thread_filter.clone(),
         };
         drop(st);
         self.snapshot_tx.send_replace(Arc::new(snap));
@@ -204,6 +228,29 @@ impl Shared {
         }
     }
 
+    /// The Threads panel's rows under the current filter; `None` (and a
+    /// notice) when the query fails, keeping the last good rows.
+    fn list_threads(&self, view: &StoreView) -> Option<Vec<ThreadRow>> {
+        let filter = lock(&self.state).thread_filter.clone();
+        match list_threads(view.conn(), &filter, THREADS_LISTED) {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                self.notice(true, format!("listing threads failed: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Apply a new thread filter and publish the rows it selects.
+    fn set_thread_filter(&self, filter: ThreadFilter) {
+        lock(&self.state).thread_filter = filter;
+        let rows = lock(&self.view).as_ref().and_then(|v| self.list_threads(v));
+        if let Some(rows) = rows {
+            lock(&self.state).threads = rows;
+        }
+        self.publish();
+    }
+
     /// Re-read the store (or reopen it if it had gone) and publish.
     fn refresh_blocking(&self, full: bool) {
         let started = Instant::now();
@@ -226,7 +273,16 @@ impl Shared {
         let mut failed = None;
         match result {
             Ok(stats) => {
+                let listed = match view.as_ref() {
+                    Some(v) if stats.threads_recounted || stats.rebuilt || full => {
+                        self.list_threads(v)
+                    }
+                    _ => None,
+                };
                 let mut st = lock(&self.state);
+                if let Some(rows) = listed {
+                    st.threads = rows;
+                }
                 recovered = st.store_error.take().is_some();
                 st.last_refresh = Some(RefreshInfo {
                     at: now,
@@ -303,6 +359,8 @@ impl Engine {
             )?))
         };
         let view = StoreView::open(&settings.db_path, settings.config.window_days)?;
+        let threads = list_threads(view.conn(), &ThreadFilter::default(), THREADS_LISTED)
+            .map_err(|e| Error::from_sqlite(&settings.db_path, e))?;
         let statuses = loops
             .iter()
             .map(|l| LoopStatus {
@@ -332,6 +390,8 @@ impl Engine {
             last_refresh: None,
             loops: Vec::new(),
             notices: Vec::new(),
+            threads: Vec::new(),
+            thread_filter: ThreadFilter::default(),
         };
         let (snapshot_tx, snapshots) = tokio::sync::watch::channel(Arc::new(placeholder));
         let (tx, commands) = mpsc::channel(64);
@@ -345,6 +405,8 @@ impl Engine {
                 notices: VecDeque::new(),
                 store_error: None,
                 last_refresh: None,
+                threads,
+                thread_filter: ThreadFilter::default(),
             }),
             snapshot_tx,
             refresh: Notify::new(),

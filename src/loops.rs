@@ -94,6 +94,10 @@ pub trait Loop: Send {
     fn id(&self) -> LoopId;
     /// `None` when scheduled passes are off (forced passes still run).
     fn interval(&self) -> Option<Duration>;
+    /// Whether the first scheduled pass runs at engine start.
+    fn run_at_start(&self) -> bool {
+        true
+    }
     /// A scheduled or forced pass. `DryRun` is routed to `dry_run`.
     fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport>;
     /// What a forced pass would do, from a read-only connection, so it also

@@ -63,7 +63,7 @@ impl LayoutKind {
         match self {
             LayoutKind::Threadkeeper021 => "threadkeeper 0.21.x",
             LayoutKind::Threadkeeper08 => "threadkeeper 0.8.x",
-            LayoutKind::Core => "core (threads/notes/events/tasks only)",
+            LayoutKind::Core => "core layout",
         }
     }
 }

@@ -20,7 +20,17 @@ use crate::store::{ReadStore, WriteStore, now_unix};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let (config, config_path) = Config::load(cli.global.config.as_deref())?;
     let settings = Settings::resolve(config, config_path, cli.global.db.as_deref());
-    match cli.command {
+    let Some(command) = cli.command else {
+        let mut settings = settings;
+        settings.config.read_only |= cli.read_only;
+        return crate::tui::run(settings, cli.demo);
+    };
+    if cli.demo || cli.read_only {
+        return Err(Error::Refused(
+            "--demo and --read-only belong to the TUI (no command); `engine` takes its own --read-only".into(),
+        ));
+    }
+    match command {
         Verb::Status(a) => status(&settings, &a),
         Verb::Pass(a) => pass(&settings, &a),
         Verb::Reopen(a) => {
@@ -176,6 +186,7 @@ fn seed_verb(a: &SeedArgs) -> Result<ExitCode> {
         notes: a.notes,
         seed: a.seed,
         now: a.now.unwrap_or_else(now_unix),
+        span_days: a.days,
     };
     let c = seed(&a.path, spec)?;
     out(&format!(

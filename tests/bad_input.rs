@@ -59,6 +59,7 @@ fn a_corrupt_store_is_reported_not_panicked_on() {
         notes: 3000,
         seed: 7,
         now: now_unix(),
+        span_days: 60,
     };
     seed(&db, spec).unwrap();
     let mut bytes = std::fs::read(&db).unwrap();

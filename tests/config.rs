@@ -51,6 +51,7 @@ fn every_key_is_read() {
         janitor: JanitorConfig {
             interval_secs: 600,
             idle_close_days: 2.5,
+            run_at_start: false,
         },
     };
     assert_eq!(parse("valid.toml").unwrap(), want);

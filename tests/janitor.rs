@@ -20,6 +20,7 @@ fn janitor(days: f64) -> Janitor {
     Janitor::new(JanitorConfig {
         interval_secs: 3600,
         idle_close_days: days,
+        run_at_start: true,
     })
 }
 
@@ -264,6 +265,7 @@ fn a_disabled_loop_skips_scheduled_passes_but_runs_forced_ones() {
     let mut j = Janitor::new(JanitorConfig {
         interval_secs: 0,
         idle_close_days: 1.0,
+        run_at_start: true,
     });
     assert_eq!(j.interval(), None);
     let before = dump(&path);

@@ -191,6 +191,7 @@ fn a_reopened_thread_is_not_closed_by_the_next_pass() {
     let mut j = Janitor::new(JanitorConfig {
         interval_secs: 3600,
         idle_close_days: 1.0,
+        run_at_start: true,
     });
     assert_eq!(
         j.pass(&mut store, PassMode::Forced, NOW).unwrap().summary,

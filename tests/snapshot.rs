@@ -155,12 +155,14 @@ fn every_figure_matches_the_rows_it_was_built_from() {
         f.candidate_accept_rate,
         AcceptRate {
             accepted: 4,
-            decided: 6
+            decided: 6,
+            accepted_window: 2,
         }
     );
 
     // A one-day window moves only the window column.
     let f1 = cold(&path, 1, now);
+    assert_eq!(f1.candidate_accept_rate.accepted_window, 1);
     assert_eq!(f1.loops[0].fires_window, 1);
     assert_eq!(f1.loops[0].fires_30d, 3);
     assert_eq!(f1.outcomes[0].window, 2);
@@ -289,6 +291,7 @@ fn incremental_refresh_equals_a_cold_build() {
     let mut j = Janitor::new(JanitorConfig {
         interval_secs: 3600,
         idle_close_days: 0.01,
+        run_at_start: true,
     });
     for (k, want) in ["closed=", "no_stale", "no_stale"].iter().enumerate() {
         let at = now + k as i64;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Command, PassOutcome, Request, SLIDE_EVERY, Shared, lock};
+use super::{Command, PassOutcome, Reply, Request, SLIDE_EVERY, Shared, detail, lock};
 use crate::actions;
 use crate::error::Error;
 use crate::loops::{Loop, LoopId, PassMode};
@@ -42,15 +42,22 @@ pub(super) async fn loop_task(
     slot: LoopSlot,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (id, interval) = {
+    let (id, interval, at_start) = {
         let lp = lock(&slot);
-        (lp.id(), lp.interval())
+        (lp.id(), lp.interval(), lp.run_at_start())
     };
     let Some(poke) = shared.pokes.get(&id).cloned() else {
         return;
     };
-    // Like threadkeeper's daemons: the first pass runs at start.
-    let mut next_due = interval.map(|_| Instant::now());
+    // Like threadkeeper's daemons, the first pass runs at start unless the
+    // loop asks to wait one interval.
+    let mut next_due = interval.map(|i| {
+        if at_start {
+            Instant::now()
+        } else {
+            Instant::now() + i
+        }
+    });
     loop {
         let due_unix = next_due
             .map(|t| now_unix() + t.saturating_duration_since(Instant::now()).as_secs() as i64);
@@ -139,6 +146,57 @@ pub(super) async fn refresher(shared: Arc<Shared>, mut stop: watch::Receiver<boo
     }
 }
 
+/// Read-only questions for the UI, answered from the view's connection.
+fn answer_query(
+    shared: &Arc<Shared>,
+    command: Command,
+    reply: tokio::sync::oneshot::Sender<Reply>,
+) {
+    match command {
+        Command::SetThreadFilter(filter) => {
+            let sh = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || {
+                sh.set_thread_filter(filter);
+                let _ = reply.send(Ok(String::new()));
+            });
+        }
+        Command::ThreadDetail(id) => {
+            let sh = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || {
+                let answer = with_view(&sh, |v| {
+                    crate::store::threads::thread_detail(v.conn(), &id, 50)
+                        .map_err(|e| e.to_string())?
+                        .map(|(t, notes)| detail::thread(&t, &notes, now_unix()))
+                        .ok_or_else(|| format!("thread {id:?} no longer exists"))
+                });
+                let _ = reply.send(answer);
+            });
+        }
+        Command::LoopHistory(kind) => {
+            let sh = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || {
+                let answer = with_view(&sh, |v| {
+                    crate::store::events::recent_of_kind(v.conn(), &kind, 30)
+                        .map(|rows| detail::loop_history(&kind, &rows, now_unix()))
+                        .map_err(|e| e.to_string())
+                });
+                let _ = reply.send(answer);
+            });
+        }
+        _ => {}
+    }
+}
+
+fn with_view(
+    shared: &Shared,
+    f: impl FnOnce(&crate::store::snapshot::StoreView) -> Reply,
+) -> Reply {
+    match lock(&shared.view).as_ref() {
+        Some(v) => f(v),
+        None => Err("the store is unreadable right now".into()),
+    }
+}
+
 /// Route one request. Long work goes to the blocking pool so the command
 /// channel never stalls behind a pass.
 pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, req: Request) {
@@ -181,7 +239,14 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
                     None => Err("the store is unreadable right now".to_string()),
                     Some(v) => lock(&slot)
                         .dry_run(v.conn(), v.path(), now_unix())
-                        .map(|r| format!("{id} dry-run: {}", r.summary))
+                        .map(|r| {
+                            let mut text = format!("{id} dry-run: {}", r.summary);
+                            for line in &r.detail {
+                                text.push('\n');
+                                text.push_str(line);
+                            }
+                            text
+                        })
                         .map_err(|e| e.to_string()),
                 };
                 drop(view);
@@ -205,6 +270,11 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
                 sh.refresh.notify_one();
                 let _ = reply.send(answer);
             });
+        }
+        query @ (Command::SetThreadFilter(_)
+        | Command::ThreadDetail(_)
+        | Command::LoopHistory(_)) => {
+            answer_query(shared, query, reply);
         }
         Command::Refresh => {
             let sh = Arc::clone(shared);

@@ -37,6 +37,10 @@ impl Loop for Janitor {
         (self.config.interval_secs > 0).then(|| Duration::from_secs(self.config.interval_secs))
     }
 
+    fn run_at_start(&self) -> bool {
+        self.config.run_at_start
+    }
+
     fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport> {
         if mode == PassMode::Scheduled && self.config.interval_secs == 0 {
             return Ok(PassReport {

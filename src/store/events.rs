@@ -249,3 +249,20 @@ impl EventStats {
         self.auto_closed_recent[from..].iter().map(|x| x.1).sum()
     }
 }
+
+/// The newest `limit` rows of one kind, newest first. `events` has no kind
+/// index, so this walks back from the newest id: quick for a loop that
+/// fires often, a full scan for one that never did.
+pub fn recent_of_kind(
+    conn: &Connection,
+    kind: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT created_at, session_id, COALESCE(summary,'') FROM events WHERE kind=?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    stmt.query_map(params![kind, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?
+    .collect()
+}

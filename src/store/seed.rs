@@ -11,7 +11,6 @@ use super::WriteStore;
 use crate::error::{Error, Result};
 
 const DAY: i64 = 86_400;
-const SPAN: i64 = 60 * DAY;
 
 /// splitmix64: tiny, fast, and stable across versions, unlike a crate RNG.
 pub struct Rng(u64);
@@ -191,6 +190,8 @@ pub struct SeedSpec {
     pub notes: u64,
     pub seed: u64,
     pub now: i64,
+    /// Touches and events spread over this many days before `now`.
+    pub span_days: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -243,6 +244,7 @@ fn fill_sessions(
     spec: SeedSpec,
 ) -> rusqlite::Result<Vec<String>> {
     let now = spec.now;
+    let span = spec.span_days.max(1) * DAY;
     let n_sess = (spec.threads / 20).max(50);
     let sessions: Vec<String> = (0..n_sess)
         .map(|i| format!("s_{}_{}", 1000 + i, rng.hex(4)))
@@ -252,7 +254,7 @@ fn fill_sessions(
             "INSERT INTO sessions (id, started_at, ended_at, client, write_origin) VALUES (?1,?2,?3,?4,'foreground')",
         )?;
         for s in &sessions {
-            let started = now - rng.range(0, SPAN);
+            let started = now - rng.range(0, span);
             let ended = started + rng.range(60, 8 * 3600);
             let ended = (ended < now - 600).then_some(ended);
             st.execute(params![
@@ -275,6 +277,7 @@ fn fill_threads(
     spec: SeedSpec,
 ) -> rusqlite::Result<(Vec<String>, Spans, SeedCounts)> {
     let now = spec.now;
+    let span = spec.span_days.max(1) * DAY;
     let mut counts = SeedCounts::default();
     let mut ids: Vec<String> = Vec::with_capacity(spec.threads as usize);
     let mut seen = HashSet::new();
@@ -296,7 +299,7 @@ fn fill_threads(
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
         )?;
         for (i, id) in ids.iter().enumerate() {
-            let touched = now - rng.range(0, SPAN);
+            let touched = now - rng.range(0, span);
             let opened = touched - rng.range(0, 10 * DAY);
             spans.push((opened, touched));
             let state = rng.weighted(&[("closed", 60), ("active", 25), ("idle", 15)]);
@@ -331,10 +334,11 @@ fn fill_notes(
     sessions: &[String],
 ) -> rusqlite::Result<()> {
     let now = spec.now;
+    let span = spec.span_days.max(1) * DAY;
     let mut note_meta: Vec<(i64, Option<usize>)> = (0..spec.notes)
         .map(|_| {
             if spec.threads == 0 || rng.chance(0.02) {
-                (now - rng.range(0, SPAN), None)
+                (now - rng.range(0, span), None)
             } else {
                 let t = rng.below(spec.threads) as usize;
                 let (lo, hi) = spans[t];
@@ -376,7 +380,8 @@ fn fill_events(
     sessions: &[String],
 ) -> rusqlite::Result<()> {
     let now = spec.now;
-    let mut times: Vec<i64> = (0..spec.events).map(|_| now - rng.range(0, SPAN)).collect();
+    let span = spec.span_days.max(1) * DAY;
+    let mut times: Vec<i64> = (0..spec.events).map(|_| now - rng.range(0, span)).collect();
     times.sort_unstable();
     {
         let mut st = tx.prepare(
@@ -423,13 +428,14 @@ fn fill_tasks(
     sessions: &[String],
 ) -> rusqlite::Result<()> {
     let now = spec.now;
+    let span = spec.span_days.max(1) * DAY;
     {
         let mut st = tx.prepare(
             "INSERT INTO tasks (id, pid, parent_cid, cwd, prompt, started_at, ended_at, return_code) \
              VALUES (?1,?2,?3,'/home/operator/project',?4,?5,?6,?7)",
         )?;
         for k in 0..303 {
-            let started = now - rng.range(600, SPAN);
+            let started = now - rng.range(600, span);
             let running = k >= 300;
             let started = if running {
                 now - rng.range(30, 1800)

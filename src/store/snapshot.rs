@@ -97,6 +97,8 @@ pub struct OutcomeFigures {
 pub struct AcceptRate {
     pub accepted: u64,
     pub decided: u64,
+    /// Accepts inside the window (all `accept_candidate*` kinds).
+    pub accepted_window: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -536,12 +538,9 @@ impl StoreView {
                 all: ev.auto_closed_total,
             });
         }
-        let accepted: u64 = ev
-            .kinds
-            .iter()
-            .filter(|k| k.class == KindClass::Accept)
-            .map(|k| k.total)
-            .sum();
+        let accept_kinds = || ev.kinds.iter().filter(|k| k.class == KindClass::Accept);
+        let accepted: u64 = accept_kinds().map(|k| k.total).sum();
+        let accepted_window: u64 = accept_kinds().map(|k| k.count_since(cut_win)).sum();
         let rejected = ev.get("reject_candidate").map_or(0, |k| k.total);
 
         StoreFigures {
@@ -554,6 +553,7 @@ impl StoreView {
             candidate_accept_rate: AcceptRate {
                 accepted,
                 decided: accepted + rejected,
+                accepted_window,
             },
             reliability: self.reliability,
             events_high_water: ev.high_water,

@@ -193,21 +193,89 @@ pub struct ThreadRow {
     pub last_touched_at: i64,
 }
 
-/// Most recently touched threads first (uses `idx_threads_touch`).
-pub fn recent_threads(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<ThreadRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, state, question, last_move, outcome, last_touched_at FROM threads \
-         ORDER BY last_touched_at DESC LIMIT ?1",
-    )?;
-    stmt.query_map([limit], |r| {
-        Ok(ThreadRow {
-            id: r.get(0)?,
-            state: r.get(1)?,
-            question: r.get(2)?,
-            last_move: r.get(3)?,
-            outcome: r.get(4)?,
-            last_touched_at: r.get(5)?,
+/// What the Threads panel asks for: a state (or all) and a text that must
+/// appear in the id, question or last move.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ThreadFilter {
+    pub state: Option<String>,
+    pub text: String,
+}
+
+fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
         })
-    })?
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// Threads matching `filter`, most recently touched first. Walks
+/// `idx_threads_touch` and stops at `limit` matches.
+pub fn list_threads(
+    conn: &Connection,
+    filter: &ThreadFilter,
+    limit: u32,
+) -> rusqlite::Result<Vec<ThreadRow>> {
+    let text = filter.text.trim();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, state, question, last_move, outcome, last_touched_at FROM threads \
+         WHERE (?1 IS NULL OR state = ?1) \
+           AND (?2 = '' OR id LIKE ?3 ESCAPE '\\' OR question LIKE ?3 ESCAPE '\\' \
+                OR last_move LIKE ?3 ESCAPE '\\') \
+         ORDER BY last_touched_at DESC LIMIT ?4",
+    )?;
+    stmt.query_map(
+        params![filter.state, text, like_pattern(text), limit],
+        |r| {
+            Ok(ThreadRow {
+                id: r.get(0)?,
+                state: r.get(1)?,
+                question: r.get(2)?,
+                last_move: r.get(3)?,
+                outcome: r.get(4)?,
+                last_touched_at: r.get(5)?,
+            })
+        },
+    )?
     .collect()
+}
+
+/// A thread and its newest notes, for the detail popup.
+/// `(created_at, kind, content)` of one note.
+pub type NoteLine = (i64, String, String);
+
+pub fn thread_detail(
+    conn: &Connection,
+    id: &str,
+    limit: u32,
+) -> rusqlite::Result<Option<(ThreadRow, Vec<NoteLine>)>> {
+    let row = conn
+        .query_row(
+            "SELECT id, state, question, last_move, outcome, last_touched_at FROM threads WHERE id=?1",
+            [id],
+            |r| {
+                Ok(ThreadRow {
+                    id: r.get(0)?,
+                    state: r.get(1)?,
+                    question: r.get(2)?,
+                    last_move: r.get(3)?,
+                    outcome: r.get(4)?,
+                    last_touched_at: r.get(5)?,
+                })
+            },
+        )
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT created_at, kind, content FROM notes WHERE thread_id=?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let notes = stmt
+        .query_map(params![id, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some((row, notes)))
 }

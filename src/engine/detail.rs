@@ -1,0 +1,47 @@
+//! Text for the detail popups: a thread with its notes, a loop's recent
+//! passes. Plain lines, so the same answer reads well in a log too.
+
+use crate::report::fmt_age;
+use crate::store::threads::ThreadRow;
+
+pub(super) fn thread(t: &ThreadRow, notes: &[(i64, String, String)], now: i64) -> String {
+    let mut out = vec![
+        format!(
+            "{}  [{}]  touched {} ago",
+            t.id,
+            t.state,
+            fmt_age(now - t.last_touched_at)
+        ),
+        format!("question: {}", t.question),
+    ];
+    if let Some(m) = &t.last_move {
+        out.push(format!("last move: {m}"));
+    }
+    if let Some(o) = &t.outcome {
+        out.push(format!("outcome: {o}"));
+    }
+    out.push(String::new());
+    if notes.is_empty() {
+        out.push("no notes".into());
+    } else {
+        out.push(format!("newest {} note(s):", notes.len()));
+        for (at, kind, content) in notes {
+            out.push(format!("{:>4} ago  {kind:<8} {content}", fmt_age(now - at)));
+        }
+    }
+    out.join("\n")
+}
+
+pub(super) fn loop_history(kind: &str, rows: &[(i64, String, String)], now: i64) -> String {
+    if rows.is_empty() {
+        return format!("no {kind} passes recorded");
+    }
+    let mut out = vec![format!("newest {} {kind} pass(es):", rows.len())];
+    for (at, session, summary) in rows {
+        out.push(format!(
+            "{:>4} ago  {summary}  ({session})",
+            fmt_age(now - at)
+        ));
+    }
+    out.join("\n")
+}

@@ -1,0 +1,72 @@
+//! The TUI front door: terminal setup and teardown around `ui::run_loop`,
+//! with the engine running beside it on the same runtime.
+
+use std::process::ExitCode;
+
+use crate::config::Settings;
+use crate::demo::{DemoWorld, simulate};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::ui::app::App;
+use crate::ui::theme::Theme;
+
+pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
+    let world = if demo {
+        eprintln!("keeper-tui: building a demo world …");
+        let w = DemoWorld::create()?;
+        eprintln!(
+            "keeper-tui: demo world in {} (removed on exit)",
+            w.dir.display()
+        );
+        Some(w)
+    } else {
+        None
+    };
+    let settings = match &world {
+        Some(w) => {
+            let mut s = w.settings();
+            s.config.read_only = settings.config.read_only;
+            s
+        }
+        None => settings,
+    };
+    let _log = crate::logging::init(&settings.log_dir, false)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
+    let result = rt.block_on(async {
+        let (engine, handle) = Engine::new(settings)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let engine_task = tokio::spawn(engine.run(async move {
+            let _ = stopped.await;
+        }));
+        let agents = world.as_ref().map(|w| tokio::spawn(simulate(w.db.clone())));
+        let mut app = App::new(handle.snapshots.borrow().clone(), Theme::from_env());
+        app.demo = world.as_ref().map(|w| w.dir.display().to_string());
+
+        // color-eyre's hooks are installed by main before this point, so a
+        // panic restores the terminal first and then reports.
+        let mut terminal = ratatui::try_init()
+            .map_err(|e| Error::Io(format!("cannot set up the terminal: {e}")))?;
+        let ui = crate::ui::run_loop(&mut terminal, handle, app).await;
+        ratatui::restore();
+
+        if let Some(a) = agents {
+            a.abort();
+        }
+        let _ = stop.send(());
+        let engine_result = engine_task
+            .await
+            .map_err(|e| Error::Io(format!("engine task failed: {e}")))?;
+        ui.map_err(|e| Error::Io(format!("terminal error: {e}")))?;
+        engine_result
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if let Some(w) = &world {
+        eprintln!("keeper-tui: demo world {} removed", w.dir.display());
+    }
+    drop(world);
+    result.map(|()| ExitCode::SUCCESS)
+}

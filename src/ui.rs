@@ -1,0 +1,332 @@
+//! The TUI: draws the engine's snapshots and turns keys into commands.
+//! Nothing here touches the store; the engine does all the I/O.
+
+pub mod app;
+pub mod keys;
+pub mod panels;
+pub mod popups;
+pub mod theme;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use ratatui::Frame;
+use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use tokio::sync::mpsc;
+
+use self::app::{App, Effect, Popup, Purpose};
+use self::keys::{Panel, active};
+use self::panels::log::LogPanel;
+use self::panels::loops::{LoopsPanel, starved_outcomes};
+use self::panels::outcomes::OutcomesPanel;
+use self::panels::stores::StoresPanel;
+use self::panels::threads::ThreadsPanel;
+use self::popups::confirm::ConfirmPopup;
+use self::popups::detail::DetailPopup;
+use self::popups::help::HelpPopup;
+use crate::engine::{EngineHandle, Reply};
+use crate::store::now_unix;
+
+/// Draw the whole screen from the app state.
+pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
+    let now = now_unix();
+    let [title, main, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_title(frame, title, app, now);
+    draw_status(frame, status, app);
+    match app.snapshot.store.clone() {
+        Some(figures) => draw_panels(frame, main, app, &figures, now),
+        None => draw_store_error(frame, main, app),
+    }
+    let theme = app.theme;
+    match &app.popup {
+        Some(Popup::Help { scroll }) => frame.render_widget(
+            HelpPopup {
+                scroll: *scroll,
+                theme,
+            },
+            main,
+        ),
+        Some(Popup::Detail {
+            title,
+            text,
+            scroll,
+        }) => {
+            frame.render_widget(
+                DetailPopup {
+                    title,
+                    text,
+                    scroll: *scroll,
+                    theme,
+                },
+                main,
+            );
+        }
+        Some(Popup::Confirm(c)) => frame.render_widget(ConfirmPopup { confirm: c, theme }, main),
+        None => {}
+    }
+}
+
+fn draw_title(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
+    let t = app.theme;
+    let snap = &app.snapshot;
+    let mut spans = vec![
+        Span::styled(" keeper-tui ", t.key()),
+        Span::raw(snap.db_path.clone()),
+    ];
+    if app.demo.is_some() {
+        spans.push(Span::styled("  DEMO (removed on exit)", t.accent()));
+    }
+    if snap.read_only {
+        spans.push(Span::styled("  READ-ONLY", t.warn()));
+    }
+    if app.paused {
+        spans.push(Span::styled("  PAUSED", t.warn()));
+    }
+    let clock = chrono::DateTime::from_timestamp(now, 0).map_or_else(String::new, |c| {
+        c.with_timezone(&chrono::Local)
+            .format("%H:%M:%S ")
+            .to_string()
+    });
+    let [left, right] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(9)]).areas(area);
+    frame.render_widget(Line::from(spans), left);
+    frame.render_widget(
+        Line::from(Span::styled(clock, t.dim())).right_aligned(),
+        right,
+    );
+}
+
+fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = app.theme;
+    let hints: Vec<Span> = if app.editing_filter {
+        vec![Span::styled(
+            "type to filter threads · Enter keeps · Esc clears",
+            t.dim(),
+        )]
+    } else if app.popup.is_some() {
+        vec![Span::styled("j/k scroll · Esc close", t.dim())]
+    } else {
+        // The status bar lists what acts; moving around is in the help.
+        active(app.focus)
+            .filter(|b| b.status_bar)
+            .flat_map(|b| {
+                [
+                    Span::styled(b.label, t.key()),
+                    Span::styled(format!(" {}  ", b.hint), t.dim()),
+                ]
+            })
+            .collect()
+    };
+    let hint_width: u16 = hints.iter().map(|s| s.width() as u16).sum();
+    let msg = app.status.as_ref().map_or_else(
+        || Span::raw(""),
+        |m| {
+            Span::styled(
+                format!(" {}", m.text),
+                if m.error { t.bad() } else { t.ok() },
+            )
+        },
+    );
+    let msg_width = (msg.width() as u16 + 2).min(area.width / 2 + area.width / 4);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(msg_width), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(Line::from(msg), left);
+    let hint_line = Line::from(hints);
+    frame.render_widget(
+        if hint_width <= right.width {
+            hint_line.right_aligned()
+        } else {
+            hint_line
+        },
+        right,
+    );
+}
+
+fn draw_store_error(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let t = app.theme;
+    let text = app
+        .snapshot
+        .store_error
+        .clone()
+        .unwrap_or_else(|| "reading the store…".into());
+    let lines = vec![
+        Line::from(Span::styled("The store cannot be read.", t.bad())),
+        Line::raw(""),
+        Line::raw(text),
+        Line::raw(""),
+        Line::from(Span::styled(
+            "keeper-tui keeps watching and recovers as soon as the file is back; r retries now, q quits.",
+            t.dim(),
+        )),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.bad())
+                .title(" store "),
+        ),
+        area,
+    );
+}
+
+fn draw_panels(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &mut App,
+    figures: &crate::store::snapshot::StoreFigures,
+    now: i64,
+) {
+    let t = app.theme;
+    let rows = app.loop_rows();
+    let compact = area.height < 30;
+    let side = if area.width >= 150 {
+        56
+    } else if area.width >= 110 {
+        46
+    } else {
+        38
+    };
+    let loops_h = (rows.len() as u16 + 3).clamp(10, if compact { 10 } else { 18 });
+    let log_h = if compact { 4 } else { 7 };
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(loops_h),
+        Constraint::Fill(1),
+        Constraint::Length(log_h),
+    ])
+    .areas(area);
+    let [stores_a, loops_a] =
+        Layout::horizontal([Constraint::Length(side), Constraint::Fill(1)]).areas(top);
+    let [outcomes_a, threads_a] =
+        Layout::horizontal([Constraint::Length(side), Constraint::Fill(1)]).areas(middle);
+    let focus = app.focus;
+
+    frame.render_widget(
+        StoresPanel {
+            figures,
+            focused: focus == Panel::Stores,
+            theme: t,
+        },
+        stores_a,
+    );
+    frame.render_stateful_widget(
+        LoopsPanel {
+            rows: &rows,
+            now,
+            window_days: figures.window_days,
+            read_only: app.snapshot.read_only,
+            focused: focus == Panel::Loops,
+            theme: t,
+        },
+        loops_a,
+        &mut app.loops,
+    );
+    let starved = starved_outcomes(&rows);
+    frame.render_stateful_widget(
+        OutcomesPanel {
+            figures,
+            starved: &starved,
+            focused: focus == Panel::Outcomes,
+            theme: t,
+        },
+        outcomes_a,
+        &mut app.outcomes,
+    );
+    let snap = Arc::clone(&app.snapshot);
+    frame.render_stateful_widget(
+        ThreadsPanel {
+            rows: &snap.threads,
+            filter: &app.filter,
+            editing: app.editing_filter,
+            now,
+            focused: focus == Panel::Threads,
+            theme: t,
+        },
+        threads_a,
+        &mut app.threads,
+    );
+    frame.render_stateful_widget(
+        LogPanel {
+            notices: &snap.notices,
+            focused: focus == Panel::Log,
+            theme: t,
+        },
+        bottom,
+        &mut app.log,
+    );
+}
+
+/// Run the TUI on an already initialised terminal until the operator quits
+/// or a signal asks us to stop.
+pub async fn run_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    handle: EngineHandle,
+    mut app: App,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut keys = EventStream::new();
+    let mut snapshots = handle.snapshots.clone();
+    let (reply_tx, mut replies) = mpsc::unbounded_channel::<(Purpose, Reply)>();
+    // Ages ("12s ago") and the clock move once a second; nothing else is
+    // redrawn unless something happened.
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut dirty = true;
+    loop {
+        if dirty {
+            terminal.draw(|f| draw(f, &mut app))?;
+            dirty = false;
+        }
+        tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    for effect in app.on_key(key) {
+                        match effect {
+                            Effect::Quit => return Ok(()),
+                            Effect::Send(command, purpose) => {
+                                let (h, tx) = (handle.clone(), reply_tx.clone());
+                                tokio::spawn(async move {
+                                    let reply = h.request(command).await;
+                                    let _ = tx.send((purpose, reply));
+                                });
+                            }
+                        }
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            },
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let snap = snapshots.borrow_and_update().clone();
+                dirty |= app.on_snapshot(snap);
+            }
+            Some((purpose, reply)) = replies.recv() => {
+                app.on_reply(purpose, reply);
+                dirty = true;
+            }
+            _ = clock.tick() => {
+                app.tick(Instant::now());
+                dirty = true;
+            }
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => return Ok(()),
+        }
+    }
+}

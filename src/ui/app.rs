@@ -1,0 +1,432 @@
+//! The UI's state and how keys, snapshots and replies change it. No I/O:
+//! every effect on the world leaves as a `Command` value for the engine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::widgets::TableState;
+
+use super::keys::{Action, Panel, action_for};
+use super::panels::loops::LoopRow;
+use super::theme::Theme;
+use crate::engine::{Command, Reply, Snapshot};
+use crate::loops::LoopId;
+use crate::store::threads::ThreadFilter;
+
+/// How long a status-bar message stays.
+pub const MESSAGE_FOR: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusMessage {
+    pub text: String,
+    pub error: bool,
+    pub until: Instant,
+}
+
+/// What a confirm popup would do once confirmed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub operation: String,
+    pub target: String,
+    pub command: Command,
+    /// Focus starts on Cancel: Enter alone never confirms.
+    pub on_confirm: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Popup {
+    Help {
+        scroll: u16,
+    },
+    Detail {
+        title: String,
+        text: String,
+        scroll: u16,
+    },
+    Confirm(Confirm),
+}
+
+/// Why a reply came back, so it lands in the right place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    Message,
+    Detail(String),
+    Silent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Send(Command, Purpose),
+    Quit,
+}
+
+pub struct App {
+    pub snapshot: Arc<Snapshot>,
+    /// The newest snapshot while paused; shown on resume.
+    pending: Option<Arc<Snapshot>>,
+    pub focus: Panel,
+    pub loops: TableState,
+    pub outcomes: TableState,
+    pub threads: TableState,
+    pub log: TableState,
+    pub filter: ThreadFilter,
+    pub editing_filter: bool,
+    pub popup: Option<Popup>,
+    pub status: Option<StatusMessage>,
+    pub paused: bool,
+    pub theme: Theme,
+    pub demo: Option<String>,
+}
+
+impl App {
+    pub fn new(snapshot: Arc<Snapshot>, theme: Theme) -> Self {
+        App {
+            snapshot,
+            pending: None,
+            focus: Panel::Loops,
+            loops: TableState::default().with_selected(Some(0)),
+            outcomes: TableState::default().with_selected(Some(0)),
+            threads: TableState::default().with_selected(Some(0)),
+            log: TableState::default(),
+            filter: ThreadFilter::default(),
+            editing_filter: false,
+            popup: None,
+            status: None,
+            paused: false,
+            theme,
+            demo: None,
+        }
+    }
+
+    /// The rows of the Loops panel, as drawn.
+    pub fn loop_rows(&self) -> Vec<LoopRow> {
+        LoopRow::build(&self.snapshot)
+    }
+
+    pub fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(StatusMessage {
+            text: text.into(),
+            error,
+            until: Instant::now() + MESSAGE_FOR,
+        });
+    }
+
+    /// A new snapshot from the engine; false when paused (nothing to redraw).
+    pub fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> bool {
+        if self.paused {
+            self.pending = Some(snap);
+            return false;
+        }
+        self.snapshot = snap;
+        self.clamp_selections();
+        true
+    }
+
+    pub fn on_reply(&mut self, purpose: Purpose, reply: Reply) {
+        match (purpose, reply) {
+            (Purpose::Silent, Ok(_)) => {}
+            (Purpose::Detail(title), Ok(text)) => {
+                self.popup = Some(Popup::Detail {
+                    title,
+                    text,
+                    scroll: 0,
+                });
+            }
+            (Purpose::Message, Ok(text)) => self.say(text, false),
+            (_, Err(text)) => self.say(text, true),
+        }
+    }
+
+    /// Once a second: drop an expired message. True when something changed.
+    pub fn tick(&mut self, now: Instant) -> bool {
+        if self.status.as_ref().is_some_and(|s| s.until <= now) {
+            self.status = None;
+            return true;
+        }
+        false
+    }
+
+    fn clamp_selections(&mut self) {
+        let n_loops = self.loop_rows().len();
+        clamp(&mut self.loops, n_loops);
+        let n_out = self.snapshot.store.as_ref().map_or(0, |f| f.outcomes.len());
+        clamp(&mut self.outcomes, n_out);
+        clamp(&mut self.threads, self.snapshot.threads.len());
+    }
+
+    /// Handle one key press.
+    pub fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            return vec![Effect::Quit];
+        }
+        if self.editing_filter {
+            return self.on_filter_key(key);
+        }
+        if let Some(popup) = self.popup.take() {
+            return self.on_popup_key(popup, key);
+        }
+        match action_for(key, self.focus) {
+            Some(action) => self.act(action),
+            None => Vec::new(),
+        }
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Enter => {
+                self.editing_filter = false;
+                return Vec::new();
+            }
+            KeyCode::Esc => {
+                self.editing_filter = false;
+                self.filter.text.clear();
+            }
+            KeyCode::Backspace => {
+                self.filter.text.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.filter.text.push(c);
+            }
+            _ => return Vec::new(),
+        }
+        self.threads.select(Some(0));
+        vec![Effect::Send(
+            Command::SetThreadFilter(self.filter.clone()),
+            Purpose::Silent,
+        )]
+    }
+
+    fn on_popup_key(&mut self, popup: Popup, key: KeyEvent) -> Vec<Effect> {
+        let scroll_by = |s: u16| match key.code {
+            KeyCode::Char('j') | KeyCode::Down => s.saturating_add(1),
+            KeyCode::Char('k') | KeyCode::Up => s.saturating_sub(1),
+            KeyCode::PageDown | KeyCode::Char(' ') => s.saturating_add(10),
+            KeyCode::PageUp => s.saturating_sub(10),
+            KeyCode::Char('g') => 0,
+            _ => s,
+        };
+        let closes = matches!(key.code, KeyCode::Esc | KeyCode::Char('q'));
+        match popup {
+            Popup::Help { scroll } if !closes && key.code != KeyCode::Char('?') => {
+                self.popup = Some(Popup::Help {
+                    scroll: scroll_by(scroll),
+                });
+            }
+            Popup::Detail {
+                title,
+                text,
+                scroll,
+            } if !closes && key.code != KeyCode::Enter => {
+                self.popup = Some(Popup::Detail {
+                    title,
+                    text,
+                    scroll: scroll_by(scroll),
+                });
+            }
+            Popup::Confirm(mut c) => match key.code {
+                KeyCode::Left
+                | KeyCode::Right
+                | KeyCode::Tab
+                | KeyCode::BackTab
+                | KeyCode::Char('h' | 'l') => {
+                    c.on_confirm = !c.on_confirm;
+                    self.popup = Some(Popup::Confirm(c));
+                }
+                KeyCode::Char('y') => return self.confirmed(c),
+                KeyCode::Enter if c.on_confirm => return self.confirmed(c),
+                KeyCode::Enter | KeyCode::Esc | KeyCode::Char('n' | 'q') => {
+                    self.say("cancelled", false);
+                }
+                _ => self.popup = Some(Popup::Confirm(c)),
+            },
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn confirmed(&mut self, c: Confirm) -> Vec<Effect> {
+        self.say(format!("{} {}…", c.operation, c.target), false);
+        vec![Effect::Send(c.command, Purpose::Message)]
+    }
+
+    fn selected_loop(&self) -> Option<LoopRow> {
+        self.loop_rows()
+            .into_iter()
+            .nth(self.loops.selected().unwrap_or(0))
+    }
+
+    fn selected_thread(&self) -> Option<String> {
+        self.snapshot
+            .threads
+            .get(self.threads.selected().unwrap_or(0))
+            .map(|t| t.id.clone())
+    }
+
+    fn list_len(&self) -> usize {
+        match self.focus {
+            Panel::Loops => self.loop_rows().len(),
+            Panel::Outcomes => self.snapshot.store.as_ref().map_or(0, |f| f.outcomes.len()),
+            Panel::Threads => self.snapshot.threads.len(),
+            Panel::Log => self.snapshot.notices.len(),
+            Panel::Stores => 0,
+        }
+    }
+
+    fn list_state(&mut self) -> Option<&mut TableState> {
+        match self.focus {
+            Panel::Loops => Some(&mut self.loops),
+            Panel::Outcomes => Some(&mut self.outcomes),
+            Panel::Threads => Some(&mut self.threads),
+            Panel::Log => Some(&mut self.log),
+            Panel::Stores => None,
+        }
+    }
+
+    fn mv(&mut self, to: impl FnOnce(usize, usize) -> usize) {
+        let len = self.list_len();
+        if let Some(state) = self.list_state() {
+            if len == 0 {
+                state.select(None);
+            } else {
+                let at = state.selected().unwrap_or(0);
+                state.select(Some(to(at, len).min(len - 1)));
+            }
+        }
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Quit => return vec![Effect::Quit],
+            Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
+            Action::FocusNext => self.focus = self.focus.next(),
+            Action::FocusPrev => self.focus = self.focus.prev(),
+            Action::Focus(p) => self.focus = p,
+            Action::Down => self.mv(|at, _| at + 1),
+            Action::Up => self.mv(|at, _| at.saturating_sub(1)),
+            Action::Top => self.mv(|_, _| 0),
+            Action::Bottom => self.mv(|_, len| len - 1),
+            Action::Filter => {
+                self.editing_filter = true;
+            }
+            Action::CycleState => {
+                self.filter.state = match self.filter.state.as_deref() {
+                    None => Some("active".into()),
+                    Some("active") => Some("idle".into()),
+                    Some("idle") => Some("closed".into()),
+                    _ => None,
+                };
+                self.threads.select(Some(0));
+                return vec![Effect::Send(
+                    Command::SetThreadFilter(self.filter.clone()),
+                    Purpose::Silent,
+                )];
+            }
+            Action::Close => {
+                if !self.filter.text.is_empty() || self.filter.state.is_some() {
+                    self.filter = ThreadFilter::default();
+                    return vec![Effect::Send(
+                        Command::SetThreadFilter(self.filter.clone()),
+                        Purpose::Silent,
+                    )];
+                }
+            }
+            Action::Details => return self.details(),
+            Action::ForcePass => return self.force_selected(false),
+            Action::DryRun => return self.force_selected(true),
+            Action::ForceAll => {
+                self.popup = Some(Popup::Confirm(Confirm {
+                    operation: "force a pass of".into(),
+                    target: "every loop".into(),
+                    command: Command::ForceAll,
+                    on_confirm: false,
+                }));
+            }
+            Action::Reopen => {
+                let Some(id) = self.selected_thread() else {
+                    self.say("no thread selected", true);
+                    return Vec::new();
+                };
+                self.say(format!("reopening {id}…"), false);
+                return vec![Effect::Send(
+                    Command::ReopenThread { id, note: None },
+                    Purpose::Message,
+                )];
+            }
+            Action::Pause => {
+                self.paused = !self.paused;
+                if self.paused {
+                    self.say("paused: the screen holds still; p resumes", false);
+                } else {
+                    if let Some(s) = self.pending.take() {
+                        self.snapshot = s;
+                        self.clamp_selections();
+                    }
+                    self.say("live updates resumed", false);
+                }
+            }
+            Action::Refresh => {
+                self.say("refreshing…", false);
+                return vec![Effect::Send(Command::Refresh, Purpose::Message)];
+            }
+        }
+        Vec::new()
+    }
+
+    fn details(&mut self) -> Vec<Effect> {
+        match self.focus {
+            Panel::Threads => match self.selected_thread() {
+                Some(id) => vec![Effect::Send(
+                    Command::ThreadDetail(id.clone()),
+                    Purpose::Detail(format!("thread {id}")),
+                )],
+                None => Vec::new(),
+            },
+            Panel::Loops => match self.selected_loop() {
+                Some(row) => vec![Effect::Send(
+                    Command::LoopHistory(row.kind.clone()),
+                    Purpose::Detail(format!("loop {}", row.label)),
+                )],
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn force_selected(&mut self, dry_run: bool) -> Vec<Effect> {
+        let Some(row) = self.selected_loop() else {
+            return Vec::new();
+        };
+        let Some(id) = row.keeper else {
+            self.say(
+                format!(
+                    "{} is run by threadkeeper, not keeper-tui: nothing to force here",
+                    row.label
+                ),
+                true,
+            );
+            return Vec::new();
+        };
+        if dry_run {
+            return vec![Effect::Send(
+                Command::DryRun(id),
+                Purpose::Detail(format!("{} dry-run", id.name())),
+            )];
+        }
+        self.say(format!("forcing a {} pass…", id.name()), false);
+        vec![Effect::Send(Command::ForcePass(id), Purpose::Message)]
+    }
+
+    pub fn keeper_loop(&self, id: LoopId) -> Option<&crate::engine::LoopStatus> {
+        self.snapshot.loops.iter().find(|l| l.id == id)
+    }
+}
+
+fn clamp(state: &mut TableState, len: usize) {
+    match (state.selected(), len) {
+        (_, 0) => state.select(None),
+        (None, _) => state.select(Some(0)),
+        (Some(i), n) if i >= n => state.select(Some(n - 1)),
+        _ => {}
+    }
+}

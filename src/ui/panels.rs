@@ -1,0 +1,61 @@
+//! One widget per panel. Each takes what it shows by reference and draws
+//! into a `Buffer`; selection lives in the `App`'s `TableState`s.
+
+pub mod log;
+pub mod loops;
+pub mod outcomes;
+pub mod stores;
+pub mod threads;
+
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders};
+
+use super::keys::Panel;
+use super::theme::Theme;
+
+/// The frame of a panel: its number, title and focus state.
+pub fn block(panel: Panel, extra: &str, focused: bool, theme: Theme) -> Block<'static> {
+    let mut title = vec![Span::styled(
+        format!(" {} {} ", panel.number(), panel.title()),
+        theme.title(focused),
+    )];
+    if !extra.is_empty() {
+        title.push(Span::styled(format!("{extra} "), theme.dim()));
+    }
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(theme.border(focused))
+        .title(Line::from(title))
+}
+
+/// Human sizes for the Stores panel.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Cut `s` to `n` characters, marking the cut.
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}

@@ -1,0 +1,77 @@
+//! Threads: filterable by state and text, most recently touched first.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
+
+use super::super::keys::Panel;
+use super::super::theme::Theme;
+use super::{block, clip};
+use crate::report::fmt_age;
+use crate::store::threads::{ThreadFilter, ThreadRow};
+
+pub struct ThreadsPanel<'a> {
+    pub rows: &'a [ThreadRow],
+    pub filter: &'a ThreadFilter,
+    pub editing: bool,
+    pub now: i64,
+    pub focused: bool,
+    pub theme: Theme,
+}
+
+impl StatefulWidget for ThreadsPanel<'_> {
+    type State = TableState;
+
+    fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
+        let t = self.theme;
+        let wide = area.width >= 90;
+        let rows = self.rows.iter().map(|r| {
+            let st = match r.state.as_str() {
+                "active" => t.ok(),
+                "closed" => t.dim(),
+                _ => Style::new(),
+            };
+            let mut cells = vec![
+                Cell::from(r.id.clone()),
+                Cell::from(r.state.clone()).style(st),
+                Cell::from(fmt_age(self.now - r.last_touched_at)),
+                Cell::from(clip(&r.question, 200)),
+            ];
+            if wide {
+                cells.push(
+                    Cell::from(clip(r.last_move.as_deref().unwrap_or(""), 200)).style(t.dim()),
+                );
+            }
+            Row::new(cells)
+        });
+        let mut header = vec!["id", "state", "age", "question"];
+        let mut widths = vec![
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(5),
+            Constraint::Fill(3),
+        ];
+        if wide {
+            header.push("last move");
+            widths.push(Constraint::Fill(2));
+        }
+        let state_name = self.filter.state.as_deref().unwrap_or("all");
+        let cursor = if self.editing { "▏" } else { "" };
+        let text = if self.filter.text.is_empty() && !self.editing {
+            String::new()
+        } else {
+            format!("  /{}{cursor}", self.filter.text)
+        };
+        let title = format!("{state_name}{text}  ({} shown)", self.rows.len());
+        Table::new(rows, widths)
+            .header(Row::new(header).style(t.header()))
+            .row_highlight_style(if self.focused {
+                t.selected()
+            } else {
+                Style::new()
+            })
+            .block(block(Panel::Threads, &title, self.focused, t))
+            .render(area, buf, state);
+    }
+}

@@ -1,0 +1,34 @@
+//! Detail: a thread's notes or a loop's recent passes, scrollable.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+
+use super::centered;
+use crate::ui::theme::Theme;
+
+pub struct DetailPopup<'a> {
+    pub title: &'a str,
+    pub text: &'a str,
+    pub scroll: u16,
+    pub theme: Theme,
+}
+
+impl Widget for DetailPopup<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let w = area.width.saturating_sub(8).max(20);
+        let h = area.height.saturating_sub(4).max(5);
+        let r = centered(area, w, h);
+        Clear.render(r, buf);
+        Paragraph::new(self.text)
+            .wrap(Wrap { trim: false })
+            .scroll((self.scroll, 0))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(self.theme.key())
+                    .title(format!(" {} — j/k scroll, Esc closes ", self.title)),
+            )
+            .render(r, buf);
+    }
+}
