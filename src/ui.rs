@@ -31,9 +31,8 @@ use self::popups::help::HelpPopup;
 use crate::engine::{EngineHandle, Reply};
 use crate::store::now_unix;
 
-/// Draw the whole screen from the app state.
-pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
-    let now = now_unix();
+/// Draw the whole screen from the app state, with ages measured at `now`.
+pub fn draw(frame: &mut Frame<'_>, app: &mut App, now: i64) {
     let [title, main, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -285,7 +284,7 @@ pub async fn run_loop(
     let mut dirty = true;
     loop {
         if dirty {
-            terminal.draw(|f| draw(f, &mut app))?;
+            terminal.draw(|f| draw(f, &mut app, now_unix()))?;
             dirty = false;
         }
         tokio::select! {
