@@ -15,12 +15,20 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// A tmux server of our own, killed on drop.
 struct Tmux {
     socket: String,
+    socket_path: PathBuf,
 }
 
 impl Tmux {
     fn start(dir: &Path, width: u16, height: u16) -> Self {
-        let socket = format!("keeper-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-        let t = Tmux { socket };
+        let socket = format!(
+            "keeper-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut t = Tmux {
+            socket,
+            socket_path: PathBuf::new(),
+        };
         let rc = t.cmd(&[
             "-f",
             "/dev/null",
@@ -36,12 +44,22 @@ impl Tmux {
             dir.to_str().unwrap(),
             "env PS1='ready$ ' bash --norc --noprofile",
         ]);
-        assert!(rc.status.success(), "tmux would not start: {}", String::from_utf8_lossy(&rc.stderr));
+        assert!(
+            rc.status.success(),
+            "tmux would not start: {}",
+            String::from_utf8_lossy(&rc.stderr)
+        );
+        t.socket_path = PathBuf::from(t.format("#{socket_path}"));
         t
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap()
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     fn keys(&self, keys: &[&str]) {
@@ -51,16 +69,23 @@ impl Tmux {
     }
 
     fn type_line(&self, line: &str) {
-        assert!(self.cmd(&["send-keys", "-t", "main", "-l", line]).status.success());
+        assert!(
+            self.cmd(&["send-keys", "-t", "main", "-l", line])
+                .status
+                .success()
+        );
         self.keys(&["Enter"]);
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout).into_owned()
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
+            .into_owned()
     }
 
     fn format(&self, f: &str) -> String {
-        String::from_utf8_lossy(&self.cmd(&["display-message", "-p", "-t", "main", f]).stdout).trim().to_string()
+        String::from_utf8_lossy(&self.cmd(&["display-message", "-p", "-t", "main", f]).stdout)
+            .trim()
+            .to_string()
     }
 
     /// Wait (bounded) until the screen satisfies `pred`; returns that screen.
@@ -71,7 +96,10 @@ impl Tmux {
             if pred(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -80,6 +108,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
+        let _ = std::fs::remove_file(&self.socket_path);
     }
 }
 
@@ -93,10 +122,23 @@ fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let out = Command::new(env!("CARGO_BIN_EXE_keeper-tui"))
-        .args(["seed", db.to_str().unwrap(), "--threads", "300", "--events", "4000", "--notes", "600"])
+        .args([
+            "seed",
+            db.to_str().unwrap(),
+            "--threads",
+            "300",
+            "--events",
+            "4000",
+            "--notes",
+            "600",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let config = dir.path().join("keeper.toml");
     // Scheduled janitor passes off: the forced pass is the one that closes.
     std::fs::write(&config, "[janitor]\ninterval_secs = 0\n").unwrap();
@@ -119,13 +161,18 @@ fn janitor_fires(screen: &str) -> Option<u64> {
         let cells: Vec<&str> = l.split('│').chain(l.split('┃')).collect();
         cells.iter().find_map(|c| {
             let mut words = c.split_whitespace();
-            (words.next() == Some("janitor")).then(|| words.next()?.parse().ok()).flatten()
+            (words.next() == Some("janitor"))
+                .then(|| words.next()?.parse().ok())
+                .flatten()
         })
     })
 }
 
 fn state_of(db: &Path, id: &str) -> String {
-    Connection::open(db).unwrap().query_row("SELECT state FROM threads WHERE id=?1", [id], |r| r.get(0)).unwrap()
+    Connection::open(db)
+        .unwrap()
+        .query_row("SELECT state FROM threads WHERE id=?1", [id], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -134,14 +181,24 @@ fn operator_session_help_force_reopen_quit() {
     let t = Tmux::start(w.dir.path(), 120, 40);
     t.wait_for("the shell prompt", |s| s.contains("ready$"));
     launch(&t, &w, "");
-    let s = t.wait_for("the panels", |s| s.contains("2 Loops") && s.contains("4 Threads") && janitor_fires(s).is_some());
-    assert_eq!(t.format("#{alternate_on}"), "1", "the TUI should use the alternate screen");
+    let s = t.wait_for("the panels", |s| {
+        s.contains("2 Loops") && s.contains("4 Threads") && janitor_fires(s).is_some()
+    });
+    assert_eq!(
+        t.format("#{alternate_on}"),
+        "1",
+        "the TUI should use the alternate screen"
+    );
     let before = janitor_fires(&s).unwrap();
 
     // Help from the key table, and Esc closes it.
     t.keys(&["?"]);
     let help = t.wait_for("the help popup", |s| s.contains("keys — Esc closes"));
-    for needle in ["force a pass of the selected loop", "reopen the selected thread", "quit"] {
+    for needle in [
+        "force a pass of the selected loop",
+        "reopen the selected thread",
+        "quit",
+    ] {
         assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
     }
     t.keys(&["Escape"]);
@@ -158,13 +215,20 @@ fn operator_session_help_force_reopen_quit() {
         .unwrap();
     assert!(stale_before > 0);
     t.keys(&["f"]);
-    let s = t.wait_for("the pass result", |s| s.contains(&format!("janitor: closed={stale_before}")));
+    let s = t.wait_for("the pass result", |s| {
+        s.contains(&format!("janitor: closed={stale_before}"))
+    });
     let s = if janitor_fires(&s) == Some(before + 1) {
         s
     } else {
-        t.wait_for("the janitor count to move", |s| janitor_fires(s) == Some(before + 1))
+        t.wait_for("the janitor count to move", |s| {
+            janitor_fires(s) == Some(before + 1)
+        })
     };
-    assert!(s.contains("forced janitor: closed="), "the log panel should record the pass:\n{s}");
+    assert!(
+        s.contains("forced janitor: closed="),
+        "the log panel should record the pass:\n{s}"
+    );
 
     // Reopen a closed thread: Threads panel, state filter to "closed".
     t.keys(&["4", "s", "s", "s"]);
@@ -175,20 +239,33 @@ fn operator_session_help_force_reopen_quit() {
         .nth(2)
         .and_then(|l| l.split('┃').nth(1).or_else(|| l.split('│').nth(1)))
         .and_then(|c| c.split_whitespace().next())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no thread row under the header:\n{s}"));
+        .map_or_else(
+            || panic!("no thread row under the header:\n{s}"),
+            str::to_string,
+        );
     assert!(id.starts_with('T'), "{id:?} is not a thread id:\n{s}");
     assert_eq!(state_of(&w.db, &id), "closed");
     t.keys(&["o"]);
-    t.wait_for("the reopen message", |s| s.contains(&format!("reopened {id} (was closed)")));
+    t.wait_for("the reopen message", |s| {
+        s.contains(&format!("reopened {id} (was closed)"))
+    });
     assert_eq!(state_of(&w.db, &id), "active");
 
     // Quit: back at a clean shell.
     t.keys(&["q"]);
-    let s = t.wait_for("the shell prompt again", |s| s.lines().filter(|l| l.contains("ready$")).count() >= 2);
-    assert_eq!(t.format("#{alternate_on}"), "0", "the alternate screen must be left");
+    let s = t.wait_for("the shell prompt again", |s| {
+        s.lines().filter(|l| l.contains("ready$")).count() >= 2
+    });
+    assert_eq!(
+        t.format("#{alternate_on}"),
+        "0",
+        "the alternate screen must be left"
+    );
     assert_eq!(t.format("#{pane_current_command}"), "bash");
-    assert!(!s.contains("2 Loops"), "TUI remnants on the shell screen:\n{s}");
+    assert!(
+        !s.contains("2 Loops"),
+        "TUI remnants on the shell screen:\n{s}"
+    );
 }
 
 #[test]
@@ -197,11 +274,29 @@ fn sigterm_restores_the_terminal() {
     let t = Tmux::start(w.dir.path(), 80, 24);
     t.wait_for("the shell prompt", |s| s.contains("ready$"));
     launch(&t, &w, "");
-    t.wait_for("the panels at 80x24", |s| s.contains("2 Loops") && s.contains("janitor"));
-    let pid = Command::new("pgrep").args(["-f", &format!("keeper-tui --db {}", w.db.display())]).output().unwrap();
-    let pid = String::from_utf8_lossy(&pid.stdout).lines().next().unwrap().trim().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    t.wait_for("the shell prompt again", |s| s.lines().filter(|l| l.contains("ready$")).count() >= 2);
+    t.wait_for("the panels at 80x24", |s| {
+        s.contains("2 Loops") && s.contains("janitor")
+    });
+    let pid = Command::new("pgrep")
+        .args(["-f", &format!("keeper-tui --db {}", w.db.display())])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&pid.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    t.wait_for("the shell prompt again", |s| {
+        s.lines().filter(|l| l.contains("ready$")).count() >= 2
+    });
     assert_eq!(t.format("#{alternate_on}"), "0");
     assert_eq!(t.format("#{pane_current_command}"), "bash");
 }
@@ -212,14 +307,24 @@ fn read_only_keys_say_why_and_change_nothing() {
     let t = Tmux::start(w.dir.path(), 120, 40);
     t.wait_for("the shell prompt", |s| s.contains("ready$"));
     launch(&t, &w, "--read-only");
-    t.wait_for("the panels", |s| s.contains("READ-ONLY") && s.contains("janitor"));
-    let events: i64 =
-        Connection::open(&w.db).unwrap().query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    t.wait_for("the panels", |s| {
+        s.contains("READ-ONLY") && s.contains("janitor")
+    });
+    let events: i64 = Connection::open(&w.db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
     t.keys(&["f"]);
-    t.wait_for("the refusal", |s| s.contains("read-only mode: refused to force a janitor pass"));
-    let after: i64 =
-        Connection::open(&w.db).unwrap().query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    t.wait_for("the refusal", |s| {
+        s.contains("read-only mode: refused to force a janitor pass")
+    });
+    let after: i64 = Connection::open(&w.db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(after, events);
     t.keys(&["q"]);
-    t.wait_for("the shell prompt again", |s| s.lines().filter(|l| l.contains("ready$")).count() >= 2);
+    t.wait_for("the shell prompt again", |s| {
+        s.lines().filter(|l| l.contains("ready$")).count() >= 2
+    });
 }
