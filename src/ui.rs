@@ -41,8 +41,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App, now: i64) {
     .areas(frame.area());
     draw_title(frame, title, app, now);
     draw_status(frame, status, app);
-    match app.snapshot.store.clone() {
-        Some(figures) => draw_panels(frame, main, app, &figures, now),
+    // The snapshot is shared, not copied: an `Arc` clone per frame.
+    let snap = Arc::clone(&app.snapshot);
+    match &snap.store {
+        Some(figures) => draw_panels(frame, main, app, figures, now),
         None => draw_store_error(frame, main, app),
     }
     let theme = app.theme;

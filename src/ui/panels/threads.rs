@@ -26,7 +26,10 @@ impl StatefulWidget for ThreadsPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         let t = self.theme;
         let wide = area.width >= 90;
-        let rows = self.rows.iter().map(|r| {
+        // Rows past the selection plus one screenful can never be shown:
+        // the table keeps the selection in view. Don't build them.
+        let needed = state.selected().unwrap_or(0) + area.height as usize;
+        let rows = self.rows.iter().take(needed).map(|r| {
             let st = match r.state.as_str() {
                 "active" => t.ok(),
                 "closed" => t.dim(),
