@@ -168,6 +168,19 @@ fn janitor_fires(screen: &str) -> Option<u64> {
     })
 }
 
+/// `(id, state)` of the first row under the Threads header.
+fn first_thread(screen: &str) -> Option<(String, String)> {
+    let row = screen
+        .lines()
+        .skip_while(|l| !l.contains(" 4 Threads"))
+        .nth(2)?;
+    let cell = row
+        .split(['┃', '│'])
+        .find(|c| c.trim_start().starts_with('T'))?;
+    let mut words = cell.split_whitespace();
+    Some((words.next()?.to_string(), words.next()?.to_string()))
+}
+
 fn state_of(db: &Path, id: &str) -> String {
     Connection::open(db)
         .unwrap()
@@ -193,14 +206,16 @@ fn operator_session_help_force_reopen_quit() {
 
     // Help from the key table, and Esc closes it.
     t.keys(&["?"]);
-    let help = t.wait_for("the help popup", |s| s.contains("keys — Esc closes"));
-    for needle in [
+    // A capture can land mid-frame, so wait for everything checked at once.
+    let needles = [
+        "keys — Esc closes",
         "force a pass of the selected loop",
         "reopen the selected thread",
         "quit",
-    ] {
-        assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
-    }
+    ];
+    t.wait_for("the help popup with its keys", |s| {
+        needles.iter().all(|n| s.contains(n))
+    });
     t.keys(&["Escape"]);
     t.wait_for("help to close", |s| !s.contains("keys — Esc closes"));
 
@@ -232,17 +247,13 @@ fn operator_session_help_force_reopen_quit() {
 
     // Reopen a closed thread: Threads panel, state filter to "closed".
     t.keys(&["4", "s", "s", "s"]);
-    let s = t.wait_for("closed threads listed", |s| s.contains("4 Threads closed"));
-    let id = s
-        .lines()
-        .skip_while(|l| !l.contains("4 Threads closed"))
-        .nth(2)
-        .and_then(|l| l.split('┃').nth(1).or_else(|| l.split('│').nth(1)))
-        .and_then(|c| c.split_whitespace().next())
-        .map_or_else(
-            || panic!("no thread row under the header:\n{s}"),
-            str::to_string,
-        );
+    // The title follows the key at once; the rows come with the engine's
+    // next snapshot, so wait for a row that is itself closed.
+    let s = t.wait_for("closed threads listed", |s| {
+        s.contains("4 Threads closed")
+            && first_thread(s).is_some_and(|(_, state)| state == "closed")
+    });
+    let (id, _) = first_thread(&s).unwrap();
     assert!(id.starts_with('T'), "{id:?} is not a thread id:\n{s}");
     assert_eq!(state_of(&w.db, &id), "closed");
     t.keys(&["o"]);

@@ -1,0 +1,88 @@
+//! Whole screens on a `TestBackend`, stored as insta snapshots. Clock and
+//! log times are local time, so they are masked as `hh:mm:ss`.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod ui_common;
+
+use std::sync::Arc;
+
+use keeper_tui::ui::app::App;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ui_common::{THEME, app, draw, redact_times, snapshot, text};
+
+const SIZES: [(u16, u16); 2] = [(120, 40), (80, 24)];
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    redact_times(&text(&draw(app, w, h)))
+}
+
+fn press(app: &mut App, c: char) {
+    app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+}
+
+#[test]
+fn time_mask_covers_clock_times_only() {
+    assert_eq!(
+        redact_times("│07:52:40 notice 1 at 12:3"),
+        "│hh:mm:ss notice 1 at 12:3"
+    );
+    assert_eq!(redact_times("23:59:59 "), "hh:mm:ss ");
+}
+
+#[test]
+fn normal_screen() {
+    for (w, h) in SIZES {
+        let mut app = app();
+        insta::assert_snapshot!(format!("normal_{w}x{h}"), screen(&mut app, w, h));
+    }
+}
+
+#[test]
+fn help_popup() {
+    for (w, h) in SIZES {
+        let mut app = app();
+        press(&mut app, '?');
+        insta::assert_snapshot!(format!("help_{w}x{h}"), screen(&mut app, w, h));
+    }
+}
+
+#[test]
+fn store_error_screen() {
+    let mut snap = snapshot();
+    snap.store = None;
+    snap.store_error =
+        Some("cannot open /srv/keeper/db.sqlite: unable to open database file".into());
+    snap.threads.clear();
+    for (w, h) in SIZES {
+        let mut app = App::new(Arc::new(snap.clone()), THEME);
+        insta::assert_snapshot!(format!("store_error_{w}x{h}"), screen(&mut app, w, h));
+    }
+}
+
+#[test]
+fn confirm_popup() {
+    for (w, h) in SIZES {
+        let mut app = app();
+        press(&mut app, 'F');
+        insta::assert_snapshot!(format!("confirm_{w}x{h}"), screen(&mut app, w, h));
+    }
+}
+
+#[test]
+#[ignore = "bug: draw_panels sizes the top row from the Loops rows only, cutting the Stores panel's last line (db/wal sizes)"]
+fn stores_panel_is_whole_on_the_normal_screen() {
+    for (w, h) in SIZES {
+        let mut app = app();
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("db 1.5 MiB"), "{w}x{h}:\n{s}");
+    }
+}
+
+#[test]
+#[ignore = "bug: HelpPopup sizes itself by line count, ignoring wrapped lines, so its last line is cut even when there is room"]
+fn help_popup_shows_its_last_line_when_there_is_room() {
+    let mut app = app();
+    press(&mut app, '?');
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("popups: j/k scroll, Esc closes"), "{s}");
+}
