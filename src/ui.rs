@@ -108,26 +108,25 @@ fn draw_title(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
 
 fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = app.theme;
-    let hints: Vec<Span> = if app.editing_filter {
-        vec![Span::styled(
-            "type to filter threads · Enter keeps · Esc clears",
-            t.dim(),
-        )]
-    } else if app.popup.is_some() {
-        vec![Span::styled("j/k scroll · Esc close", t.dim())]
+    // While typing or in a popup, one sentence says which keys work.
+    let sentence = if app.editing_filter {
+        Some("type to filter threads · Enter keeps · Esc clears")
+    } else {
+        match &app.popup {
+            Some(Popup::Confirm(_)) => Some("←/→ choose · Enter does it · y/n · Esc cancels"),
+            Some(_) => Some("j/k scroll · Esc close"),
+            None => None,
+        }
+    };
+    let items: Vec<(&str, &str)> = if app.snapshot.store.is_none() {
+        vec![("r", "retry"), ("?", "help"), ("q/C-c", "quit")]
     } else {
         // The status bar lists what acts; moving around is in the help.
         active(app.focus)
             .filter(|b| b.status_bar)
-            .flat_map(|b| {
-                [
-                    Span::styled(b.label, t.key()),
-                    Span::styled(format!(" {}  ", b.hint), t.dim()),
-                ]
-            })
+            .map(|b| (b.label, b.hint))
             .collect()
     };
-    let hint_width: u16 = hints.iter().map(|s| s.width() as u16).sum();
     let msg = app.status.as_ref().map_or_else(
         || Span::raw(""),
         |m| {
@@ -141,19 +140,46 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let [left, right] =
         Layout::horizontal([Constraint::Length(msg_width), Constraint::Fill(1)]).areas(area);
     frame.render_widget(Line::from(msg), left);
-    let hint_line = Line::from(hints);
-    frame.render_widget(
-        if hint_width <= right.width {
-            hint_line.right_aligned()
-        } else {
-            hint_line
-        },
-        right,
-    );
+    let hints = match sentence {
+        Some(s) => Line::from(Span::styled(format!("{s} "), t.dim())),
+        None => hint_line(&items, right.width, t),
+    };
+    frame.render_widget(hints.right_aligned(), right);
 }
 
-fn draw_store_error(frame: &mut Frame<'_>, area: Rect, app: &App) {
+/// Whole hints only, as many as fit; help and quit are always kept.
+fn hint_line(items: &[(&str, &str)], width: u16, t: theme::Theme) -> Line<'static> {
+    let cost = |(k, h): &(&str, &str)| (k.chars().count() + h.chars().count() + 3) as u16;
+    let kept_last: Vec<_> = items
+        .iter()
+        .filter(|(k, _)| matches!(*k, "?" | "q/C-c"))
+        .collect();
+    let mut budget = width.saturating_sub(kept_last.iter().map(|i| cost(i)).sum());
+    let mut shown: Vec<&(&str, &str)> = Vec::new();
+    for item in items.iter().filter(|(k, _)| !matches!(*k, "?" | "q/C-c")) {
+        if cost(item) > budget {
+            break;
+        }
+        budget -= cost(item);
+        shown.push(item);
+    }
+    shown.extend(kept_last);
+    Line::from(
+        shown
+            .into_iter()
+            .flat_map(|(k, h)| {
+                [
+                    Span::styled((*k).to_string(), t.key()),
+                    Span::styled(format!(" {h}  "), t.dim()),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn draw_store_error(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     let t = app.theme;
+    let [top, log] = Layout::vertical([Constraint::Fill(1), Constraint::Length(7)]).areas(area);
     let text = app
         .snapshot
         .store_error
@@ -176,10 +202,23 @@ fn draw_store_error(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 .border_style(t.bad())
                 .title(" store "),
         ),
-        area,
+        top,
+    );
+    let snap = Arc::clone(&app.snapshot);
+    frame.render_stateful_widget(
+        LogPanel {
+            notices: &snap.notices,
+            focused: false,
+            theme: t,
+        },
+        log,
+        &mut app.log,
     );
 }
 
+/// Normal: Loops across the top, Stores over Outcomes beside Threads, Log
+/// below. Compact (under 30 rows): the left slot shows Stores or Outcomes,
+/// whichever was focused last.
 fn draw_panels(
     frame: &mut Frame<'_>,
     area: Rect,
@@ -195,30 +234,34 @@ fn draw_panels(
     } else if area.width >= 110 {
         46
     } else {
-        38
+        40
     };
-    let loops_h = (rows.len() as u16 + 3).clamp(10, if compact { 10 } else { 18 });
-    let log_h = if compact { 4 } else { 7 };
+    let loops_h = (rows.len() as u16 + 3).clamp(6, if compact { 9 } else { 16 });
+    let log_h = if compact { 3 } else { 6 };
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(loops_h),
         Constraint::Fill(1),
         Constraint::Length(log_h),
     ])
     .areas(area);
-    let [stores_a, loops_a] =
-        Layout::horizontal([Constraint::Length(side), Constraint::Fill(1)]).areas(top);
-    let [outcomes_a, threads_a] =
+    let [left, threads_a] =
         Layout::horizontal([Constraint::Length(side), Constraint::Fill(1)]).areas(middle);
     let focus = app.focus;
+    if matches!(focus, Panel::Stores | Panel::Outcomes) {
+        app.side = focus;
+    }
+    let (stores_a, outcomes_a) = if compact {
+        if app.side == Panel::Outcomes {
+            (None, Some(left))
+        } else {
+            (Some(left), None)
+        }
+    } else {
+        let [s, o] =
+            Layout::vertical([Constraint::Length(STORES_HEIGHT), Constraint::Fill(1)]).areas(left);
+        (Some(s), Some(o))
+    };
 
-    frame.render_widget(
-        StoresPanel {
-            figures,
-            focused: focus == Panel::Stores,
-            theme: t,
-        },
-        stores_a,
-    );
     frame.render_stateful_widget(
         LoopsPanel {
             rows: &rows,
@@ -228,20 +271,34 @@ fn draw_panels(
             focused: focus == Panel::Loops,
             theme: t,
         },
-        loops_a,
+        top,
         &mut app.loops,
     );
-    let starved = starved_outcomes(&rows);
-    frame.render_stateful_widget(
-        OutcomesPanel {
-            figures,
-            starved: &starved,
-            focused: focus == Panel::Outcomes,
-            theme: t,
-        },
-        outcomes_a,
-        &mut app.outcomes,
-    );
+    if let Some(a) = stores_a {
+        let other = if compact { "3 Outcomes" } else { "" };
+        frame.render_widget(
+            StoresPanel {
+                figures,
+                focused: focus == Panel::Stores,
+                theme: t,
+                other,
+            },
+            a,
+        );
+    }
+    if let Some(a) = outcomes_a {
+        let starved = starved_outcomes(&rows);
+        frame.render_stateful_widget(
+            OutcomesPanel {
+                figures,
+                starved: &starved,
+                focused: focus == Panel::Outcomes,
+                theme: t,
+            },
+            a,
+            &mut app.outcomes,
+        );
+    }
     let snap = Arc::clone(&app.snapshot);
     frame.render_stateful_widget(
         ThreadsPanel {
@@ -265,6 +322,9 @@ fn draw_panels(
         &mut app.log,
     );
 }
+
+/// Rows the Stores panel needs: its lines and two borders.
+const STORES_HEIGHT: u16 = panels::stores::LINES + 2;
 
 /// Run the TUI on an already initialised terminal until the operator quits
 /// or a signal asks us to stop.

@@ -445,7 +445,6 @@ fn status_bar_shows_a_message_beside_the_hints() {
 }
 
 #[test]
-#[ignore = "bug: after scrolling the Log and leaving it, the Log panel stays on the old selection instead of following the newest notice"]
 fn log_follows_newest_again_after_focus_leaves() {
     let mut snap = snapshot();
     snap.notices = notices(30);
@@ -458,7 +457,6 @@ fn log_follows_newest_again_after_focus_leaves() {
 }
 
 #[test]
-#[ignore = "bug: the first j/k in the Log (nothing selected yet) jumps from the newest notices to the oldest"]
 fn first_move_in_the_log_starts_from_the_newest_notice() {
     let mut snap = snapshot();
     snap.notices = notices(30);
@@ -476,7 +474,6 @@ fn first_move_in_the_log_starts_from_the_newest_notice() {
 }
 
 #[test]
-#[ignore = "bug: help scroll has no upper bound; j past the end scrolls every line out of the popup"]
 fn help_scroll_stops_at_the_end() {
     let mut app = app();
     ch(&mut app, '?');
@@ -488,7 +485,6 @@ fn help_scroll_stops_at_the_end() {
 }
 
 #[test]
-#[ignore = "bug: with a confirm popup open the status bar offers `j/k scroll` instead of the confirm keys"]
 fn status_bar_names_the_confirm_keys() {
     let mut app = app();
     ch(&mut app, 'F');

@@ -69,7 +69,6 @@ fn confirm_popup() {
 }
 
 #[test]
-#[ignore = "bug: draw_panels sizes the top row from the Loops rows only, cutting the Stores panel's last line (db/wal sizes)"]
 fn stores_panel_is_whole_on_the_normal_screen() {
     for (w, h) in SIZES {
         let mut app = app();
@@ -79,7 +78,6 @@ fn stores_panel_is_whole_on_the_normal_screen() {
 }
 
 #[test]
-#[ignore = "bug: HelpPopup sizes itself by line count, ignoring wrapped lines, so its last line is cut even when there is room"]
 fn help_popup_shows_its_last_line_when_there_is_room() {
     let mut app = app();
     press(&mut app, '?');

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::widgets::TableState;
 
-use super::keys::{Action, Panel, action_for};
+use super::keys::{self, Action, Panel, action_for};
 use super::panels::loops::LoopRow;
 use super::theme::Theme;
 use crate::engine::{Command, Reply, Snapshot};
@@ -77,6 +77,10 @@ pub struct App {
     pub paused: bool,
     pub theme: Theme,
     pub demo: Option<String>,
+    /// How far the help popup can scroll at the size last drawn.
+    pub help_max_scroll: u16,
+    /// Which of Stores and Outcomes the compact layout shows.
+    pub side: Panel,
 }
 
 impl App {
@@ -96,6 +100,8 @@ impl App {
             paused: false,
             theme,
             demo: None,
+            help_max_scroll: u16::MAX,
+            side: Panel::Stores,
         }
     }
 
@@ -167,6 +173,14 @@ impl App {
             return self.on_popup_key(popup, key);
         }
         match action_for(key, self.focus) {
+            // With the store unreadable there is no panel to act on.
+            Some(action) if self.snapshot.store.is_none() && !keys::is_global(action) => {
+                self.say(
+                    "the store is unreadable: only r (retry), ? and q work until it is back",
+                    true,
+                );
+                Vec::new()
+            }
             Some(action) => self.act(action),
             None => Vec::new(),
         }
@@ -210,7 +224,7 @@ impl App {
         match popup {
             Popup::Help { scroll } if !closes && key.code != KeyCode::Char('?') => {
                 self.popup = Some(Popup::Help {
-                    scroll: scroll_by(scroll),
+                    scroll: scroll_by(scroll).min(self.help_max_scroll),
                 });
             }
             Popup::Detail {
@@ -285,11 +299,17 @@ impl App {
 
     fn mv(&mut self, to: impl FnOnce(usize, usize) -> usize) {
         let len = self.list_len();
+        // The Log shows its newest notices until the operator moves in it.
+        let start = if self.focus == Panel::Log {
+            len.saturating_sub(1)
+        } else {
+            0
+        };
         if let Some(state) = self.list_state() {
             if len == 0 {
                 state.select(None);
             } else {
-                let at = state.selected().unwrap_or(0);
+                let at = state.selected().unwrap_or(start);
                 state.select(Some(to(at, len).min(len - 1)));
             }
         }

@@ -133,7 +133,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "/",
         action: Action::Filter,
         hint: "filter",
-        help: "filter threads by text (id, question, last move); Enter keeps it, Esc clears it",
+        help: "filter threads by text in id, question or last move; Enter keeps, Esc clears",
         status_bar: true,
         scope: Scope::In(THREADS),
     },
@@ -303,6 +303,14 @@ pub fn action_for(key: KeyEvent, focus: Panel) -> Option<Action> {
             Action::Focus(Panel::ALL[n.clamp(1, Panel::ALL.len()) - 1])
         }
         (action, _) => action,
+    })
+}
+
+/// Whether `action` is bound everywhere (not to a panel).
+pub fn is_global(action: Action) -> bool {
+    BINDINGS.iter().any(|b| {
+        b.scope == Scope::Global
+            && std::mem::discriminant(&b.action) == std::mem::discriminant(&action)
     })
 }
 

@@ -36,10 +36,17 @@ impl StatefulWidget for LogPanel<'_> {
             ])
             .style(if n.error { t.bad() } else { Style::new() })
         });
-        // Unless the operator is scrolling, follow the newest notice.
+        // Unless the operator is scrolling here, follow the newest notice;
+        // leaving the panel drops the old selection.
         if !self.focused || state.selected().is_none() {
             let visible = area.height.saturating_sub(2) as usize;
-            *state.offset_mut() = self.notices.len().saturating_sub(visible);
+            *state = TableState::default().with_offset(self.notices.len().saturating_sub(visible));
+        } else if let Some(sel) = state.selected() {
+            // A selection on the last page keeps the newest notice in view.
+            let visible = area.height.saturating_sub(2) as usize;
+            if sel + visible >= self.notices.len() {
+                *state.offset_mut() = self.notices.len().saturating_sub(visible);
+            }
         }
         Table::new(rows, [Constraint::Length(8), Constraint::Fill(1)])
             .row_highlight_style(if self.focused {

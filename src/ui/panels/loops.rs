@@ -149,15 +149,15 @@ pub fn verdict(row: &LoopRow, now: i64, read_only: bool) -> (&'static str, Strin
     if read_only {
         return ("read-only", last);
     }
-    let Some(every) = s.interval_secs.map(|i| i as i64) else {
-        return ("disabled", last);
-    };
     if s.running {
         return ("running", last);
     }
     if s.last.as_ref().is_some_and(|l| !l.ok) {
         return ("failing", last);
     }
+    let Some(every) = s.interval_secs.map(|i| i as i64) else {
+        return ("disabled", last);
+    };
     if s.next_due.is_some_and(|due| now - due > every.max(60)) {
         return ("dead", last);
     }
@@ -213,7 +213,7 @@ impl LoopsPanel<'_> {
                             format!(" · next {}", fmt_age(due - self.now))
                         }
                     });
-                format!(" every {}{next}", fmt_age(i as i64))
+                format!(" · every {}{next}", fmt_age(i as i64))
             }
         }
     }
@@ -271,8 +271,16 @@ impl StatefulWidget for LoopsPanel<'_> {
             cells.push(Cell::from(Line::from(state_text)));
             Row::new(cells)
         });
+        // Wide enough for the longest label and its flag.
+        let name_w = self
+            .rows
+            .iter()
+            .map(|r| r.label.chars().count() + 2)
+            .max()
+            .unwrap_or(8)
+            .clamp(8, 24);
         let mut widths = vec![
-            Constraint::Length(13),
+            Constraint::Length(name_w as u16),
             Constraint::Length(5),
             Constraint::Length(6),
             Constraint::Length(5),

@@ -35,7 +35,7 @@ impl StatefulWidget for OutcomesPanel<'_> {
             };
             Row::new(vec![
                 Cell::from(if starved {
-                    format!("{} ⚠", o.kind)
+                    format!("⚠ {}", o.kind)
                 } else {
                     o.kind.clone()
                 }),

@@ -3,7 +3,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use super::centered;
 use crate::ui::keys::{BINDINGS, Scope};
@@ -13,6 +13,9 @@ pub struct HelpPopup {
     pub scroll: u16,
     pub theme: Theme,
 }
+
+const KEY_COLUMN: usize = 9;
+const WIDTH: u16 = 90;
 
 fn scope_name(scope: Scope) -> String {
     match scope {
@@ -24,48 +27,103 @@ fn scope_name(scope: Scope) -> String {
     }
 }
 
-/// The help text: every binding, grouped by where it works.
-pub fn lines(theme: Theme) -> Vec<Line<'static>> {
+/// Break `text` into pieces of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for word in text.split(' ') {
+        let last = out.last_mut().map_or(0, |l| l.chars().count());
+        if last > 0 && last + 1 + word.chars().count() > width {
+            out.push(String::new());
+        }
+        if let Some(l) = out.last_mut() {
+            if !l.is_empty() {
+                l.push(' ');
+            }
+            l.push_str(word);
+        }
+    }
+    out
+}
+
+/// The help text for a popup `inner` columns wide: every binding, grouped
+/// by where it works; long lines continue under the text, not the key.
+pub fn lines_for(theme: Theme, inner: usize) -> Vec<Line<'static>> {
     let mut scopes: Vec<Scope> = Vec::new();
     for b in BINDINGS {
         if !scopes.contains(&b.scope) {
             scopes.push(b.scope);
         }
     }
-    // "everywhere" first.
     scopes.sort_by_key(|s| *s != Scope::Global);
+    let text_w = inner.saturating_sub(KEY_COLUMN).max(10);
     let mut out = Vec::new();
     for scope in scopes {
         out.push(Line::from(Span::styled(scope_name(scope), theme.header())));
         for b in BINDINGS.iter().filter(|b| b.scope == scope) {
-            out.push(Line::from(vec![
-                Span::styled(format!("  {:<7}", b.label), theme.key()),
-                Span::raw(b.help),
-            ]));
+            for (i, piece) in wrap(b.help, text_w).into_iter().enumerate() {
+                let key = if i == 0 {
+                    format!("  {:<7}", b.label)
+                } else {
+                    " ".repeat(KEY_COLUMN)
+                };
+                out.push(Line::from(vec![
+                    Span::styled(key, theme.key()),
+                    Span::raw(piece),
+                ]));
+            }
         }
         out.push(Line::raw(""));
     }
-    out.push(Line::from(Span::styled(
+    for piece in wrap(
         "popups: j/k scroll, Esc closes; confirm: ←/→ or Tab to choose, Enter, y/n",
-        theme.dim(),
-    )));
+        inner,
+    ) {
+        out.push(Line::from(Span::styled(piece, theme.dim())));
+    }
     out
+}
+
+/// The help text at full width.
+pub fn lines(theme: Theme) -> Vec<Line<'static>> {
+    lines_for(theme, (WIDTH - 2) as usize)
+}
+
+impl HelpPopup {
+    fn rect(area: Rect, n_lines: usize) -> Rect {
+        let h = (n_lines as u16 + 2).min(area.height);
+        centered(area, WIDTH, h)
+    }
+
+    /// How far the text can scroll in `area` before the last line is at
+    /// the bottom of the popup.
+    pub fn max_scroll(&self, area: Rect) -> u16 {
+        let inner = (WIDTH.min(area.width).saturating_sub(2)) as usize;
+        let n = lines_for(self.theme, inner).len();
+        let r = Self::rect(area, n);
+        (n as u16).saturating_sub(r.height.saturating_sub(2))
+    }
 }
 
 impl Widget for HelpPopup {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let text = lines(self.theme);
-        let h = (text.len() as u16 + 2).min(area.height.saturating_sub(2));
-        let r = centered(area, 84, h);
+        let inner = (WIDTH.min(area.width).saturating_sub(2)) as usize;
+        let text = lines_for(self.theme, inner);
+        let max = self.max_scroll(area);
+        let r = Self::rect(area, text.len());
+        let scroll = self.scroll.min(max);
+        let title = if scroll < max {
+            " keys — Esc closes · j for more ↓ "
+        } else {
+            " keys — Esc closes "
+        };
         Clear.render(r, buf);
         Paragraph::new(text)
-            .wrap(Wrap { trim: false })
-            .scroll((self.scroll, 0))
+            .scroll((scroll, 0))
             .block(
                 Block::default()
                     .borders(Borders::ALL)
                     .border_style(self.theme.key())
-                    .title(" keys — Esc closes "),
+                    .title(title),
             )
             .render(r, buf);
     }
