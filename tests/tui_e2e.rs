@@ -181,6 +181,15 @@ fn first_thread(screen: &str) -> Option<(String, String)> {
     Some((words.next()?.to_string(), words.next()?.to_string()))
 }
 
+/// The TUI is gone and the shell waits: the last line is a bare prompt.
+fn back_at_prompt(screen: &str) -> bool {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_end() == "ready$")
+}
+
 fn state_of(db: &Path, id: &str) -> String {
     Connection::open(db)
         .unwrap()
@@ -264,9 +273,7 @@ fn operator_session_help_force_reopen_quit() {
 
     // Quit: back at a clean shell.
     t.keys(&["q"]);
-    let s = t.wait_for("the shell prompt again", |s| {
-        s.lines().filter(|l| l.contains("ready$")).count() >= 2
-    });
+    let s = t.wait_for("the shell prompt again", back_at_prompt);
     assert_eq!(
         t.format("#{alternate_on}"),
         "0",
@@ -279,37 +286,80 @@ fn operator_session_help_force_reopen_quit() {
     );
 }
 
-#[test]
-fn sigterm_restores_the_terminal() {
-    let w = world();
-    let t = Tmux::start(w.dir.path(), 80, 24);
-    t.wait_for("the shell prompt", |s| s.contains("ready$"));
-    launch(&t, &w, "");
-    t.wait_for("the panels at 80x24", |s| {
-        s.contains("2 Loops") && s.contains("janitor")
-    });
-    let pid = Command::new("pgrep")
+fn keeper_pid(w: &World) -> String {
+    let out = Command::new("pgrep")
         .args(["-f", &format!("keeper-tui --db {}", w.db.display())])
         .output()
         .unwrap();
-    let pid = String::from_utf8_lossy(&pid.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()
-        .unwrap()
+        .expect("keeper-tui is running")
         .trim()
-        .to_string();
+        .to_string()
+}
+
+fn ends_cleanly_on(signal: &str) {
+    let w = world();
+    let t = Tmux::start(w.dir.path(), 120, 40);
+    t.wait_for("the shell prompt", |s| s.contains("ready$"));
+    launch(&t, &w, "");
+    t.wait_for("the panels", |s| {
+        s.contains("2 Loops") && s.contains("3 Outcomes")
+    });
+    // Resizing reflows into the compact layout, where Stores shares its slot.
+    assert!(
+        t.cmd(&["resize-window", "-t", "main", "-x", "80", "-y", "24"])
+            .status
+            .success()
+    );
+    t.wait_for("the compact layout", |s| s.contains("3 Outcomes here too"));
     assert!(
         Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([signal, &keeper_pid(&w)])
             .status()
             .unwrap()
             .success()
     );
-    t.wait_for("the shell prompt again", |s| {
-        s.lines().filter(|l| l.contains("ready$")).count() >= 2
-    });
+    t.wait_for("the shell prompt again", back_at_prompt);
     assert_eq!(t.format("#{alternate_on}"), "0");
     assert_eq!(t.format("#{pane_current_command}"), "bash");
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    ends_cleanly_on("-TERM");
+}
+
+#[test]
+fn sighup_restores_the_terminal() {
+    ends_cleanly_on("-HUP");
+}
+
+#[test]
+fn a_vanished_store_shows_an_error_and_comes_back() {
+    let w = world();
+    let t = Tmux::start(w.dir.path(), 120, 40);
+    t.wait_for("the shell prompt", |s| s.contains("ready$"));
+    launch(&t, &w, "");
+    t.wait_for("the panels", |s| {
+        s.contains("2 Loops") && s.contains("janitor")
+    });
+    let aside = w.dir.path().join("aside.sqlite");
+    std::fs::rename(&w.db, &aside).unwrap();
+    let s = t.wait_for("the error screen", |s| {
+        s.contains("The store cannot be read.")
+    });
+    assert!(
+        s.contains("store unreadable"),
+        "the Log should say so:\n{s}"
+    );
+    std::fs::rename(&aside, &w.db).unwrap();
+    t.wait_for("the panels again", |s| {
+        s.contains("2 Loops") && s.contains("store is readable again")
+    });
+    t.keys(&["q"]);
+    t.wait_for("the shell prompt again", back_at_prompt);
 }
 
 #[test]
@@ -335,7 +385,5 @@ fn read_only_keys_say_why_and_change_nothing() {
         .unwrap();
     assert_eq!(after, events);
     t.keys(&["q"]);
-    t.wait_for("the shell prompt again", |s| {
-        s.lines().filter(|l| l.contains("ready$")).count() >= 2
-    });
+    t.wait_for("the shell prompt again", back_at_prompt);
 }
