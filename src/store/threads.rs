@@ -212,6 +212,19 @@ fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
+const THREAD_COLUMNS: &str = "id, state, question, last_move, outcome, last_touched_at";
+
+fn thread_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ThreadRow> {
+    Ok(ThreadRow {
+        id: r.get(0)?,
+        state: r.get(1)?,
+        question: r.get(2)?,
+        last_move: r.get(3)?,
+        outcome: r.get(4)?,
+        last_touched_at: r.get(5)?,
+    })
+}
+
 /// Threads matching `filter`, most recently touched first. Walks
 /// `idx_threads_touch` and stops at `limit` matches.
 pub fn list_threads(
@@ -220,25 +233,16 @@ pub fn list_threads(
     limit: u32,
 ) -> rusqlite::Result<Vec<ThreadRow>> {
     let text = filter.text.trim();
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, state, question, last_move, outcome, last_touched_at FROM threads \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {THREAD_COLUMNS} FROM threads \
          WHERE (?1 IS NULL OR state = ?1) \
            AND (?2 = '' OR id LIKE ?3 ESCAPE '\\' OR question LIKE ?3 ESCAPE '\\' \
                 OR last_move LIKE ?3 ESCAPE '\\') \
-         ORDER BY last_touched_at DESC LIMIT ?4",
-    )?;
+         ORDER BY last_touched_at DESC LIMIT ?4"
+    ))?;
     stmt.query_map(
         params![filter.state, text, like_pattern(text), limit],
-        |r| {
-            Ok(ThreadRow {
-                id: r.get(0)?,
-                state: r.get(1)?,
-                question: r.get(2)?,
-                last_move: r.get(3)?,
-                outcome: r.get(4)?,
-                last_touched_at: r.get(5)?,
-            })
-        },
+        thread_row,
     )?
     .collect()
 }
@@ -254,18 +258,9 @@ pub fn thread_detail(
 ) -> rusqlite::Result<Option<(ThreadRow, Vec<NoteLine>)>> {
     let row = conn
         .query_row(
-            "SELECT id, state, question, last_move, outcome, last_touched_at FROM threads WHERE id=?1",
+            &format!("SELECT {THREAD_COLUMNS} FROM threads WHERE id=?1"),
             [id],
-            |r| {
-                Ok(ThreadRow {
-                    id: r.get(0)?,
-                    state: r.get(1)?,
-                    question: r.get(2)?,
-                    last_move: r.get(3)?,
-                    outcome: r.get(4)?,
-                    last_touched_at: r.get(5)?,
-                })
-            },
+            thread_row,
         )
         .optional()?;
     let Some(row) = row else { return Ok(None) };
