@@ -267,7 +267,7 @@ fn bench_cold(db: &Path, runs: usize) -> BenchResult<(Row, StoreFigures)> {
             what: "cold snapshot: `StoreView::open(path, 7)` + `figures(now)`".into(),
             stats: stats(&samples),
             note: format!(
-                "first run {} (file already in the page cache after it){}",
+                "first run {}; the file stays in the page cache from then on{}",
                 fmt_secs(first_run),
                 if consistent {
                     ""
