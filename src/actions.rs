@@ -62,7 +62,14 @@ pub fn run_pass(
             ok,
             summary,
         };
-        if let Err(e) = record_pass(&store.conn, &rec) {
+        // A pass that failed may have failed because another process holds
+        // the write lock: its history line must not wait for it again.
+        let patience = if ok {
+            None
+        } else {
+            Some(std::time::Duration::ZERO)
+        };
+        if let Err(e) = store.with_busy_timeout(patience, |c| record_pass(c, &rec)) {
             tracing::warn!(loop_id = rec.loop_id, error = %e, "could not record pass history");
         }
     }

@@ -29,6 +29,9 @@ pub enum Error {
     #[error("{path} is read-only ({why}); this command needs to write. Make it writable or use a read-only command such as `status`", path = .path.display())]
     ReadOnly { path: PathBuf, why: String },
 
+    #[error("{path} stayed locked by another writer for the whole busy timeout; nothing was changed, try again when it is free", path = .path.display())]
+    Locked { path: PathBuf },
+
     #[error("{path} is a directory, not a database file", path = .path.display())]
     IsDirectory { path: PathBuf },
 
@@ -82,6 +85,9 @@ impl Error {
                             .clone()
                             .unwrap_or_else(|| "malformed database image".into()),
                     };
+                }
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                    return Error::Locked { path };
                 }
                 ErrorCode::ReadOnly => {
                     return Error::ReadOnly {

@@ -261,6 +261,22 @@ impl WriteStore {
         })
     }
 
+    /// Run `f` with a different busy timeout (`None`: the usual one), then
+    /// put the usual one back.
+    pub fn with_busy_timeout<T>(
+        &self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let Some(t) = timeout else {
+            return f(&self.conn);
+        };
+        self.conn.busy_timeout(t)?;
+        let out = f(&self.conn);
+        self.conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
+        out
+    }
+
     /// Run `f` in one `BEGIN IMMEDIATE` transaction: all of it lands or none.
     pub fn write<T>(
         &mut self,

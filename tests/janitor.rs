@@ -383,3 +383,32 @@ fn a_dry_run_lists_at_most_500_but_counts_them_all() {
     );
     assert_eq!(count(&c, "SELECT COUNT(*) FROM events"), 0);
 }
+
+#[test]
+fn a_pass_blocked_by_another_writer_says_so_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let now = keeper_tui::store::now_unix();
+    let c = rw(&path);
+    add_thread(&c, "T001", "active", now - 3 * DAY);
+    let before = dump(&path);
+    let holder = rw(&path);
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut store = keeper_tui::store::WriteStore::open(&path, "keeper-tui").unwrap();
+    store
+        .conn
+        .busy_timeout(std::time::Duration::from_millis(100))
+        .unwrap();
+    let err = keeper_tui::actions::run_pass(&mut janitor(1.0), &mut store, PassMode::Forced, now)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("stayed locked by another writer"),
+        "{err}"
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        dump(&path),
+        before,
+        "a blocked pass must leave no trace, not even its history line"
+    );
+}
