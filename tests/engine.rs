@@ -340,6 +340,18 @@ async fn read_only_refuses_every_change_in_one_place() {
         .unwrap();
     assert!(dry.contains("would close 1 thread"), "{dry}");
     handle.request(Command::Refresh).await.unwrap();
+    // Every action's result reaches the Log too (a dry-run's first line).
+    let snap = wait_for(&handle, "the results in the log", |s| {
+        s.notices
+            .iter()
+            .any(|n| n.text.starts_with("janitor dry-run: would close 1 thread"))
+            && s.notices.iter().any(|n| n.text.starts_with("refreshed in"))
+    })
+    .await;
+    assert!(
+        !snap.notices.iter().any(|n| n.text.contains("T001 active")),
+        "the dry-run list stays out of the log"
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(dump(&path), before, "read-only engine changed the store");
     assert_eq!(

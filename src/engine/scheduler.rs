@@ -250,7 +250,7 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
                         .map_err(|e| e.to_string()),
                 };
                 drop(view);
-                let _ = reply.send(answer);
+                reply_and_log(&sh, reply, answer);
             });
         }
         Command::ReopenThread { id, note } => {
@@ -263,12 +263,8 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
                             .map_err(|e| e.to_string())
                     }
                 };
-                match &answer {
-                    Ok(t) => sh.notice(false, t.clone()),
-                    Err(t) => sh.notice(true, t.clone()),
-                }
                 sh.refresh.notify_one();
-                let _ = reply.send(answer);
+                reply_and_log(&sh, reply, answer);
             });
         }
         query @ (Command::SetThreadFilter(_)
@@ -287,8 +283,19 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
                     (None, None) => Ok("refreshed".into()),
                 };
                 drop(st);
-                let _ = reply.send(answer);
+                reply_and_log(&sh, reply, answer);
             });
         }
     }
+}
+
+/// Every action's result goes to the Log as well as back to the caller
+/// (its first line: a dry-run's list stays in the popup).
+fn reply_and_log(shared: &Shared, reply: tokio::sync::oneshot::Sender<Reply>, answer: Reply) {
+    let (error, text) = match &answer {
+        Ok(t) => (false, t),
+        Err(t) => (true, t),
+    };
+    shared.notice(error, text.lines().next().unwrap_or_default().to_string());
+    let _ = reply.send(answer);
 }
