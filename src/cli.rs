@@ -54,6 +54,50 @@ pub enum Verb {
     Info,
     /// Build a new deterministic store with realistic spreads (tests, benchmarks, demos)
     Seed(SeedArgs),
+    /// List the tmux sessions the reaper watches: agent or not, claim, age, orphan or why not
+    Sessions(SessionsArgs),
+    /// Reap orphaned agent sessions (all of them, or the NAMEs given, by hand)
+    Reap(ReapArgs),
+    /// Register a session as in use, so the reaper leaves it alone until its TTL runs out
+    Claim(ClaimArgs),
+    /// Mark a claimed session as used now (restarts its TTL)
+    Touch(NameArgs),
+    /// Drop a session's claim
+    Release(NameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    /// Exact session names to reap by hand (attached ones too); none: every orphan
+    pub names: Vec<String>,
+    /// Say what would be killed and kill nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    /// The exact tmux session name
+    pub name: String,
+    /// Who holds it (default: $USER)
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Seconds of disuse after which the claim expires (default: [reaper].default_ttl_secs)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub ttl: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The exact tmux session name
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -68,10 +112,10 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct PassArgs {
-    /// Which loop: janitor
+    /// Which loop: janitor or reaper
     #[arg(value_name = "LOOP")]
     pub loop_id: LoopId,
-    /// Janitor: close threads idle longer than D days (default: [janitor].idle_close_days)
+    /// Janitor only: close threads idle longer than D days (default: [janitor].idle_close_days)
     #[arg(long, value_name = "D", value_parser = parse_days, allow_negative_numbers = true)]
     pub days: Option<f64>,
     /// Show what the pass would do and write nothing

@@ -23,6 +23,42 @@ pub struct JanitorConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReaperConfig {
+    /// Seconds between scheduled passes; 0 turns scheduled passes off.
+    pub interval_secs: u64,
+    /// A session is an agent's when its name contains one of these.
+    pub markers: Vec<String>,
+    /// Sessions younger than this are never orphans (their claim may be
+    /// about to land).
+    pub grace_secs: u64,
+    /// Reap orphans left by a previous run as soon as the engine starts.
+    pub boot_reap: bool,
+    /// The tmux server: the default one, or `-L name`, or `-S path`.
+    pub tmux: crate::sys::tmux::Server,
+    /// How long tmux may take to answer before the answer is "unknown".
+    pub tmux_timeout_ms: u64,
+    /// TTL given to `keeper-tui claim` when none is passed.
+    pub default_ttl_secs: u64,
+    /// Session names never reaped, whatever their name.
+    pub protected: Vec<String>,
+}
+
+impl Default for ReaperConfig {
+    fn default() -> Self {
+        ReaperConfig {
+            interval_secs: 60,
+            markers: vec!["msg-warm-".into()],
+            grace_secs: 60,
+            boot_reap: true,
+            tmux: crate::sys::tmux::Server::Default,
+            tmux_timeout_ms: 5000,
+            default_ttl_secs: 600,
+            protected: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// Store path from the file; `--db` and `THREADKEEPER_DB` win over it.
     pub db: Option<PathBuf>,
@@ -32,6 +68,7 @@ pub struct Config {
     pub debounce_ms: u64,
     pub log_dir: Option<PathBuf>,
     pub janitor: JanitorConfig,
+    pub reaper: ReaperConfig,
 }
 
 impl Default for Config {
@@ -48,6 +85,7 @@ impl Default for Config {
                 idle_close_days: 1.0,
                 run_at_start: true,
             },
+            reaper: ReaperConfig::default(),
         }
     }
 }
@@ -128,9 +166,13 @@ impl Config {
         }
         janitor.finish()?;
 
+        let mut reaper = Section::take(&mut root, "reaper", origin)?;
+        parse_reaper(&mut reaper, &mut cfg.reaper)?;
+        reaper.finish()?;
+
         if let Some((key, _)) = root.iter().next() {
             return Err(err(format!(
-                "unknown section or key {key:?} (valid sections: [store], [engine], [janitor])"
+                "unknown section or key {key:?} (valid sections: [store], [engine], [janitor], [reaper])"
             )));
         }
         Ok(cfg)
@@ -157,6 +199,87 @@ impl Config {
             }),
         }
     }
+}
+
+fn parse_reaper(sec: &mut Section<'_>, r: &mut ReaperConfig) -> Result<()> {
+    use crate::sys::tmux::Server;
+    if let Some(i) = sec.integer(
+        "interval_secs",
+        0,
+        i64::from(u32::MAX),
+        "a whole number of seconds (0 turns scheduled passes off)",
+    )? {
+        r.interval_secs = i as u64;
+    }
+    if let Some(m) = sec.strings("markers")? {
+        if let Some(bad) = m.iter().find(|m| m.trim().is_empty()) {
+            return Err(sec.bad(
+                "markers",
+                &Value::String(bad.clone()),
+                "non-empty name fragments such as \"msg-warm-\"",
+            ));
+        }
+        if m.is_empty() {
+            return Err(sec.bad(
+                "markers",
+                &Value::Array(Vec::new()),
+                "at least one marker such as \"msg-warm-\"",
+            ));
+        }
+        r.markers = m;
+    }
+    if let Some(g) = sec.integer(
+        "grace_secs",
+        0,
+        86_400,
+        "a whole number of seconds from 0 to 86400",
+    )? {
+        r.grace_secs = g as u64;
+    }
+    if let Some(b) = sec.boolean("boot_reap")? {
+        r.boot_reap = b;
+    }
+    let name = sec.string("tmux_socket_name")?;
+    let path = sec.string("tmux_socket_path")?;
+    r.tmux = match (name, path) {
+        (Some(n), Some(_)) => {
+            return Err(sec.bad(
+                "tmux_socket_name",
+                &Value::String(n),
+                "either tmux_socket_name (-L) or tmux_socket_path (-S), not both",
+            ));
+        }
+        (Some(n), None) if n.trim().is_empty() || n.contains('/') => {
+            return Err(sec.bad(
+                "tmux_socket_name",
+                &Value::String(n),
+                "a socket name as given to tmux -L, without slashes",
+            ));
+        }
+        (Some(n), None) => Server::Named(n),
+        (None, Some(p)) => Server::Socket(expand_home(&p)),
+        (None, None) => Server::Default,
+    };
+    if let Some(t) = sec.integer(
+        "tmux_timeout_ms",
+        100,
+        60_000,
+        "milliseconds from 100 to 60000",
+    )? {
+        r.tmux_timeout_ms = t as u64;
+    }
+    if let Some(t) = sec.integer(
+        "default_ttl_secs",
+        1,
+        i64::from(u32::MAX),
+        "a whole number of seconds, 1 or more",
+    )? {
+        r.default_ttl_secs = t as u64;
+    }
+    if let Some(p) = sec.strings("protected")? {
+        r.protected = p;
+    }
+    Ok(())
 }
 
 /// One `[section]` being validated; keys are removed as they are read so
@@ -232,6 +355,25 @@ impl<'a> Section<'a> {
             None => Ok(None),
             Some(Value::Integer(i)) if (min..=max).contains(&i) => Ok(Some(i)),
             Some(v) => Err(self.bad(key, &v, expected)),
+        }
+    }
+
+    fn strings(&mut self, key: &'static str) -> Result<Option<Vec<String>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(self.bad(
+                        key,
+                        &other,
+                        "a list of quoted strings, e.g. [\"msg-warm-\"]",
+                    )),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(v) => Err(self.bad(key, &v, "a list of quoted strings, e.g. [\"msg-warm-\"]")),
         }
     }
 

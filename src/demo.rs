@@ -12,15 +12,57 @@ use crate::error::{Error, Result};
 use crate::store::now_unix;
 use crate::store::seed::{LOOP_KINDS, OUTCOME_KINDS, Rng, SeedSpec, seed};
 
-/// The demo's directory; removed when dropped, whatever the exit path.
+/// The demo's directory and its private tmux server; both go away when
+/// dropped, whatever the exit path.
 pub struct DemoWorld {
     pub dir: PathBuf,
     pub db: PathBuf,
+    /// `tmux -L` name of the demo's own server: the operator's sessions are
+    /// never the demo reaper's business.
+    pub tmux_socket: String,
 }
 
 impl Drop for DemoWorld {
     fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .args(["-L", &self.tmux_socket, "kill-server"])
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Agent sessions for the demo: two orphans, one claimed, one agent with a
+/// prefix, and two that are not agents at all.
+const DEMO_SESSIONS: &[&str] = &[
+    "msg-warm-1001",
+    "msg-warm-1002",
+    "msg-warm-1003",
+    "echo-msg-warm-1718",
+    "topic-12476",
+    "scratch",
+];
+
+fn start_demo_sessions(socket: &str) {
+    for name in DEMO_SESSIONS {
+        let started = std::process::Command::new("tmux")
+            .args([
+                "-L",
+                socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "sleep 86400",
+            ])
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !started.is_ok_and(|s| s.success()) {
+            tracing::info!("demo: tmux unavailable, the Sessions panel will say so");
+            return;
+        }
     }
 }
 
@@ -37,9 +79,11 @@ impl DemoWorld {
                 dir.display()
             ))
         })?;
+        let tmux_socket = format!("keeper-demo-{}", std::process::id());
         let world = DemoWorld {
             db: dir.join("threadkeeper.sqlite"),
             dir,
+            tmux_socket,
         };
         let spec = SeedSpec {
             threads: 1500,
@@ -50,6 +94,13 @@ impl DemoWorld {
             span_days: 30,
         };
         seed(&world.db, spec)?;
+        start_demo_sessions(&world.tmux_socket);
+        let store = crate::store::WriteStore::open_existing(&world.db, "keeper-demo")?;
+        store
+            .with_busy_timeout(None, |c| {
+                crate::store::keeper::claim(c, "msg-warm-1003", "demo-jobs", 3600, now_unix())
+            })
+            .map_err(|e| Error::from_sqlite(&world.db, e))?;
         Ok(world)
     }
 
@@ -59,6 +110,12 @@ impl DemoWorld {
         let mut config = Config::default();
         config.janitor.interval_secs = 120;
         config.janitor.run_at_start = false;
+        // The demo's sessions are fresh: they turn orphan after the grace and
+        // the scheduled pass reaps them while you watch (or press R).
+        config.reaper.tmux = crate::sys::tmux::Server::Named(self.tmux_socket.clone());
+        config.reaper.grace_secs = 20;
+        config.reaper.interval_secs = 90;
+        config.reaper.boot_reap = false;
         config.log_dir = Some(self.dir.join("log"));
         Settings::resolve(config, None, Some(&self.db))
     }

@@ -19,7 +19,9 @@ use tokio::task::JoinSet;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::loops::Observation;
 use crate::loops::janitor::Janitor;
+use crate::loops::reaper::{Reaper, Survey};
 use crate::loops::{Loop, LoopId, PassMode};
 use crate::store::snapshot::{RefreshStats, StoreFigures, StoreView};
 use crate::store::threads::{ThreadFilter, ThreadRow, list_threads};
@@ -43,13 +45,18 @@ pub enum Command {
     ThreadDetail(String),
     /// The newest passes recorded under an event kind, as text.
     LoopHistory(String),
+    /// Kill one agent session by hand (after the UI's confirm step).
+    ReapSession(String),
 }
 
 impl Command {
     pub fn changes_store(&self) -> bool {
         matches!(
             self,
-            Command::ForcePass(_) | Command::ForceAll | Command::ReopenThread { .. }
+            Command::ForcePass(_)
+                | Command::ForceAll
+                | Command::ReopenThread { .. }
+                | Command::ReapSession(_)
         )
     }
 
@@ -63,6 +70,7 @@ impl Command {
             Command::SetThreadFilter(_) => "filter threads".into(),
             Command::ThreadDetail(id) => format!("show thread {id}"),
             Command::LoopHistory(kind) => format!("show {kind} history"),
+            Command::ReapSession(name) => format!("reap session {name}"),
         }
     }
 }
@@ -124,6 +132,8 @@ pub struct Snapshot {
     /// Threads matching `thread_filter`, most recently touched first.
     pub threads: Vec<ThreadRow>,
     pub thread_filter: ThreadFilter,
+    /// The reaper's last look at the tmux sessions.
+    pub sessions: Option<Survey>,
 }
 
 /// Rows the Threads panel can scroll through.
@@ -147,6 +157,7 @@ struct EngineState {
     last_refresh: Option<RefreshInfo>,
     threads: Vec<ThreadRow>,
     thread_filter: ThreadFilter,
+    sessions: Option<Survey>,
 }
 
 /// State shared by the engine's tasks.
@@ -204,6 +215,7 @@ impl Shared {
             notices: st.notices.iter().cloned().collect(),
             threads: st.threads.clone(),
             thread_filter: st.thread_filter.clone(),
+            sessions: st.sessions.clone(),
         };
         drop(st);
         self.snapshot_tx.send_replace(Arc::new(snap));
@@ -238,6 +250,18 @@ impl Shared {
                 self.notice(true, format!("listing threads failed: {e}"));
                 None
             }
+        }
+    }
+
+    /// Let a loop look at what it watches (the reaper's sessions) and keep
+    /// that for the panels. Reads only.
+    fn observe(&self, lp: &dyn Loop) {
+        let now = now_unix();
+        let seen = lock(&self.view)
+            .as_ref()
+            .and_then(|v| lp.observe(v.conn(), now));
+        if let Some(Observation::Sessions(s)) = seen {
+            lock(&self.state).sessions = Some(s);
         }
     }
 
@@ -339,8 +363,10 @@ pub struct Engine {
 impl Engine {
     /// The engine with the loops the config asks for.
     pub fn new(settings: Settings) -> Result<(Engine, EngineHandle)> {
-        let loops: Vec<Box<dyn Loop>> =
-            vec![Box::new(Janitor::new(settings.config.janitor.clone()))];
+        let loops: Vec<Box<dyn Loop>> = vec![
+            Box::new(Janitor::new(settings.config.janitor.clone())),
+            Box::new(Reaper::new(settings.config.reaper.clone())),
+        ];
         Self::with_loops(settings, loops)
     }
 
@@ -392,6 +418,7 @@ impl Engine {
             notices: Vec::new(),
             threads: Vec::new(),
             thread_filter: ThreadFilter::default(),
+            sessions: None,
         };
         let (snapshot_tx, snapshots) = tokio::sync::watch::channel(Arc::new(placeholder));
         let (tx, commands) = mpsc::channel(64);
@@ -407,6 +434,7 @@ impl Engine {
                 last_refresh: None,
                 threads,
                 thread_filter: ThreadFilter::default(),
+                sessions: None,
             }),
             snapshot_tx,
             refresh: Notify::new(),
@@ -470,6 +498,17 @@ impl Engine {
         );
         // Whatever changed between `new` and the watch starting is caught here.
         shared.refresh.notify_one();
+        // A first look for the panels of loops that do not pass at start.
+        let (sh, slots) = (
+            Arc::clone(&shared),
+            loop_slots.values().cloned().collect::<Vec<_>>(),
+        );
+        tasks.spawn_blocking(move || {
+            for slot in &slots {
+                sh.observe(lock(slot).as_ref());
+            }
+            sh.publish();
+        });
         shared.publish();
 
         tokio::pin!(shutdown);

@@ -35,6 +35,9 @@ pub enum Error {
     #[error("{path} is a directory, not a database file", path = .path.display())]
     IsDirectory { path: PathBuf },
 
+    #[error("no claim on session {name:?}: claim it first with `keeper-tui claim {name}`")]
+    UnknownClaim { name: String },
+
     #[error("thread {id:?} does not exist in {path}", path = .path.display())]
     UnknownThread { id: String, path: PathBuf },
 
@@ -66,7 +69,7 @@ impl Error {
     /// there" (unknown thread), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::UnknownThread { .. } => 2,
+            Error::UnknownThread { .. } | Error::UnknownClaim { .. } => 2,
             _ => 1,
         }
     }

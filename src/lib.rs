@@ -9,6 +9,7 @@ pub mod logging;
 pub mod loops;
 pub mod report;
 pub mod store;
+pub mod sys;
 pub mod tui;
 pub mod ui;
 pub mod verbs;

@@ -3,6 +3,7 @@
 //! all drive that same `pass`.
 
 pub mod janitor;
+pub mod reaper;
 
 use std::fmt;
 use std::path::Path;
@@ -20,14 +21,16 @@ use crate::store::WriteStore;
 #[serde(rename_all = "snake_case")]
 pub enum LoopId {
     Janitor,
+    Reaper,
 }
 
 impl LoopId {
-    pub const ALL: &'static [LoopId] = &[LoopId::Janitor];
+    pub const ALL: &'static [LoopId] = &[LoopId::Janitor, LoopId::Reaper];
 
     pub fn name(self) -> &'static str {
         match self {
             LoopId::Janitor => "janitor",
+            LoopId::Reaper => "reaper",
         }
     }
 
@@ -35,6 +38,7 @@ impl LoopId {
     pub fn pass_kind(self) -> &'static str {
         match self {
             LoopId::Janitor => "janitor_pass",
+            LoopId::Reaper => "reaper_pass",
         }
     }
 }
@@ -103,4 +107,17 @@ pub trait Loop: Send {
     /// What a forced pass would do, from a read-only connection, so it also
     /// works under `--read-only`.
     fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassReport>;
+    /// What the loop watches, for its panel (the reaper's sessions), read
+    /// without acting. `None` for loops with nothing to show.
+    fn observe(&self, _conn: &Connection, _now: i64) -> Option<Observation> {
+        None
+    }
+    /// For commands that belong to one kind of loop (a reap by hand).
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+}
+
+/// What a loop's panel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Observation {
+    Sessions(reaper::Survey),
 }

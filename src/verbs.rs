@@ -1,6 +1,8 @@
 //! The one-shot CLI verbs. Each returns text for stdout or an `Error`
 //! whose `Display` is the whole message for stderr.
 
+mod sessions;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -11,6 +13,7 @@ use crate::config::{Config, Settings};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::loops::janitor::Janitor;
+use crate::loops::reaper::Reaper;
 use crate::loops::{Loop, LoopId, PassMode};
 use crate::report;
 use crate::store::seed::{SeedSpec, seed};
@@ -43,6 +46,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Engine(a) => engine(settings, &a),
         Verb::Info => info(&settings),
         Verb::Seed(a) => seed_verb(&a),
+        Verb::Sessions(a) => sessions::sessions(&settings, &a),
+        Verb::Reap(a) => sessions::reap(&settings, &a),
+        Verb::Claim(a) => sessions::claim_verb(&settings, &a),
+        Verb::Touch(a) => sessions::touch_verb(&settings, &a),
+        Verb::Release(a) => sessions::release_verb(&settings, &a),
     }
 }
 
@@ -50,7 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     clippy::unnecessary_wraps,
     reason = "every verb ends in `out(..)`; the Result keeps call sites uniform"
 )]
-fn out(text: &str) -> Result<ExitCode> {
+pub(crate) fn out(text: &str) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = writeln!(stdout, "{text}");
@@ -69,19 +77,28 @@ fn status(settings: &Settings, a: &StatusArgs) -> Result<ExitCode> {
 }
 
 fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
-    let LoopId::Janitor = a.loop_id;
-    let mut cfg = settings.config.janitor.clone();
-    if let Some(d) = a.days {
-        cfg.idle_close_days = d;
-    }
-    let mut janitor = Janitor::new(cfg);
+    let mut lp: Box<dyn Loop> = match a.loop_id {
+        LoopId::Janitor => {
+            let mut cfg = settings.config.janitor.clone();
+            if let Some(d) = a.days {
+                cfg.idle_close_days = d;
+            }
+            Box::new(Janitor::new(cfg))
+        }
+        LoopId::Reaper if a.days.is_some() => {
+            return Err(Error::Refused(
+                "--days belongs to the janitor, not the reaper".into(),
+            ));
+        }
+        LoopId::Reaper => Box::new(Reaper::new(settings.config.reaper.clone())),
+    };
     let now = now_unix();
     let report = if a.dry_run {
         let read = ReadStore::open(&settings.db_path)?;
-        janitor.dry_run(&read.conn, &read.path, now)?
+        lp.dry_run(&read.conn, &read.path, now)?
     } else {
         let mut store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-        actions::run_pass(&mut janitor, &mut store, PassMode::Forced, now)?
+        actions::run_pass(lp.as_mut(), &mut store, PassMode::Forced, now)?
     };
     let mut text = format!("{}: {}", a.loop_id, report.summary);
     for line in &report.detail {
@@ -163,10 +180,25 @@ fn info(settings: &Settings) -> Result<ExitCode> {
     } else {
         format!("every {} s", j.interval_secs)
     };
-    let _ = write!(
+    let _ = writeln!(
         w,
         "  janitor   {every}, closes threads idle > {}",
         crate::store::threads::days_shown(j.idle_close_days)
+    );
+    let reaper = &c.reaper;
+    let every = if reaper.interval_secs == 0 {
+        "off".to_string()
+    } else {
+        format!("every {} s", reaper.interval_secs)
+    };
+    let markers: Vec<String> = reaper.markers.iter().map(|m| format!("{m:?}")).collect();
+    let _ = write!(
+        w,
+        "  reaper    {every}, markers {}, grace {} s, boot reap {}, {}",
+        markers.join(" "),
+        reaper.grace_secs,
+        if reaper.boot_reap { "on" } else { "off" },
+        reaper.tmux.describe()
     );
     out(&t)
 }

@@ -53,6 +53,16 @@ fn every_key_is_read() {
             idle_close_days: 2.5,
             run_at_start: false,
         },
+        reaper: keeper_tui::config::ReaperConfig {
+            interval_secs: 30,
+            markers: vec!["msg-warm-".into(), "agent-".into()],
+            grace_secs: 5,
+            boot_reap: false,
+            tmux: keeper_tui::sys::tmux::Server::Named("agents".into()),
+            tmux_timeout_ms: 2000,
+            default_ttl_secs: 120,
+            protected: vec!["msg-warm-keep".into()],
+        },
     };
     assert_eq!(parse("valid.toml").unwrap(), want);
 }

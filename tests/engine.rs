@@ -57,6 +57,9 @@ impl Loop for TestLoop {
             wrote: false,
         })
     }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
     fn dry_run(&self, _conn: &Connection, _path: &Path, _now: i64) -> Result<PassReport> {
         Ok(PassReport {
             summary: "nothing".into(),
@@ -88,6 +91,9 @@ fn settings(path: &Path, tweak: impl FnOnce(&mut Config)) -> Settings {
         ..Config::default()
     };
     config.janitor.interval_secs = 0;
+    // Never the default tmux server: a private socket with no server.
+    config.reaper.tmux =
+        keeper_tui::sys::tmux::Server::Named(format!("keeper-test-{}-none", std::process::id()));
     tweak(&mut config);
     Settings::resolve(config, None, Some(path))
 }

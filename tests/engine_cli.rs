@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 fn keeper(home: &Path) -> Command {
+    // The reaper must never look at the default tmux server from a test:
+    // the XDG config sends it to a private socket with no server.
+    let cfg = home.join("config/keeper-tui");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let toml = format!(
+        "[reaper]\ntmux_socket_name = \"keeper-test-{}-none\"\n",
+        std::process::id()
+    );
+    std::fs::write(cfg.join("keeper.toml"), toml).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_keeper-tui"));
     c.env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
@@ -180,8 +189,16 @@ fn info_names_every_path_and_the_detected_layout() {
         text.contains(&format!("database:  {} (from --db)", db.display())),
         "{text}"
     );
+    let cfg = home.path().join("config/keeper-tui/keeper.toml");
     assert!(
-        text.contains("config:") && text.contains("not present: defaults in use"),
+        text.contains(&format!("config:    {}", cfg.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "reaper    every 60 s, markers \"msg-warm-\", grace 60 s, boot reap on, tmux server -L keeper-test-{}-none",
+            std::process::id()
+        )),
         "{text}"
     );
     assert!(text.contains("layout:    core"), "{text}");

@@ -69,7 +69,14 @@ fn pass_through_the_binary_prints_the_closed_count() {
         .into_iter()
         .filter(|n| !schema_before.contains(n))
         .collect();
-    assert_eq!(added, ["keeper_passes", "keeper_passes_loop"]);
+    assert!(added.contains(&"keeper_passes".to_string()), "{added:?}");
+    for name in &added {
+        let own = name.starts_with("keeper_") || name.starts_with("sqlite_autoindex_keeper_");
+        assert!(
+            own,
+            "keeper added {name}, which is not one of its own keeper_* objects"
+        );
+    }
     drop(c);
 
     let o = run(home.path(), &path, &["pass", "janitor", "--days", "2"]);

@@ -141,7 +141,17 @@ fn world() -> World {
     );
     let config = dir.path().join("keeper.toml");
     // Scheduled janitor passes off: the forced pass is the one that closes.
-    std::fs::write(&config, "[janitor]\ninterval_secs = 0\n").unwrap();
+    // The reaper watches a private socket (never the default server).
+    let socket = format!(
+        "keeper-test-{}-reaper-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    std::fs::write(
+        &config,
+        format!("[janitor]\ninterval_secs = 0\n\n[reaper]\ntmux_socket_name = \"{socket}\"\n"),
+    )
+    .unwrap();
     World { dir, db, config }
 }
 

@@ -81,8 +81,9 @@ pub(super) async fn loop_task(
                 return Err(Error::Refused("read-only mode: passes are off".into()));
             };
             let mut lp = lock(&sl);
-            let mut store = lock(writer);
-            actions::run_pass(lp.as_mut(), &mut store, mode, started)
+            let result = actions::run_pass(lp.as_mut(), &mut lock(writer), mode, started);
+            sh.observe(lp.as_ref());
+            result
         })
         .await;
         let (ok, text) = match joined {
@@ -227,30 +228,23 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
             let list: Vec<_> = names.iter().map(|l| l.name()).collect();
             let _ = reply.send(Ok(format!("forcing a pass of: {}", list.join(", "))));
         }
-        Command::DryRun(id) => {
-            let Some(slot) = loops.get(&id).cloned() else {
+        Command::DryRun(id) => match loops.get(&id).cloned() {
+            Some(slot) => dry_run(shared, slot, id, reply),
+            None => {
                 let _ = reply.send(Err(format!("no {id} loop in this engine")));
+            }
+        },
+        Command::ReapSession(name) => {
+            let Some(slot) = loops.get(&LoopId::Reaper).cloned() else {
+                let _ = reply.send(Err("no reaper in this engine".into()));
                 return;
             };
             let sh = Arc::clone(shared);
             tokio::task::spawn_blocking(move || {
-                let view = lock(&sh.view);
-                let answer = match view.as_ref() {
-                    None => Err("the store is unreadable right now".to_string()),
-                    Some(v) => lock(&slot)
-                        .dry_run(v.conn(), v.path(), now_unix())
-                        .map(|r| {
-                            let mut text = format!("{id} dry-run: {}", r.summary);
-                            for line in &r.detail {
-                                text.push('\n');
-                                text.push_str(line);
-                            }
-                            text
-                        })
-                        .map_err(|e| e.to_string()),
-                };
-                drop(view);
+                let answer = reap_by_hand(&sh, &slot, &name);
+                sh.refresh.notify_one();
                 reply_and_log(&sh, reply, answer);
+                sh.publish();
             });
         }
         Command::ReopenThread { id, note } => {
@@ -274,8 +268,13 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
         }
         Command::Refresh => {
             let sh = Arc::clone(shared);
+            let slots: Vec<LoopSlot> = loops.values().cloned().collect();
             tokio::task::spawn_blocking(move || {
                 sh.refresh_blocking(true);
+                for slot in &slots {
+                    sh.observe(lock(slot).as_ref());
+                }
+                sh.publish();
                 let st = lock(&sh.state);
                 let answer = match (&st.store_error, &st.last_refresh) {
                     (Some(e), _) => Err(format!("refresh failed: {e}")),
@@ -286,6 +285,69 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
                 reply_and_log(&sh, reply, answer);
             });
         }
+    }
+}
+
+/// A dry-run reads through the view's connection, so it works read-only.
+fn dry_run(
+    shared: &Arc<Shared>,
+    slot: LoopSlot,
+    id: LoopId,
+    reply: tokio::sync::oneshot::Sender<Reply>,
+) {
+    let sh = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || {
+        // Lock order everywhere: loop, then writer, then view.
+        let lp = lock(&slot);
+        let view = lock(&sh.view);
+        let answer = match view.as_ref() {
+            None => Err("the store is unreadable right now".to_string()),
+            Some(v) => lp
+                .dry_run(v.conn(), v.path(), now_unix())
+                .map(|r| {
+                    let mut text = format!("{id} dry-run: {}", r.summary);
+                    for line in &r.detail {
+                        text.push('\n');
+                        text.push_str(line);
+                    }
+                    text
+                })
+                .map_err(|e| e.to_string()),
+        };
+        drop(view);
+        drop(lp);
+        reply_and_log(&sh, reply, answer);
+    });
+}
+
+fn reap_by_hand(shared: &Shared, slot: &LoopSlot, name: &str) -> Reply {
+    let mut lp = lock(slot);
+    let Some(reaper) = lp
+        .as_any_mut()
+        .downcast_mut::<crate::loops::reaper::Reaper>()
+    else {
+        return Err("the reaper is not running in this engine".into());
+    };
+    let Some(writer) = shared.writer.as_ref() else {
+        return Err("read-only mode: nothing can be reaped".into());
+    };
+    let result = reaper.reap_by_hand(&mut lock(writer), &[name.to_string()], false, now_unix());
+    shared.observe(lp.as_ref());
+    match result {
+        Ok(report) => {
+            let line = report
+                .detail
+                .iter()
+                .find(|l| l.starts_with(name))
+                .cloned()
+                .unwrap_or(report.summary);
+            if line.contains(": reaped") {
+                Ok(line)
+            } else {
+                Err(line)
+            }
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 

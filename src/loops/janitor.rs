@@ -41,6 +41,10 @@ impl Loop for Janitor {
         self.config.run_at_start
     }
 
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
     fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport> {
         if mode == PassMode::Scheduled && self.config.interval_secs == 0 {
             return Ok(PassReport {

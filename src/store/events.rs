@@ -26,6 +26,38 @@ pub fn insert_event(
     Ok(())
 }
 
+/// Record a loop's pass event. A no-op pass (`summary == noop`) whose
+/// newest row of the same kind is already that no-op moves the row to now
+/// instead of piling up identical rows (threadkeeper 0.21's collapse).
+pub fn record_loop_pass(
+    conn: &Connection,
+    session_id: &str,
+    kind: &str,
+    summary: &str,
+    noop: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    if summary == noop {
+        let last: Option<(i64, Option<String>)> = conn
+            .query_row(
+                "SELECT id, summary FROM events WHERE kind=?1 ORDER BY id DESC LIMIT 1",
+                [kind],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((id, Some(s))) = last
+            && s == noop
+        {
+            conn.execute(
+                "UPDATE events SET created_at=?1 WHERE id=?2",
+                params![now, id],
+            )?;
+            return Ok(());
+        }
+    }
+    insert_event(conn, session_id, kind, Some(""), summary, now)
+}
+
 /// Outcome kinds the dashboard lists: threadkeeper 0.8.1's five, 0.21's
 /// additions, then keeper-tui's own.
 pub const OUTCOME_KINDS: &[&str] = &[

@@ -1,7 +1,7 @@
 //! keeper-tui's own state, in `keeper_*` tables beside threadkeeper's.
 //! threadkeeper never reads them; dropping them loses only keeper's history.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 const KEEPER_TABLES: &str = r"
 CREATE TABLE IF NOT EXISTS keeper_passes (
@@ -14,17 +14,24 @@ CREATE TABLE IF NOT EXISTS keeper_passes (
     summary     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS keeper_passes_loop ON keeper_passes(loop_id, id DESC);
+CREATE TABLE IF NOT EXISTS keeper_claims (
+    name        TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    claimed_at  INTEGER NOT NULL,
+    last_used   INTEGER NOT NULL,
+    ttl_secs    INTEGER NOT NULL
+);
 ";
 
 /// Create keeper's tables if missing. Checks first so that opening a store
 /// that already has them writes nothing at all.
 pub fn ensure_tables(conn: &Connection) -> rusqlite::Result<()> {
     let present: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='keeper_passes'",
+        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('keeper_passes','keeper_claims')",
         [],
         |r| r.get(0),
     )?;
-    if present == 0 {
+    if present < 2 {
         conn.execute_batch(&format!("BEGIN IMMEDIATE;{KEEPER_TABLES}COMMIT;"))?;
     }
     Ok(())
@@ -90,4 +97,98 @@ pub fn recent_passes(
         })
     })?
     .collect()
+}
+
+/// A durable claim on a tmux session: whoever spawned it says it is in use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Claim {
+    pub name: String,
+    pub owner: String,
+    pub claimed_at: i64,
+    pub last_used: i64,
+    pub ttl_secs: i64,
+}
+
+impl Claim {
+    /// A claim whose last use is older than its TTL no longer protects.
+    pub fn expired(&self, now: i64) -> bool {
+        now - self.last_used > self.ttl_secs
+    }
+
+    pub fn ttl_left(&self, now: i64) -> i64 {
+        self.ttl_secs - (now - self.last_used)
+    }
+}
+
+fn has_claims_table(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='keeper_claims'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Every claim; empty when keeper has never written to this store.
+pub fn claims(conn: &Connection) -> rusqlite::Result<Vec<Claim>> {
+    if !has_claims_table(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, owner, claimed_at, last_used, ttl_secs FROM keeper_claims ORDER BY name",
+    )?;
+    stmt.query_map([], |r| {
+        Ok(Claim {
+            name: r.get(0)?,
+            owner: r.get(1)?,
+            claimed_at: r.get(2)?,
+            last_used: r.get(3)?,
+            ttl_secs: r.get(4)?,
+        })
+    })?
+    .collect()
+}
+
+/// Claim (or re-claim) a session. Returns the previous owner if there was one.
+pub fn claim(
+    conn: &Connection,
+    name: &str,
+    owner: &str,
+    ttl_secs: i64,
+    now: i64,
+) -> rusqlite::Result<Option<String>> {
+    ensure_tables(conn)?;
+    let previous: Option<String> = conn
+        .query_row(
+            "SELECT owner FROM keeper_claims WHERE name=?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    conn.execute(
+        "INSERT INTO keeper_claims (name, owner, claimed_at, last_used, ttl_secs) VALUES (?1,?2,?3,?3,?4) \
+         ON CONFLICT(name) DO UPDATE SET owner=excluded.owner, claimed_at=excluded.claimed_at, \
+         last_used=excluded.last_used, ttl_secs=excluded.ttl_secs",
+        params![name, owner, now, ttl_secs],
+    )?;
+    Ok(previous)
+}
+
+/// Mark a claimed session as used now. False when there is no such claim.
+pub fn touch(conn: &Connection, name: &str, now: i64) -> rusqlite::Result<bool> {
+    if !has_claims_table(conn)? {
+        return Ok(false);
+    }
+    Ok(conn.execute(
+        "UPDATE keeper_claims SET last_used=?1 WHERE name=?2",
+        params![now, name],
+    )? > 0)
+}
+
+/// Drop a claim. False when there was none.
+pub fn release(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    if !has_claims_table(conn)? {
+        return Ok(false);
+    }
+    Ok(conn.execute("DELETE FROM keeper_claims WHERE name=?1", [name])? > 0)
 }

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::events::insert_event;
+use super::events::{insert_event, record_loop_pass};
 use super::{Layout, truncate_chars};
 
 const DAY: f64 = 86_400.0;
@@ -87,34 +87,14 @@ pub fn close_stale(
     )
 }
 
-/// Record a `janitor_pass`. Like threadkeeper 0.21, a `no_stale` pass whose
-/// newest `janitor_pass` row already says `no_stale` moves that row to now
-/// instead of piling up identical rows.
+/// Record a `janitor_pass`, collapsing repeated `no_stale` passes.
 pub fn record_janitor_pass(
     tx: &Transaction<'_>,
     session_id: &str,
     summary: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    if summary == "no_stale" {
-        let last: Option<(i64, Option<String>)> = tx
-            .query_row(
-                "SELECT id, summary FROM events WHERE kind='janitor_pass' ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        if let Some((id, Some(s))) = last
-            && s == "no_stale"
-        {
-            tx.execute(
-                "UPDATE events SET created_at=?1 WHERE id=?2",
-                params![now, id],
-            )?;
-            return Ok(());
-        }
-    }
-    insert_event(tx, session_id, "janitor_pass", Some(""), summary, now)
+    record_loop_pass(tx, session_id, "janitor_pass", summary, "no_stale", now)
 }
 
 /// What a reopen found and did.

@@ -194,6 +194,7 @@ pub fn snapshot() -> Snapshot {
         notices: notices(6),
         threads: threads(),
         thread_filter: ThreadFilter::default(),
+        sessions: None,
     }
 }
 

@@ -1,0 +1,487 @@
+//! The reaper: kills orphaned agent tmux sessions — at boot, when a claim's
+//! TTL runs out, on its interval, and by hand. Safety first: only names
+//! with a marker, never keeper-tui's own session, never an attached one
+//! unless by hand, an exact-name kill after a fresh re-check, and an
+//! unknown tmux reaps nothing.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{Loop, LoopId, PassMode, PassReport};
+use crate::config::ReaperConfig;
+use crate::error::{Error, Result};
+use crate::report::fmt_age;
+use crate::store::WriteStore;
+use crate::store::events::{insert_event, record_loop_pass};
+use crate::store::keeper::{Claim, claims, release};
+use crate::sys::tmux::{Kill, Listing, Session, Tmux, kill_command};
+
+/// One session and what the reaper makes of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionRow {
+    pub session: Session,
+    pub marker: bool,
+    pub claim: Option<Claim>,
+    /// An orphan by the rules; attached ones are still only reaped by hand.
+    pub orphan: bool,
+    /// Why it is or is not an orphan, in the operator's words.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum SurveyState {
+    Listed,
+    NoServer,
+    Unknown(String),
+}
+
+/// Every session of the configured server, judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Survey {
+    pub server: String,
+    pub at: i64,
+    pub state: SurveyState,
+    pub rows: Vec<SessionRow>,
+}
+
+impl Survey {
+    pub fn orphans(&self) -> usize {
+        self.rows.iter().filter(|r| r.orphan).count()
+    }
+}
+
+fn tmux_of(cfg: &ReaperConfig) -> Tmux {
+    Tmux::new(cfg.tmux.clone(), Duration::from_millis(cfg.tmux_timeout_ms))
+}
+
+/// The session keeper-tui itself runs in, if it runs inside a pane of the
+/// configured server (`$TMUX` names the socket, `$TMUX_PANE` the pane).
+pub fn own_session(tmux: &Tmux) -> Option<String> {
+    let socket = std::env::var("TMUX").ok()?.split(',').next()?.to_string();
+    let pane = std::env::var("TMUX_PANE").ok()?;
+    tmux.session_of_pane(&pane, &socket)
+}
+
+/// Judge one session.
+fn judge(
+    s: &Session,
+    claim: Option<&Claim>,
+    cfg: &ReaperConfig,
+    own: Option<&str>,
+    now: i64,
+) -> (bool, bool, String) {
+    let marker = cfg.markers.iter().any(|m| s.name.contains(m.as_str()));
+    if !marker {
+        return (false, false, "not an agent session (no marker)".into());
+    }
+    if own == Some(s.name.as_str()) {
+        return (true, false, "keeper-tui runs in this session".into());
+    }
+    if cfg.protected.contains(&s.name) {
+        return (true, false, "protected in the config".into());
+    }
+    if let Some(c) = claim
+        && !c.expired(now)
+    {
+        return (
+            true,
+            false,
+            format!("claimed by {} ({} left)", c.owner, fmt_age(c.ttl_left(now))),
+        );
+    }
+    let age = now - s.created;
+    if age < cfg.grace_secs as i64 {
+        return (
+            true,
+            false,
+            format!("younger than the grace ({})", fmt_age(age)),
+        );
+    }
+    let why = match claim {
+        Some(c) => format!(
+            "claim by {} expired {} ago",
+            c.owner,
+            fmt_age(-c.ttl_left(now))
+        ),
+        None => "no claim".into(),
+    };
+    let attached = if s.attached > 0 {
+        format!("; {} client(s) attached: reap by hand", s.attached)
+    } else {
+        String::new()
+    };
+    (true, true, format!("orphan: {why}{attached}"))
+}
+
+/// List the sessions (one `list-sessions`) and judge each against the claims.
+pub fn survey(
+    cfg: &ReaperConfig,
+    tmux: &Tmux,
+    conn: &Connection,
+    own: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<Survey> {
+    let server = cfg.tmux.describe();
+    let sessions = match tmux.list() {
+        Listing::Sessions(s) => s,
+        Listing::NoServer => {
+            return Ok(Survey {
+                server,
+                at: now,
+                state: SurveyState::NoServer,
+                rows: Vec::new(),
+            });
+        }
+        Listing::Unknown(why) => {
+            return Ok(Survey {
+                server,
+                at: now,
+                state: SurveyState::Unknown(why),
+                rows: Vec::new(),
+            });
+        }
+    };
+    let by_name: HashMap<String, Claim> = claims(conn)?
+        .into_iter()
+        .map(|c| (c.name.clone(), c))
+        .collect();
+    let rows = sessions
+        .into_iter()
+        .map(|s| {
+            let claim = by_name.get(&s.name).cloned();
+            let (marker, orphan, reason) = judge(&s, claim.as_ref(), cfg, own, now);
+            SessionRow {
+                session: s,
+                marker,
+                claim,
+                orphan,
+                reason,
+            }
+        })
+        .collect();
+    Ok(Survey {
+        server,
+        at: now,
+        state: SurveyState::Listed,
+        rows,
+    })
+}
+
+/// What happened to one session a pass set out to reap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Reaped(String),
+    Gone,
+    Spared(String),
+    Failed(String),
+}
+
+/// Re-check one session right before the kill: same session (same
+/// creation time), still an orphan by a fresh look at its claim, and not
+/// attached unless by hand. Then kill it by its exact name.
+fn reap_one(
+    cfg: &ReaperConfig,
+    tmux: &Tmux,
+    conn: &Connection,
+    row: &SessionRow,
+    by_hand: bool,
+    own: Option<&str>,
+    now: i64,
+) -> Outcome {
+    let name = &row.session.name;
+    let now_session = match tmux.get(name) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Outcome::Gone,
+        Err(e) => return Outcome::Spared(format!("could not re-check it ({e})")),
+    };
+    if now_session.created != row.session.created {
+        return Outcome::Spared("a new session took the name".into());
+    }
+    let claim = claims(conn)
+        .ok()
+        .and_then(|cs| cs.into_iter().find(|c| c.name == *name));
+    let (marker, orphan, reason) = judge(&now_session, claim.as_ref(), cfg, own, now);
+    if !marker {
+        return Outcome::Spared(reason);
+    }
+    if !by_hand && !orphan {
+        return Outcome::Spared(reason);
+    }
+    if by_hand && claim.as_ref().is_some_and(|c| !c.expired(now)) {
+        return Outcome::Spared(reason);
+    }
+    if !by_hand && now_session.attached > 0 {
+        return Outcome::Spared(format!("{} client(s) attached", now_session.attached));
+    }
+    match tmux.kill(name) {
+        Kill::Killed => Outcome::Reaped(reason),
+        Kill::Gone => Outcome::Gone,
+        Kill::Failed(e) => Outcome::Failed(e),
+    }
+}
+
+pub struct Reaper {
+    pub config: ReaperConfig,
+    tmux: Tmux,
+    own: Option<String>,
+    /// Sessions (name, creation time) whose kill failed: reported once and
+    /// left to the operator, not retried every pass.
+    failed: HashMap<String, i64>,
+}
+
+impl Reaper {
+    pub fn new(config: ReaperConfig) -> Self {
+        let tmux = tmux_of(&config);
+        let own = own_session(&tmux);
+        Reaper {
+            config,
+            tmux,
+            own,
+            failed: HashMap::new(),
+        }
+    }
+
+    pub fn tmux(&self) -> &Tmux {
+        &self.tmux
+    }
+
+    pub fn survey(&self, conn: &Connection, now: i64) -> rusqlite::Result<Survey> {
+        survey(&self.config, &self.tmux, conn, self.own.as_deref(), now)
+    }
+
+    /// Reap named sessions by hand (the TUI's `R`, `keeper-tui reap NAME`):
+    /// attached ones too, but never one without a marker, keeper's own, a
+    /// protected one, or one with a live claim.
+    pub fn reap_by_hand(
+        &mut self,
+        store: &mut WriteStore,
+        names: &[String],
+        dry_run: bool,
+        now: i64,
+    ) -> Result<PassReport> {
+        let sql = |e| Error::from_sqlite(&store.path, e);
+        let survey = self.survey(&store.conn, now).map_err(sql)?;
+        let rows = match &survey.state {
+            SurveyState::Listed => survey.rows,
+            SurveyState::NoServer => {
+                return Err(Error::Refused(format!(
+                    "no {} is running: nothing to reap",
+                    survey.server
+                )));
+            }
+            SurveyState::Unknown(why) => {
+                return Err(Error::Refused(format!(
+                    "{}: {why}; reaped nothing",
+                    survey.server
+                )));
+            }
+        };
+        let mut targets = Vec::new();
+        let mut detail = Vec::new();
+        for name in names {
+            match rows.iter().find(|r| r.session.name == *name) {
+                None => detail.push(format!("{name}: no such session (gone already?)")),
+                Some(r)
+                    if !r.marker
+                        || r.reason.starts_with("keeper-tui")
+                        || r.reason.starts_with("protected")
+                        || r.reason.starts_with("claimed") =>
+                {
+                    detail.push(format!("{name}: refused: {}", r.reason));
+                }
+                Some(r) => targets.push(r.clone()),
+            }
+        }
+        if dry_run {
+            detail.extend(targets.iter().map(|r| {
+                format!(
+                    "{}: would run `{}`",
+                    r.session.name,
+                    kill_command(&self.config.tmux, &r.session.name)
+                )
+            }));
+            return Ok(PassReport {
+                summary: format!("would reap {} of {} named", targets.len(), names.len()),
+                detail,
+                wrote: false,
+            });
+        }
+        let report = self.reap(store, &targets, true, now, detail)?;
+        Ok(report)
+    }
+
+    /// Kill `targets` (after each one's re-check) and record what happened.
+    fn reap(
+        &mut self,
+        store: &mut WriteStore,
+        targets: &[SessionRow],
+        by_hand: bool,
+        now: i64,
+        mut detail: Vec<String>,
+    ) -> Result<PassReport> {
+        let mut reaped = Vec::new();
+        let mut failures = 0;
+        for row in targets {
+            let name = &row.session.name;
+            match reap_one(
+                &self.config,
+                &self.tmux,
+                &store.conn,
+                row,
+                by_hand,
+                self.own.as_deref(),
+                now,
+            ) {
+                Outcome::Reaped(reason) => {
+                    detail.push(format!("{name}: reaped ({reason})"));
+                    self.failed.remove(name);
+                    reaped.push((name.clone(), reason));
+                }
+                Outcome::Gone => detail.push(format!("{name}: already gone")),
+                Outcome::Spared(why) => detail.push(format!("{name}: spared: {why}")),
+                Outcome::Failed(e) => {
+                    failures += 1;
+                    detail.push(format!(
+                        "{name}: kill failed: {e} (not retried until you reap it by hand)"
+                    ));
+                    self.failed.insert(name.clone(), row.session.created);
+                }
+            }
+        }
+        let orphans = targets.len();
+        let summary = if reaped.is_empty() && orphans == 0 {
+            "no_orphans".to_string()
+        } else {
+            format!("reaped={} orphans={orphans}", reaped.len())
+        };
+        let session = store.session_id.clone();
+        let kind = LoopId::Reaper.pass_kind();
+        store.write(|tx| {
+            for (name, reason) in &reaped {
+                insert_event(tx, &session, "session_reaped", Some(name), reason, now)?;
+                release(tx, name)?;
+            }
+            record_loop_pass(tx, &session, kind, &summary, "no_orphans", now)
+        })?;
+        let summary = if failures > 0 {
+            format!("{summary} failed={failures}")
+        } else {
+            summary
+        };
+        Ok(PassReport {
+            summary,
+            detail,
+            wrote: true,
+        })
+    }
+}
+
+impl Loop for Reaper {
+    fn id(&self) -> LoopId {
+        LoopId::Reaper
+    }
+
+    fn interval(&self) -> Option<Duration> {
+        (self.config.interval_secs > 0).then(|| Duration::from_secs(self.config.interval_secs))
+    }
+
+    fn run_at_start(&self) -> bool {
+        self.config.boot_reap
+    }
+
+    fn observe(&self, conn: &Connection, now: i64) -> Option<super::Observation> {
+        match self.survey(conn, now) {
+            Ok(s) => Some(super::Observation::Sessions(s)),
+            Err(e) => {
+                tracing::warn!("session survey failed: {e}");
+                None
+            }
+        }
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport> {
+        if mode == PassMode::Scheduled && self.config.interval_secs == 0 {
+            return Ok(PassReport {
+                summary: "disabled".into(),
+                ..PassReport::default()
+            });
+        }
+        if mode == PassMode::DryRun {
+            return self.dry_run(&store.conn, &store.path, now);
+        }
+        let survey = self
+            .survey(&store.conn, now)
+            .map_err(|e| Error::from_sqlite(&store.path, e))?;
+        if let SurveyState::Unknown(why) = &survey.state {
+            return Err(Error::Refused(format!(
+                "{}: {why}; reaped nothing",
+                survey.server
+            )));
+        }
+        let targets: Vec<SessionRow> = survey
+            .rows
+            .into_iter()
+            .filter(|r| r.orphan && r.session.attached == 0)
+            .filter(|r| self.failed.get(&r.session.name) != Some(&r.session.created))
+            .collect();
+        let mut report = self.reap(store, &targets, false, now, Vec::new())?;
+        if survey.state == SurveyState::NoServer {
+            report
+                .detail
+                .insert(0, format!("no {} is running", survey.server));
+        }
+        Ok(report)
+    }
+
+    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassReport> {
+        let survey = self
+            .survey(conn, now)
+            .map_err(|e| Error::from_sqlite(path, e))?;
+        match &survey.state {
+            SurveyState::Unknown(why) => {
+                return Err(Error::Refused(format!(
+                    "{}: {why}; would reap nothing",
+                    survey.server
+                )));
+            }
+            SurveyState::NoServer => {
+                return Ok(PassReport {
+                    summary: format!("no {} is running: nothing to reap", survey.server),
+                    ..PassReport::default()
+                });
+            }
+            SurveyState::Listed => {}
+        }
+        let detail: Vec<String> = survey
+            .rows
+            .iter()
+            .filter(|r| r.marker)
+            .map(|r| {
+                let verb = if r.orphan && r.session.attached == 0 {
+                    "would reap"
+                } else {
+                    "keeps"
+                };
+                format!("{}: {verb} ({})", r.session.name, r.reason)
+            })
+            .collect();
+        let n = survey
+            .rows
+            .iter()
+            .filter(|r| r.orphan && r.session.attached == 0)
+            .count();
+        Ok(PassReport {
+            summary: format!("would reap {n} of {} session(s)", survey.rows.len()),
+            detail,
+            wrote: false,
+        })
+    }
+}

@@ -1,0 +1,3 @@
+//! The world outside the store: the tmux server agents run in.
+
+pub mod tmux;

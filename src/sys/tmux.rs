@@ -1,0 +1,281 @@
+//! Talking to a tmux server. Every answer is tri-state: tmux answered (the
+//! sessions, possibly none), there is no server (so no sessions), or tmux
+//! did not answer in time or said something we cannot read — *unknown*,
+//! and unknown never reaps (a busy tmux once looked "gone" and every live
+//! session was purged).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Which server: the default one, `-L name`, or `-S path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub enum Server {
+    #[default]
+    Default,
+    Named(String),
+    Socket(std::path::PathBuf),
+}
+
+impl Server {
+    fn args(&self) -> Vec<String> {
+        match self {
+            Server::Default => Vec::new(),
+            Server::Named(n) => vec!["-L".into(), n.clone()],
+            Server::Socket(p) => vec!["-S".into(), p.display().to_string()],
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Server::Default => "the default tmux server".into(),
+            Server::Named(n) => format!("tmux server -L {n}"),
+            Server::Socket(p) => format!("tmux server -S {}", p.display()),
+        }
+    }
+}
+
+/// One session as tmux reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Session {
+    pub name: String,
+    /// `session_created`, Unix seconds.
+    pub created: i64,
+    /// `session_activity`, Unix seconds.
+    pub activity: i64,
+    /// `session_attached`: clients attached right now.
+    pub attached: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Listing {
+    Sessions(Vec<Session>),
+    /// No server is running: there are no sessions to reap.
+    NoServer,
+    /// tmux did not answer in time, or answered something unreadable.
+    Unknown(String),
+}
+
+/// Result of one kill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Kill {
+    Killed,
+    /// It was already gone when we got there.
+    Gone,
+    Failed(String),
+}
+
+const FORMAT: &str =
+    "#{session_name}\t#{session_created}\t#{session_activity}\t#{session_attached}";
+
+#[derive(Debug, Clone)]
+pub struct Tmux {
+    pub server: Server,
+    pub timeout: Duration,
+}
+
+/// What one tmux invocation came back with.
+enum Answer {
+    Out {
+        ok: bool,
+        stdout: String,
+        stderr: String,
+    },
+    TimedOut,
+    NotRun(String),
+}
+
+fn no_server(stderr: &str) -> bool {
+    stderr.contains("no server running")
+        || stderr.contains("error connecting to")
+        || stderr.contains("No such file or directory")
+}
+
+fn no_session(stderr: &str) -> bool {
+    // Only `kill` asks for a single session now.
+    stderr.contains("can't find session") || stderr.contains("session not found")
+}
+
+impl Tmux {
+    pub fn new(server: Server, timeout: Duration) -> Self {
+        Tmux { server, timeout }
+    }
+
+    /// Run tmux with our server arguments, killing it if it overruns.
+    fn run(&self, args: &[&str]) -> Answer {
+        let mut cmd = Command::new("tmux");
+        cmd.args(self.server.args())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => return Answer::NotRun(format!("cannot run tmux: {e}")),
+        };
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    let mut stdout = String::new();
+                    let mut stderr = String::new();
+                    if let Some(mut o) = child.stdout.take() {
+                        let _ = o.read_to_string(&mut stdout);
+                    }
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = e.read_to_string(&mut stderr);
+                    }
+                    return Answer::Out {
+                        ok: status.success(),
+                        stdout,
+                        stderr,
+                    };
+                }
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Answer::TimedOut;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                Err(e) => return Answer::NotRun(format!("waiting for tmux failed: {e}")),
+            }
+        }
+    }
+
+    /// Every session, in one `list-sessions` call.
+    pub fn list(&self) -> Listing {
+        match self.run(&["list-sessions", "-F", FORMAT]) {
+            Answer::Out {
+                ok: true, stdout, ..
+            } => match parse(&stdout) {
+                Ok(s) => Listing::Sessions(s),
+                Err(line) => Listing::Unknown(format!("unreadable tmux output: {line:?}")),
+            },
+            Answer::Out {
+                ok: false, stderr, ..
+            } if no_server(&stderr) => Listing::NoServer,
+            Answer::Out { stderr, .. } => {
+                Listing::Unknown(format!("tmux failed: {}", stderr.trim()))
+            }
+            Answer::TimedOut => Listing::Unknown(format!(
+                "tmux did not answer within {} ms",
+                self.timeout.as_millis()
+            )),
+            Answer::NotRun(e) => Listing::Unknown(e),
+        }
+    }
+
+    /// One session by exact name, as it is right now: a fresh listing,
+    /// matched by the whole name (tmux targets match prefixes and answer
+    /// ambiguously for missing sessions).
+    pub fn get(&self, name: &str) -> Result<Option<Session>, String> {
+        match self.list() {
+            Listing::Sessions(all) => Ok(all.into_iter().find(|s| s.name == name)),
+            Listing::NoServer => Ok(None),
+            Listing::Unknown(why) => Err(why),
+        }
+    }
+
+    /// `tmux kill-session -t =NAME`: the `=` makes tmux match the exact
+    /// name, never a prefix.
+    pub fn kill(&self, name: &str) -> Kill {
+        let target = format!("={name}");
+        match self.run(&["kill-session", "-t", &target]) {
+            Answer::Out { ok: true, .. } => Kill::Killed,
+            Answer::Out { stderr, .. } if no_session(&stderr) || no_server(&stderr) => Kill::Gone,
+            Answer::Out { stderr, .. } => Kill::Failed(stderr.trim().to_string()),
+            Answer::TimedOut => Kill::Failed(format!(
+                "tmux did not answer within {} ms",
+                self.timeout.as_millis()
+            )),
+            Answer::NotRun(e) => Kill::Failed(e),
+        }
+    }
+
+    /// The session a pane belongs to, when the pane is on this server
+    /// (`socket` is the server's socket path, as `$TMUX` names it).
+    pub fn session_of_pane(&self, pane: &str, socket: &str) -> Option<String> {
+        match self.run(&[
+            "display-message",
+            "-p",
+            "-t",
+            pane,
+            "#{socket_path}\t#{session_name}",
+        ]) {
+            Answer::Out {
+                ok: true, stdout, ..
+            } => {
+                let (path, name) = stdout.trim_end_matches('\n').split_once('\t')?;
+                (path == socket && !name.is_empty()).then(|| name.to_string())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The command an operator would type, for confirm popups and logs.
+pub fn kill_command(server: &Server, name: &str) -> String {
+    let mut parts = vec!["tmux".to_string()];
+    parts.extend(server.args());
+    parts.extend(["kill-session".into(), "-t".into(), format!("={name}")]);
+    parts.join(" ")
+}
+
+fn parse(stdout: &str) -> Result<Vec<Session>, String> {
+    stdout
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            // The name may contain anything but a tab; the numbers follow it.
+            let mut fields = line.rsplitn(4, '\t');
+            let attached = fields.next().and_then(|f| f.parse().ok());
+            let activity = fields.next().and_then(|f| f.parse().ok());
+            let created = fields.next().and_then(|f| f.parse().ok());
+            let name = fields.next();
+            match (name, created, activity, attached) {
+                (Some(name), Some(created), Some(activity), Some(attached)) => Ok(Session {
+                    name: name.to_string(),
+                    created,
+                    activity,
+                    attached,
+                }),
+                _ => Err(line.to_string()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_with_spaces_and_rejects_garbage() {
+        let out = "msg-warm-1\t100\t200\t0\nmy work session\t5\t6\t2\n";
+        let s = parse(out).unwrap();
+        assert_eq!(
+            s[1],
+            Session {
+                name: "my work session".into(),
+                created: 5,
+                activity: 6,
+                attached: 2
+            }
+        );
+        assert!(parse("not tmux output\n").is_err());
+    }
+
+    #[test]
+    fn the_kill_command_is_exact() {
+        assert_eq!(
+            kill_command(&Server::Named("x".into()), "msg-warm-1"),
+            "tmux -L x kill-session -t =msg-warm-1"
+        );
+        assert_eq!(
+            kill_command(&Server::Default, "a"),
+            "tmux kill-session -t =a"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The reaper's verbs: `sessions`, `reap`, `claim`, `touch`, `release`.
+
+use std::process::ExitCode;
+
+use super::out;
+use crate::actions;
+use crate::cli::{ClaimArgs, NameArgs, ReapArgs, SessionsArgs};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::loops::reaper::{Reaper, Survey, SurveyState};
+use crate::loops::{Loop, PassMode};
+use crate::report::fmt_age;
+use crate::store::keeper::{claim, release, touch};
+use crate::store::{ReadStore, WriteStore, now_unix};
+
+/// The survey as a table an operator reads in a shell.
+pub fn table(s: &Survey, now: i64) -> String {
+    let mut lines = vec![match &s.state {
+        SurveyState::Listed => format!(
+            "{}: {} session(s), {} orphan(s)",
+            s.server,
+            s.rows.len(),
+            s.orphans()
+        ),
+        SurveyState::NoServer => format!("{}: not running (no sessions)", s.server),
+        SurveyState::Unknown(why) => format!("{}: unknown: {why}", s.server),
+    }];
+    if s.rows.is_empty() {
+        return lines.join("\n");
+    }
+    let w = s
+        .rows
+        .iter()
+        .map(|r| r.session.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    lines.push(format!(
+        "{:<w$}  {:<5}  {:<20}  {:>5}  {:>6}  {:>3}  {}",
+        "NAME", "AGENT", "CLAIM", "AGE", "ACTIVE", "ATT", "VERDICT"
+    ));
+    for r in &s.rows {
+        let claim = r.claim.as_ref().map_or_else(
+            || "—".to_string(),
+            |c| {
+                let left = c.ttl_left(now);
+                if left >= 0 {
+                    format!("{} {} left", c.owner, fmt_age(left))
+                } else {
+                    format!("{} expired", c.owner)
+                }
+            },
+        );
+        lines.push(format!(
+            "{:<w$}  {:<5}  {:<20}  {:>5}  {:>6}  {:>3}  {}",
+            r.session.name,
+            if r.marker { "yes" } else { "no" },
+            crate::ui::panels::clip(&claim, 20),
+            fmt_age(now - r.session.created),
+            fmt_age(now - r.session.activity),
+            r.session.attached,
+            r.reason
+        ));
+    }
+    lines.join("\n")
+}
+
+pub fn sessions(settings: &Settings, a: &SessionsArgs) -> Result<ExitCode> {
+    let read = ReadStore::open(&settings.db_path)?;
+    let reaper = Reaper::new(settings.config.reaper.clone());
+    let now = now_unix();
+    let survey = reaper
+        .survey(&read.conn, now)
+        .map_err(|e| Error::from_sqlite(&read.path, e))?;
+    if a.json {
+        return out(&serde_json::to_string_pretty(&survey).unwrap_or_default());
+    }
+    let text = table(&survey, now);
+    if let SurveyState::Unknown(_) = survey.state {
+        return Err(Error::Refused(text));
+    }
+    out(&text)
+}
+
+pub fn reap(settings: &Settings, a: &ReapArgs) -> Result<ExitCode> {
+    let mut reaper = Reaper::new(settings.config.reaper.clone());
+    let now = now_unix();
+    let report = if a.names.is_empty() {
+        if a.dry_run {
+            let read = ReadStore::open(&settings.db_path)?;
+            reaper.dry_run(&read.conn, &read.path, now)?
+        } else {
+            let mut store =
+                WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+            actions::run_pass(&mut reaper, &mut store, PassMode::Forced, now)?
+        }
+    } else {
+        let mut store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+        reaper.reap_by_hand(&mut store, &a.names, a.dry_run, now)?
+    };
+    let mut text = format!("reaper: {}", report.summary);
+    for line in &report.detail {
+        text.push_str("\n  ");
+        text.push_str(line);
+    }
+    out(&text)
+}
+
+pub fn claim_verb(settings: &Settings, a: &ClaimArgs) -> Result<ExitCode> {
+    let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+    let ttl = a.ttl.unwrap_or(settings.config.reaper.default_ttl_secs);
+    let owner = a
+        .owner
+        .clone()
+        .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "operator".into()));
+    let previous = store
+        .with_busy_timeout(None, |c| claim(c, &a.name, &owner, ttl as i64, now_unix()))
+        .map_err(|e| Error::from_sqlite(&store.path, e))?;
+    out(&match previous {
+        Some(p) if p != owner => format!("claimed {} for {owner} (was {p}), ttl {ttl}s", a.name),
+        Some(_) => format!("renewed the claim on {} for {owner}, ttl {ttl}s", a.name),
+        None => format!("claimed {} for {owner}, ttl {ttl}s", a.name),
+    })
+}
+
+pub fn touch_verb(settings: &Settings, a: &NameArgs) -> Result<ExitCode> {
+    let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+    let done = store
+        .with_busy_timeout(None, |c| touch(c, &a.name, now_unix()))
+        .map_err(|e| Error::from_sqlite(&store.path, e))?;
+    if done {
+        out(&format!("touched {}", a.name))
+    } else {
+        Err(no_claim(&a.name))
+    }
+}
+
+pub fn release_verb(settings: &Settings, a: &NameArgs) -> Result<ExitCode> {
+    let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+    let done = store
+        .with_busy_timeout(None, |c| release(c, &a.name))
+        .map_err(|e| Error::from_sqlite(&store.path, e))?;
+    if done {
+        out(&format!("released {}", a.name))
+    } else {
+        Err(no_claim(&a.name))
+    }
+}
+
+fn no_claim(name: &str) -> Error {
+    Error::UnknownClaim { name: name.into() }
+}
