@@ -47,6 +47,9 @@ pub enum Command {
     LoopHistory(String),
     /// Kill one agent session by hand (after the UI's confirm step).
     ReapSession(String),
+    /// Let loops look again at what they watch (the Sessions panel), without
+    /// re-reading the store.
+    Observe,
 }
 
 impl Command {
@@ -71,6 +74,7 @@ impl Command {
             Command::ThreadDetail(id) => format!("show thread {id}"),
             Command::LoopHistory(kind) => format!("show {kind} history"),
             Command::ReapSession(name) => format!("reap session {name}"),
+            Command::Observe => "look at the sessions again".into(),
         }
     }
 }

@@ -31,6 +31,7 @@ pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         None => settings,
     };
     let _log = crate::logging::init(&settings.log_dir, false)?;
+    let tmux_server = settings.config.reaper.tmux.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -45,6 +46,9 @@ pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         let agents = world.as_ref().map(|w| tokio::spawn(simulate(w.db.clone())));
         let mut app = App::new(handle.snapshots.borrow().clone(), Theme::from_env());
         app.demo = world.as_ref().map(|w| w.dir.display().to_string());
+        app.reap_command = Some(Box::new(move |name: &str| {
+            crate::sys::tmux::kill_command(&tmux_server, name)
+        }));
 
         // color-eyre's hooks are installed by main before this point, so a
         // panic restores the terminal first and then reports.

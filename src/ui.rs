@@ -23,6 +23,7 @@ use self::keys::{Panel, active};
 use self::panels::log::LogPanel;
 use self::panels::loops::{LoopsPanel, starved_outcomes};
 use self::panels::outcomes::OutcomesPanel;
+use self::panels::sessions::SessionsPanel;
 use self::panels::stores::StoresPanel;
 use self::panels::threads::ThreadsPanel;
 use self::popups::confirm::ConfirmPopup;
@@ -244,12 +245,25 @@ fn draw_panels(
         Constraint::Length(log_h),
     ])
     .areas(area);
-    let [left, threads_a] =
+    let [left, right] =
         Layout::horizontal([Constraint::Length(side), Constraint::Fill(1)]).areas(middle);
     let focus = app.focus;
     if matches!(focus, Panel::Stores | Panel::Outcomes) {
         app.side = focus;
     }
+    if matches!(focus, Panel::Threads | Panel::Sessions) {
+        app.right = focus;
+    }
+    let (threads_a, sessions_a) = if compact {
+        if app.right == Panel::Sessions {
+            (None, Some(right))
+        } else {
+            (Some(right), None)
+        }
+    } else {
+        let [th, se] = Layout::vertical([Constraint::Fill(3), Constraint::Fill(2)]).areas(right);
+        (Some(th), Some(se))
+    };
     let (stores_a, outcomes_a) = if compact {
         if app.side == Panel::Outcomes {
             (None, Some(left))
@@ -274,6 +288,32 @@ fn draw_panels(
         top,
         &mut app.loops,
     );
+    draw_left(frame, app, figures, &rows, stores_a, outcomes_a, compact);
+    draw_right(frame, app, now, threads_a, sessions_a);
+    let snap = Arc::clone(&app.snapshot);
+    frame.render_stateful_widget(
+        LogPanel {
+            notices: &snap.notices,
+            focused: focus == Panel::Log,
+            theme: t,
+        },
+        bottom,
+        &mut app.log,
+    );
+}
+
+/// Stores over Outcomes (or one of them, compact).
+fn draw_left(
+    frame: &mut Frame<'_>,
+    app: &mut App,
+    figures: &crate::store::snapshot::StoreFigures,
+    rows: &[panels::loops::LoopRow],
+    stores_a: Option<Rect>,
+    outcomes_a: Option<Rect>,
+    compact: bool,
+) {
+    let t = app.theme;
+    let focus = app.focus;
     if let Some(a) = stores_a {
         let other = if compact { "3 Outcomes" } else { "" };
         frame.render_widget(
@@ -287,7 +327,7 @@ fn draw_panels(
         );
     }
     if let Some(a) = outcomes_a {
-        let starved = starved_outcomes(&rows);
+        let starved = starved_outcomes(rows);
         frame.render_stateful_widget(
             OutcomesPanel {
                 figures,
@@ -299,28 +339,45 @@ fn draw_panels(
             &mut app.outcomes,
         );
     }
+}
+
+/// Threads over Sessions (or one of them, compact).
+fn draw_right(
+    frame: &mut Frame<'_>,
+    app: &mut App,
+    now: i64,
+    threads_a: Option<Rect>,
+    sessions_a: Option<Rect>,
+) {
+    let t = app.theme;
+    let focus = app.focus;
     let snap = Arc::clone(&app.snapshot);
-    frame.render_stateful_widget(
-        ThreadsPanel {
-            rows: &snap.threads,
-            filter: &app.filter,
-            editing: app.editing_filter,
-            now,
-            focused: focus == Panel::Threads,
-            theme: t,
-        },
-        threads_a,
-        &mut app.threads,
-    );
-    frame.render_stateful_widget(
-        LogPanel {
-            notices: &snap.notices,
-            focused: focus == Panel::Log,
-            theme: t,
-        },
-        bottom,
-        &mut app.log,
-    );
+    if let Some(a) = threads_a {
+        frame.render_stateful_widget(
+            ThreadsPanel {
+                rows: &snap.threads,
+                filter: &app.filter,
+                editing: app.editing_filter,
+                now,
+                focused: focus == Panel::Threads,
+                theme: t,
+            },
+            a,
+            &mut app.threads,
+        );
+    }
+    if let Some(a) = sessions_a {
+        frame.render_stateful_widget(
+            SessionsPanel {
+                survey: snap.sessions.as_ref(),
+                now,
+                focused: focus == Panel::Sessions,
+                theme: t,
+            },
+            a,
+            &mut app.sessions,
+        );
+    }
 }
 
 /// Rows the Stores panel needs: its lines and two borders.

@@ -496,6 +496,7 @@ fn confirm_popup(on_confirm: bool) -> Buffer {
         operation: "force a pass of".into(),
         target: "every loop".into(),
         command: Command::ForceAll,
+        detail: None,
         on_confirm,
     };
     let mut buf = area(80, 15);

@@ -266,6 +266,17 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
         | Command::LoopHistory(_)) => {
             answer_query(shared, query, reply);
         }
+        Command::Observe => {
+            let sh = Arc::clone(shared);
+            let slots: Vec<LoopSlot> = loops.values().cloned().collect();
+            tokio::task::spawn_blocking(move || {
+                for slot in &slots {
+                    sh.observe(lock(slot).as_ref());
+                }
+                sh.publish();
+                let _ = reply.send(Ok(String::new()));
+            });
+        }
         Command::Refresh => {
             let sh = Arc::clone(shared);
             let slots: Vec<LoopSlot> = loops.values().cloned().collect();

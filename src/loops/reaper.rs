@@ -98,7 +98,11 @@ fn judge(
         return (
             true,
             false,
-            format!("younger than the grace ({})", fmt_age(age)),
+            format!(
+                "younger than the grace ({} old, grace {})",
+                fmt_age(age),
+                fmt_age(cfg.grace_secs as i64)
+            ),
         );
     }
     let why = match claim {

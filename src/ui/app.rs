@@ -14,6 +14,9 @@ use crate::engine::{Command, Reply, Snapshot};
 use crate::loops::LoopId;
 use crate::store::threads::ThreadFilter;
 
+/// Spells the tmux command that reaps a session, for the confirm popup.
+pub type KillCommand = Box<dyn Fn(&str) -> String + Send>;
+
 /// How long a status-bar message stays.
 pub const MESSAGE_FOR: Duration = Duration::from_secs(5);
 
@@ -29,6 +32,8 @@ pub struct StatusMessage {
 pub struct Confirm {
     pub operation: String,
     pub target: String,
+    /// The exact effect, e.g. the tmux command a reap runs.
+    pub detail: Option<String>,
     pub command: Command,
     /// Focus starts on Cancel: Enter alone never confirms.
     pub on_confirm: bool,
@@ -70,6 +75,7 @@ pub struct App {
     pub outcomes: TableState,
     pub threads: TableState,
     pub log: TableState,
+    pub sessions: TableState,
     pub filter: ThreadFilter,
     pub editing_filter: bool,
     pub popup: Option<Popup>,
@@ -81,6 +87,11 @@ pub struct App {
     pub help_max_scroll: u16,
     /// Which of Stores and Outcomes the compact layout shows.
     pub side: Panel,
+    /// Which of Threads and Sessions the compact layout shows.
+    pub right: Panel,
+    /// How to spell the kill command for the confirm popup (the server's
+    /// `-L`/`-S` arguments included); plain `tmux kill-session` if unset.
+    pub reap_command: Option<KillCommand>,
 }
 
 impl App {
@@ -93,6 +104,7 @@ impl App {
             outcomes: TableState::default().with_selected(Some(0)),
             threads: TableState::default().with_selected(Some(0)),
             log: TableState::default(),
+            sessions: TableState::default().with_selected(Some(0)),
             filter: ThreadFilter::default(),
             editing_filter: false,
             popup: None,
@@ -102,6 +114,8 @@ impl App {
             demo: None,
             help_max_scroll: u16::MAX,
             side: Panel::Stores,
+            right: Panel::Threads,
+            reap_command: None,
         }
     }
 
@@ -159,6 +173,8 @@ impl App {
         let n_out = self.snapshot.store.as_ref().map_or(0, |f| f.outcomes.len());
         clamp(&mut self.outcomes, n_out);
         clamp(&mut self.threads, self.snapshot.threads.len());
+        let n_sessions = self.session_rows();
+        clamp(&mut self.sessions, n_sessions);
     }
 
     /// Handle one key press.
@@ -283,6 +299,7 @@ impl App {
             Panel::Outcomes => self.snapshot.store.as_ref().map_or(0, |f| f.outcomes.len()),
             Panel::Threads => self.snapshot.threads.len(),
             Panel::Log => self.snapshot.notices.len(),
+            Panel::Sessions => self.session_rows(),
             Panel::Stores => 0,
         }
     }
@@ -293,6 +310,7 @@ impl App {
             Panel::Outcomes => Some(&mut self.outcomes),
             Panel::Threads => Some(&mut self.threads),
             Panel::Log => Some(&mut self.log),
+            Panel::Sessions => Some(&mut self.sessions),
             Panel::Stores => None,
         }
     }
@@ -319,9 +337,9 @@ impl App {
         match action {
             Action::Quit => return vec![Effect::Quit],
             Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
-            Action::FocusNext => self.focus = self.focus.next(),
-            Action::FocusPrev => self.focus = self.focus.prev(),
-            Action::Focus(p) => self.focus = p,
+            Action::FocusNext => return self.focus_on(self.focus.next()),
+            Action::FocusPrev => return self.focus_on(self.focus.prev()),
+            Action::Focus(p) => return self.focus_on(p),
             Action::Down => self.mv(|at, _| at + 1),
             Action::Up => self.mv(|at, _| at.saturating_sub(1)),
             Action::Top => self.mv(|_, _| 0),
@@ -359,6 +377,7 @@ impl App {
                     operation: "force a pass of".into(),
                     target: "every loop".into(),
                     command: Command::ForceAll,
+                    detail: None,
                     on_confirm: false,
                 }));
             }
@@ -385,6 +404,7 @@ impl App {
                     self.say("live updates resumed", false);
                 }
             }
+            Action::Reap => return self.reap_selected(),
             Action::Refresh => {
                 self.say("refreshing…", false);
                 return vec![Effect::Send(Command::Refresh, Purpose::Message)];
@@ -435,6 +455,62 @@ impl App {
         }
         self.say(format!("forcing a {} pass…", id.name()), false);
         vec![Effect::Send(Command::ForcePass(id), Purpose::Message)]
+    }
+
+    /// Moving onto Sessions asks the reaper for a fresh look at tmux.
+    fn focus_on(&mut self, panel: Panel) -> Vec<Effect> {
+        let arriving = panel == Panel::Sessions && self.focus != Panel::Sessions;
+        self.focus = panel;
+        if arriving {
+            vec![Effect::Send(Command::Observe, Purpose::Silent)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn session_rows(&self) -> usize {
+        self.snapshot.sessions.as_ref().map_or(0, |s| s.rows.len())
+    }
+
+    fn reap_selected(&mut self) -> Vec<Effect> {
+        let row = self
+            .snapshot
+            .sessions
+            .as_ref()
+            .and_then(|s| s.rows.get(self.sessions.selected().unwrap_or(0)))
+            .cloned();
+        let Some(row) = row else {
+            self.say("no session selected", true);
+            return Vec::new();
+        };
+        if !row.marker {
+            self.say(
+                format!(
+                    "{} is not an agent session (no marker): keeper never reaps it",
+                    row.session.name
+                ),
+                true,
+            );
+            return Vec::new();
+        }
+        let server = self
+            .snapshot
+            .sessions
+            .as_ref()
+            .map(|s| s.server.clone())
+            .unwrap_or_default();
+        let command = self.reap_command.as_ref().map_or_else(
+            || format!("tmux kill-session -t ={}", row.session.name),
+            |f| f(&row.session.name),
+        );
+        self.popup = Some(Popup::Confirm(Confirm {
+            operation: "reap session".into(),
+            target: row.session.name.clone(),
+            detail: Some(format!("runs `{command}` on {server} ({})", row.reason)),
+            command: Command::ReapSession(row.session.name),
+            on_confirm: false,
+        }));
+        Vec::new()
     }
 
     pub fn keeper_loop(&self, id: LoopId) -> Option<&crate::engine::LoopStatus> {

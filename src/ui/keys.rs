@@ -11,15 +11,17 @@ pub enum Panel {
     Outcomes,
     Threads,
     Log,
+    Sessions,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 5] = [
+    pub const ALL: [Panel; 6] = [
         Panel::Stores,
         Panel::Loops,
         Panel::Outcomes,
         Panel::Threads,
         Panel::Log,
+        Panel::Sessions,
     ];
 
     pub fn title(self) -> &'static str {
@@ -29,6 +31,7 @@ impl Panel {
             Panel::Outcomes => "Outcomes",
             Panel::Threads => "Threads",
             Panel::Log => "Log",
+            Panel::Sessions => "Sessions",
         }
     }
 
@@ -68,6 +71,7 @@ pub enum Action {
     Reopen,
     Pause,
     Refresh,
+    Reap,
 }
 
 /// Where a binding works: everywhere, or only with one of these panels focused.
@@ -95,7 +99,14 @@ pub struct Binding {
 const NONE: KeyModifiers = KeyModifiers::NONE;
 const CTRL: KeyModifiers = KeyModifiers::CONTROL;
 
-const LISTS: &[Panel] = &[Panel::Loops, Panel::Outcomes, Panel::Threads, Panel::Log];
+const LISTS: &[Panel] = &[
+    Panel::Loops,
+    Panel::Outcomes,
+    Panel::Threads,
+    Panel::Log,
+    Panel::Sessions,
+];
+const SESSIONS: &[Panel] = &[Panel::Sessions];
 const DETAILED: &[Panel] = &[Panel::Loops, Panel::Threads];
 const LOOPS: &[Panel] = &[Panel::Loops];
 const THREADS: &[Panel] = &[Panel::Threads];
@@ -127,6 +138,15 @@ pub const BINDINGS: &[Binding] = &[
         help: "reopen the selected thread (adds a note, state back to active)",
         status_bar: true,
         scope: Scope::In(THREADS),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('R'), NONE)],
+        label: "R",
+        action: Action::Reap,
+        hint: "reap",
+        help: "reap the selected session (asks first, naming the exact tmux command)",
+        status_bar: true,
+        scope: Scope::In(SESSIONS),
     },
     Binding {
         keys: &[(KeyCode::Char('/'), NONE)],
@@ -225,11 +245,12 @@ pub const BINDINGS: &[Binding] = &[
             (KeyCode::Char('3'), NONE),
             (KeyCode::Char('4'), NONE),
             (KeyCode::Char('5'), NONE),
+            (KeyCode::Char('6'), NONE),
         ],
-        label: "1-5",
+        label: "1-6",
         action: Action::Focus(Panel::Stores),
         hint: "panel",
-        help: "jump to a panel: 1 Stores, 2 Loops, 3 Outcomes, 4 Threads, 5 Log",
+        help: "jump to a panel: 1 Stores, 2 Loops, 3 Outcomes, 4 Threads, 5 Log, 6 Sessions",
         status_bar: false,
         scope: Scope::Global,
     },

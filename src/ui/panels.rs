@@ -4,6 +4,7 @@
 pub mod log;
 pub mod loops;
 pub mod outcomes;
+pub mod sessions;
 pub mod stores;
 pub mod threads;
 

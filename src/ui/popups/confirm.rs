@@ -26,7 +26,7 @@ impl Widget for ConfirmPopup<'_> {
                 if on { t.selected() } else { Style::new() },
             )
         };
-        let text = vec![
+        let mut text = vec![
             Line::raw(""),
             Line::from(vec![
                 Span::raw(format!("{} ", c.operation)),
@@ -40,7 +40,14 @@ impl Widget for ConfirmPopup<'_> {
                 button("Confirm", c.on_confirm),
             ]),
         ];
-        let r = centered(area, 60, 7);
+        let mut height = 7;
+        if let Some(d) = &c.detail {
+            // The exact effect, e.g. the tmux command, under the question.
+            text.insert(2, Line::raw(""));
+            text.insert(3, Line::from(Span::styled(d.clone(), t.key())));
+            height += 3;
+        }
+        let r = centered(area, 76, height);
         Clear.render(r, buf);
         Paragraph::new(text)
             .centered()

@@ -1,0 +1,192 @@
+//! The Sessions panel: every session with its verdict, and `R` asking
+//! first with the exact tmux command.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod ui_common;
+
+use std::sync::Arc;
+
+use keeper_tui::engine::Command;
+use keeper_tui::loops::reaper::{SessionRow, Survey, SurveyState};
+use keeper_tui::store::keeper::Claim;
+use keeper_tui::sys::tmux::Session;
+use keeper_tui::ui::app::{App, Effect, Popup, Purpose};
+use keeper_tui::ui::keys::Panel;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ui_common::{NOW, THEME, draw, redact_times, rows};
+
+fn row(
+    name: &str,
+    age: i64,
+    attached: u32,
+    marker: bool,
+    claim: Option<Claim>,
+    orphan: bool,
+    reason: &str,
+) -> SessionRow {
+    SessionRow {
+        session: Session {
+            name: name.into(),
+            created: NOW - age,
+            activity: NOW - age / 2,
+            attached,
+        },
+        marker,
+        claim,
+        orphan,
+        reason: reason.into(),
+    }
+}
+
+fn survey() -> Survey {
+    let claim = Claim {
+        name: "msg-warm-10".into(),
+        owner: "jobs".into(),
+        claimed_at: NOW - 100,
+        last_used: NOW - 100,
+        ttl_secs: 600,
+    };
+    Survey {
+        server: "tmux server -L agents".into(),
+        at: NOW,
+        state: SurveyState::Listed,
+        rows: vec![
+            row("msg-warm-1", 3600, 0, true, None, true, "orphan: no claim"),
+            row(
+                "msg-warm-10",
+                3600,
+                0,
+                true,
+                Some(claim),
+                false,
+                "claimed by jobs (8m left)",
+            ),
+            row(
+                "msg-warm-att",
+                7200,
+                1,
+                true,
+                None,
+                true,
+                "orphan: no claim; 1 client(s) attached: reap by hand",
+            ),
+            row(
+                "topic-12476",
+                60,
+                0,
+                false,
+                None,
+                false,
+                "not an agent session (no marker)",
+            ),
+        ],
+    }
+}
+
+fn app_with(survey: Option<Survey>) -> App {
+    let mut snap = ui_common::snapshot();
+    snap.sessions = survey;
+    let mut app = App::new(Arc::new(snap), THEME);
+    app.reap_command = Some(Box::new(|name: &str| {
+        format!("tmux -L agents kill-session -t ={name}")
+    }));
+    app
+}
+
+fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+#[test]
+fn the_whole_screen_shows_the_sessions_panel() {
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut app = app_with(Some(survey()));
+        press(&mut app, KeyCode::Char('6'));
+        let screen = redact_times(&rows(&draw(&mut app, w, h)).join("\n"));
+        insta::assert_snapshot!(format!("sessions_{w}x{h}"), screen);
+    }
+}
+
+#[test]
+fn focusing_sessions_asks_for_a_fresh_look_once() {
+    let mut app = app_with(Some(survey()));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('6')),
+        vec![Effect::Send(Command::Observe, Purpose::Silent)]
+    );
+    assert_eq!(app.focus, Panel::Sessions);
+    assert!(
+        press(&mut app, KeyCode::Char('6')).is_empty(),
+        "already there: no second look"
+    );
+}
+
+#[test]
+fn r_asks_first_naming_the_exact_command_and_focus_starts_on_cancel() {
+    let mut app = app_with(Some(survey()));
+    press(&mut app, KeyCode::Char('6'));
+    press(&mut app, KeyCode::Char('R'));
+    let Some(Popup::Confirm(c)) = &app.popup else {
+        panic!("no confirm popup: {:?}", app.popup)
+    };
+    assert_eq!(c.target, "msg-warm-1");
+    assert!(!c.on_confirm, "focus must start on Cancel");
+    let detail = c.detail.clone().unwrap();
+    assert!(
+        detail.contains("`tmux -L agents kill-session -t =msg-warm-1`"),
+        "{detail}"
+    );
+    let screen = rows(&draw(&mut app, 120, 40)).join("\n");
+    assert!(
+        screen.contains("tmux -L agents kill-session -t =msg-warm-1"),
+        "{screen}"
+    );
+    // Enter on Cancel does nothing.
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.popup.is_none());
+    // Again, move to Confirm: the reap goes to the engine.
+    press(&mut app, KeyCode::Char('R'));
+    press(&mut app, KeyCode::Right);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::Send(
+            Command::ReapSession("msg-warm-1".into()),
+            Purpose::Message
+        )]
+    );
+}
+
+#[test]
+fn r_on_a_session_without_a_marker_is_refused_in_place() {
+    let mut app = app_with(Some(survey()));
+    press(&mut app, KeyCode::Char('6'));
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    assert!(press(&mut app, KeyCode::Char('R')).is_empty());
+    assert!(app.popup.is_none());
+    let msg = app.status.as_ref().unwrap();
+    assert!(
+        msg.error && msg.text.contains("topic-12476 is not an agent session"),
+        "{}",
+        msg.text
+    );
+}
+
+#[test]
+fn an_unknown_tmux_says_so_in_the_panel() {
+    let mut s = survey();
+    s.state = SurveyState::Unknown("tmux did not answer within 5000 ms".into());
+    s.rows.clear();
+    let mut app = app_with(Some(s));
+    press(&mut app, KeyCode::Char('6'));
+    let screen = rows(&draw(&mut app, 120, 40)).join("\n");
+    assert!(
+        screen.contains("6 Sessions tmux server -L agents: unknown"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("tmux did not answer within 5000 ms — reaping nothing until tmux answers"),
+        "{screen}"
+    );
+}
