@@ -98,9 +98,10 @@ pub trait Loop: Send {
     fn id(&self) -> LoopId;
     /// `None` when scheduled passes are off (forced passes still run).
     fn interval(&self) -> Option<Duration>;
-    /// Whether the first scheduled pass runs at engine start.
+    /// Whether a first pass runs at engine start. By default only loops
+    /// that are scheduled at all; the reaper's boot reap opts in on its own.
     fn run_at_start(&self) -> bool {
-        true
+        self.interval().is_some()
     }
     /// A scheduled or forced pass. `DryRun` is routed to `dry_run`.
     fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport>;

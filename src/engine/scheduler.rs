@@ -49,15 +49,14 @@ pub(super) async fn loop_task(
     let Some(poke) = shared.pokes.get(&id).cloned() else {
         return;
     };
-    // Like threadkeeper's daemons, the first pass runs at start unless the
-    // loop asks to wait one interval.
-    let mut next_due = interval.map(|i| {
-        if at_start {
-            Instant::now()
-        } else {
-            Instant::now() + i
-        }
-    });
+    // Like threadkeeper's daemons, the first pass runs at start when the
+    // loop asks for it (even a loop whose later passes are off: a boot
+    // reap); otherwise after one interval.
+    let mut next_due = if at_start {
+        Some(Instant::now())
+    } else {
+        interval.map(|i| Instant::now() + i)
+    };
     loop {
         let due_unix = next_due
             .map(|t| now_unix() + t.saturating_duration_since(Instant::now()).as_secs() as i64);

@@ -37,8 +37,9 @@ impl Loop for Janitor {
         (self.config.interval_secs > 0).then(|| Duration::from_secs(self.config.interval_secs))
     }
 
+    /// A janitor whose interval is 0 is off: no pass at start either.
     fn run_at_start(&self) -> bool {
-        self.config.run_at_start
+        self.config.run_at_start && self.config.interval_secs > 0
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {

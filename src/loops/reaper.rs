@@ -177,7 +177,7 @@ pub fn survey(
 
 /// What happened to one session a pass set out to reap.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+pub enum Outcome {
     Reaped(String),
     Gone,
     Spared(String),
@@ -205,9 +205,11 @@ fn reap_one(
     if now_session.created != row.session.created {
         return Outcome::Spared("a new session took the name".into());
     }
-    let claim = claims(conn)
-        .ok()
-        .and_then(|cs| cs.into_iter().find(|c| c.name == *name));
+    // A claim that cannot be read is not "no claim": spare the session.
+    let claim = match claims(conn) {
+        Ok(cs) => cs.into_iter().find(|c| c.name == *name),
+        Err(e) => return Outcome::Spared(format!("could not re-read its claim ({e})")),
+    };
     let (marker, orphan, reason) = judge(&now_session, claim.as_ref(), cfg, own, now);
     if !marker {
         return Outcome::Spared(reason);
@@ -235,6 +237,8 @@ pub struct Reaper {
     /// Sessions (name, creation time) whose kill failed: reported once and
     /// left to the operator, not retried every pass.
     failed: HashMap<String, i64>,
+    /// Whether the first scheduled pass (the boot reap) has run.
+    booted: bool,
 }
 
 impl Reaper {
@@ -246,7 +250,29 @@ impl Reaper {
             tmux,
             own,
             failed: HashMap::new(),
+            booted: false,
         }
+    }
+
+    /// The last step for one surveyed session: re-check it (same session,
+    /// still an orphan by a fresh read of its claim, not attached unless by
+    /// hand) and kill it by its exact name. Writes nothing to the store.
+    pub fn recheck_and_kill(
+        &self,
+        conn: &Connection,
+        row: &SessionRow,
+        by_hand: bool,
+        now: i64,
+    ) -> Outcome {
+        reap_one(
+            &self.config,
+            &self.tmux,
+            conn,
+            row,
+            by_hand,
+            self.own.as_deref(),
+            now,
+        )
     }
 
     pub fn tmux(&self) -> &Tmux {
@@ -331,15 +357,7 @@ impl Reaper {
         let mut failures = 0;
         for row in targets {
             let name = &row.session.name;
-            match reap_one(
-                &self.config,
-                &self.tmux,
-                &store.conn,
-                row,
-                by_hand,
-                self.own.as_deref(),
-                now,
-            ) {
+            match self.recheck_and_kill(&store.conn, row, by_hand, now) {
                 Outcome::Reaped(reason) => {
                     detail.push(format!("{name}: reaped ({reason})"));
                     self.failed.remove(name);
@@ -412,7 +430,11 @@ impl Loop for Reaper {
     }
 
     fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport> {
-        if mode == PassMode::Scheduled && self.config.interval_secs == 0 {
+        // The boot reap is the first scheduled pass; it runs even when
+        // later scheduled passes are off.
+        let first = !std::mem::replace(&mut self.booted, true);
+        let boot = mode == PassMode::Scheduled && first && self.config.boot_reap;
+        if mode == PassMode::Scheduled && self.config.interval_secs == 0 && !boot {
             return Ok(PassReport {
                 summary: "disabled".into(),
                 ..PassReport::default()

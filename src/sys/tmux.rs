@@ -87,10 +87,11 @@ enum Answer {
     NotRun(String),
 }
 
+/// Only a server that is plainly not there counts as "no server"; any
+/// other failure to connect (permission denied, …) is unknown.
 fn no_server(stderr: &str) -> bool {
     stderr.contains("no server running")
-        || stderr.contains("error connecting to")
-        || stderr.contains("No such file or directory")
+        || (stderr.contains("error connecting to") && stderr.contains("No such file or directory"))
 }
 
 fn no_session(stderr: &str) -> bool {
@@ -103,7 +104,9 @@ impl Tmux {
         Tmux { server, timeout }
     }
 
-    /// Run tmux with our server arguments, killing it if it overruns.
+    /// Run tmux with our server arguments, killing it if it overruns. The
+    /// output is drained while tmux runs: a listing bigger than a pipe
+    /// buffer would otherwise block tmux and look like "no answer".
     fn run(&self, args: &[&str]) -> Answer {
         let mut cmd = Command::new("tmux");
         cmd.args(self.server.args())
@@ -115,24 +118,31 @@ impl Tmux {
             Ok(c) => c,
             Err(e) => return Answer::NotRun(format!("cannot run tmux: {e}")),
         };
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    let mut stdout = String::new();
-                    let mut stderr = String::new();
-                    if let Some(mut o) = child.stdout.take() {
-                        let _ = o.read_to_string(&mut stdout);
-                    }
-                    if let Some(mut e) = child.stderr.take() {
-                        let _ = e.read_to_string(&mut stderr);
-                    }
-                    return Answer::Out {
-                        ok: status.success(),
-                        stdout,
-                        stderr,
-                    };
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_string(&mut text);
                 }
+                text
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let deadline = Instant::now() + self.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -141,6 +151,11 @@ impl Tmux {
                 Ok(None) => std::thread::sleep(Duration::from_millis(2)),
                 Err(e) => return Answer::NotRun(format!("waiting for tmux failed: {e}")),
             }
+        };
+        Answer::Out {
+            ok: status.success(),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
         }
     }
 

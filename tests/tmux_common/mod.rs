@@ -46,7 +46,11 @@ impl Tmux {
         t.ok(&["-f", "/dev/null", "new-session", "-d", "-s", first, command]);
         t.socket_path = PathBuf::from(t.display("#{socket_path}"));
         t.pid = Some(t.display("#{pid}").parse().unwrap());
-        assert!(t.socket_path.ends_with(&t.sock), "{:?}", t.socket_path);
+        assert!(
+            t.socket_path.ends_with(&t.sock),
+            "{}",
+            t.socket_path.display()
+        );
         t
     }
 
@@ -99,7 +103,15 @@ impl Tmux {
     }
 
     pub fn new_session(&self, name: &str) {
-        self.ok(&["-f", "/dev/null", "new-session", "-d", "-s", name, "sleep 3600"]);
+        self.ok(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "sleep 3600",
+        ]);
     }
 
     pub fn new_session_running(&self, name: &str, command: &str) {
@@ -125,7 +137,11 @@ impl Tmux {
             .lines()
             .map(|l| {
                 let f: Vec<&str> = l.split('\t').collect();
-                (f[0].to_string(), f[1].parse().unwrap(), f[2].parse().unwrap())
+                (
+                    f[0].to_string(),
+                    f[1].parse().unwrap(),
+                    f[2].parse().unwrap(),
+                )
             })
             .collect()
     }
@@ -172,9 +188,7 @@ impl Tmux {
 }
 
 fn signal(sig: &str, pid: u32) {
-    let _ = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status();
+    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
 }
 
 impl Drop for Tmux {

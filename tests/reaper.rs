@@ -1,0 +1,603 @@
+//! The reaper against a real tmux server on a private socket per test
+//! (never the default server): what it kills, what it leaves and why, and
+//! what it records. Every check reads what tmux really has afterwards.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod tmux_common;
+
+use keeper_tui::actions::run_pass;
+use keeper_tui::config::ReaperConfig;
+use keeper_tui::loops::reaper::{Reaper, SurveyState};
+use keeper_tui::loops::{Loop, PassMode};
+use keeper_tui::store::keeper::{claim, recent_passes, release, touch};
+use keeper_tui::store::{WriteStore, now_unix};
+use keeper_tui::sys::tmux::Server;
+use rusqlite::params;
+use tempfile::TempDir;
+use tmux_common::*;
+
+fn world() -> (TempDir, std::path::PathBuf, WriteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = new_store(dir.path());
+    (dir, db, store)
+}
+
+fn has_line(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+/// Set a claim's `last_used`, as if it had not been used since.
+fn age_claim(store: &WriteStore, name: &str, last_used: i64) {
+    let n = store
+        .conn
+        .execute(
+            "UPDATE keeper_claims SET last_used=?1 WHERE name=?2",
+            params![last_used, name],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_boot_pass_kills_exactly_the_unclaimed_agent_sessions() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("work");
+    for n in [
+        "topic-12476",
+        "msg-spawn-123",
+        "msg-warm-1",
+        "echo-msg-warm-1718",
+        "msg-warm-att",
+        "msg-warm-held",
+    ] {
+        t.new_session(n);
+    }
+    let _client = t.attach_client("msg-warm-att");
+    let now = now_unix();
+    claim(&store.conn, "msg-warm-held", "spawner", 600, now).unwrap();
+
+    let cfg = t.config();
+    let mut reaper = Reaper::new(cfg.clone());
+    assert!(reaper.run_at_start(), "boot_reap is on by default");
+    let off = Reaper::new(ReaperConfig {
+        boot_reap: false,
+        ..cfg
+    });
+    assert!(!off.run_at_start());
+
+    let survey = reaper.survey(&store.conn, now).unwrap();
+    assert_eq!(survey.state, SurveyState::Listed);
+    let row = |n: &str| survey.rows.iter().find(|r| r.session.name == n).unwrap();
+    assert!(!row("work").marker && !row("topic-12476").marker && !row("msg-spawn-123").marker);
+    assert!(
+        row("echo-msg-warm-1718").orphan,
+        "agent-prefixed names match"
+    );
+    assert!(
+        row("msg-warm-att")
+            .reason
+            .contains("attached: reap by hand")
+    );
+    assert!(
+        row("msg-warm-held")
+            .reason
+            .starts_with("claimed by spawner")
+    );
+
+    let report = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(report.summary, "reaped=2 orphans=2", "{report:?}");
+    assert_eq!(
+        t.names(),
+        strings(&[
+            "msg-spawn-123",
+            "msg-warm-att",
+            "msg-warm-held",
+            "topic-12476",
+            "work"
+        ])
+    );
+    assert_eq!(t.attached("msg-warm-att"), 1);
+    assert_eq!(
+        reaped_targets(&db),
+        strings(&["echo-msg-warm-1718", "msg-warm-1"])
+    );
+    let passes = events(&db, "reaper_pass");
+    assert_eq!(passes.len(), 1);
+    assert_eq!(passes[0].summary, "reaped=2 orphans=2");
+    assert_eq!(passes[0].session_id, "keeper-tui");
+    assert_eq!(claimed_names(&db), strings(&["msg-warm-held"]));
+    let history = recent_passes(&store.conn, "reaper", 5).unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(history[0].ok && history[0].mode == "forced");
+}
+
+#[test]
+fn msg_warm_1_is_reaped_while_claimed_msg_warm_10_stays() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("msg-warm-1");
+    t.new_session("msg-warm-10");
+    let now = now_unix();
+    claim(&store.conn, "msg-warm-10", "spawner", 600, now).unwrap();
+    // The boot pass as the engine runs it: a scheduled pass due at start.
+    let mut reaper = Reaper::new(t.config());
+    let r = run_pass(&mut reaper, &mut store, PassMode::Scheduled, now).unwrap();
+    assert_eq!(r.summary, "reaped=1 orphans=1");
+    assert_eq!(t.names(), strings(&["msg-warm-10"]));
+    assert_eq!(reaped_targets(&db), strings(&["msg-warm-1"]));
+}
+
+#[test]
+fn claiming_msg_warm_1_protects_only_msg_warm_1() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("msg-warm-1");
+    t.new_session("msg-warm-10");
+    t.new_session("msg-warm-100");
+    let now = now_unix();
+    claim(&store.conn, "msg-warm-1", "spawner", 600, now).unwrap();
+    let mut reaper = Reaper::new(t.config());
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(r.summary, "reaped=2 orphans=2");
+    assert_eq!(t.names(), strings(&["msg-warm-1"]));
+    assert_eq!(
+        reaped_targets(&db),
+        strings(&["msg-warm-10", "msg-warm-100"])
+    );
+}
+
+#[test]
+fn an_expired_claim_gets_its_session_reaped_and_the_claim_released() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("msg-warm-ttl");
+    t.new_session("msg-warm-live");
+    let now = now_unix();
+    claim(&store.conn, "msg-warm-ttl", "spawner", 1, now).unwrap();
+    claim(&store.conn, "msg-warm-live", "spawner", 600, now).unwrap();
+    age_claim(&store, "msg-warm-ttl", now - 100);
+
+    let mut reaper = Reaper::new(t.config());
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(r.summary, "reaped=1 orphans=1");
+    assert!(
+        has_line(
+            &r.detail,
+            "msg-warm-ttl: reaped (orphan: claim by spawner expired"
+        ),
+        "{r:?}"
+    );
+    assert_eq!(t.names(), strings(&["msg-warm-live"]));
+    assert_eq!(claimed_names(&db), strings(&["msg-warm-live"]));
+    let kills = events(&db, "session_reaped");
+    assert_eq!(kills.len(), 1);
+    assert!(kills[0].summary.contains("expired"), "{kills:?}");
+}
+
+#[test]
+fn touch_restarts_the_ttl_and_release_makes_an_orphan() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("msg-warm-t");
+    let now = now_unix();
+    claim(&store.conn, "msg-warm-t", "spawner", 60, now).unwrap();
+    age_claim(&store, "msg-warm-t", now - 1000);
+    let mut reaper = Reaper::new(t.config());
+    assert!(reaper.survey(&store.conn, now).unwrap().rows[0].orphan);
+
+    assert!(touch(&store.conn, "msg-warm-t", now).unwrap());
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(r.summary, "no_orphans");
+    assert!(t.has("msg-warm-t"));
+    let row = &reaper.survey(&store.conn, now).unwrap().rows[0];
+    assert!(
+        !row.orphan && row.reason.starts_with("claimed by spawner"),
+        "{row:?}"
+    );
+
+    assert!(release(&store.conn, "msg-warm-t").unwrap());
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now + 1).unwrap();
+    assert_eq!(r.summary, "reaped=1 orphans=1");
+    assert!(t.names().is_empty());
+    assert_eq!(reaped_targets(&db), strings(&["msg-warm-t"]));
+}
+
+#[test]
+fn a_session_younger_than_the_grace_survives_and_says_why() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("msg-warm-young");
+    let cfg = ReaperConfig {
+        grace_secs: 3600,
+        ..t.config()
+    };
+    let mut reaper = Reaper::new(cfg);
+    let now = now_unix();
+    let survey = reaper.survey(&store.conn, now).unwrap();
+    let row = &survey.rows[0];
+    assert!(!row.orphan);
+    assert!(
+        row.reason.starts_with("younger than the grace"),
+        "{}",
+        row.reason
+    );
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(r.summary, "no_orphans");
+    assert_eq!(t.names(), strings(&["msg-warm-young"]));
+    assert!(events(&db, "session_reaped").is_empty());
+}
+
+#[test]
+fn a_session_killed_after_the_listing_is_reported_gone_by_a_hand_reap() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("msg-warm-1");
+    t.new_session("msg-warm-10");
+    let mut reaper = Reaper::new(t.config());
+    let now = now_unix();
+    let survey = reaper.survey(&store.conn, now).unwrap();
+    assert!(
+        survey
+            .rows
+            .iter()
+            .any(|r| r.session.name == "msg-warm-1" && r.orphan)
+    );
+    t.ok(&["kill-session", "-t", "=msg-warm-1"]);
+
+    let r = reaper
+        .reap_by_hand(&mut store, &strings(&["msg-warm-1"]), false, now)
+        .unwrap();
+    assert!(has_line(&r.detail, "msg-warm-1: no such session"), "{r:?}");
+    // Not a prefix: msg-warm-10 was never a stand-in for msg-warm-1.
+    assert_eq!(t.names(), strings(&["msg-warm-10"]));
+    assert!(events(&db, "session_reaped").is_empty());
+}
+
+/// tmux runs `after-list-sessions` hooks once `list-sessions` has answered:
+/// `commands` change the world right after the `nth` listing (1 or 2) from
+/// now, and the hook removes itself so it fires once. The reaper lists once
+/// for its survey (then reads the claims), and again to re-check each
+/// target just before its kill.
+fn after_listing(t: &Tmux, nth: u32, commands: &str) {
+    let once = format!("set-hook -gu after-list-sessions ; {commands}");
+    // Double quotes end the hook, and tmux expands `$` inside them.
+    assert!(!once.contains('"') && !once.contains('$'));
+    let hook = match nth {
+        1 => once,
+        2 => format!("set-hook -g after-list-sessions \"{once}\""),
+        _ => unreachable!(),
+    };
+    t.ok(&["set-hook", "-g", "after-list-sessions", &hook]);
+}
+
+#[test]
+fn a_session_that_vanishes_between_list_and_kill_is_gone_not_an_error() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("work");
+    for n in ["msg-warm-1", "msg-warm-10", "msg-warm-2"] {
+        t.new_session(n);
+    }
+    let now = now_unix();
+    claim(&store.conn, "msg-warm-10", "spawner", 600, now).unwrap();
+    let mut reaper = Reaper::new(t.config());
+    after_listing(&t, 1, "kill-session -t =msg-warm-1");
+
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(r.summary, "reaped=1 orphans=2", "{r:?}");
+    assert!(has_line(&r.detail, "msg-warm-1: already gone"), "{r:?}");
+    assert!(!has_line(&r.detail, "failed"), "{r:?}");
+    assert_eq!(t.names(), strings(&["msg-warm-10", "work"]));
+    assert_eq!(reaped_targets(&db), strings(&["msg-warm-2"]));
+    assert!(recent_passes(&store.conn, "reaper", 1).unwrap()[0].ok);
+
+    // The same race under a reap by hand.
+    t.new_session("msg-warm-3");
+    after_listing(&t, 1, "kill-session -t =msg-warm-3");
+    let r = reaper
+        .reap_by_hand(&mut store, &strings(&["msg-warm-3"]), false, now)
+        .unwrap();
+    assert!(has_line(&r.detail, "msg-warm-3: already gone"), "{r:?}");
+    assert_eq!(t.names(), strings(&["msg-warm-10", "work"]));
+    assert_eq!(reaped_targets(&db), strings(&["msg-warm-2"]));
+}
+
+#[test]
+fn the_recheck_spares_a_session_replaced_or_claimed_after_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, mut store) = new_store(dir.path());
+    let t = Tmux::start("msg-warm-new");
+    t.new_session("msg-warm-late");
+    t.new_session("msg-warm-x");
+    let cfg_path = dir.path().join("keeper.toml");
+    std::fs::write(
+        &cfg_path,
+        format!("[reaper]\ntmux_socket_name = \"{}\"\n", t.sock),
+    )
+    .unwrap();
+    wait_past_second(t.created("msg-warm-new"));
+    let home = dir.path().display();
+    // Right after the re-check listing of msg-warm-late (the first target),
+    // a spawner claims it, and msg-warm-new is killed and made again with a
+    // later creation time: both land after the survey and before the kills.
+    let claim_cmd = format!(
+        "env -u THREADKEEPER_DB HOME={home} XDG_CONFIG_HOME={home} XDG_STATE_HOME={home} \
+         {} --db {} --config {} claim msg-warm-late --owner spawner --ttl 600 >/dev/null 2>&1",
+        env!("CARGO_BIN_EXE_keeper-tui"),
+        db.display(),
+        cfg_path.display()
+    );
+    let mut reaper = Reaper::new(t.config());
+    after_listing(
+        &t,
+        2,
+        &format!(
+            "run-shell '{claim_cmd}' ; kill-session -t =msg-warm-new ; \
+             new-session -d -s msg-warm-new 'sleep 3600'"
+        ),
+    );
+    let now = now_unix();
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(r.summary, "reaped=1 orphans=3", "{r:?}");
+    assert!(
+        has_line(&r.detail, "msg-warm-late: spared: claimed by spawner"),
+        "{r:?}"
+    );
+    assert!(
+        has_line(
+            &r.detail,
+            "msg-warm-new: spared: a new session took the name"
+        ),
+        "{r:?}"
+    );
+    assert_eq!(t.names(), strings(&["msg-warm-late", "msg-warm-new"]));
+    assert_eq!(reaped_targets(&db), strings(&["msg-warm-x"]));
+}
+
+#[test]
+fn a_missing_server_or_a_bad_socket_reaps_nothing_and_says_why() {
+    let none = Tmux::none();
+    for server in [
+        none.server(),
+        Server::Socket("/nonexistent/dir/sock".into()),
+    ] {
+        let (_dir, db, mut store) = world();
+        let what = server.describe();
+        let cfg = ReaperConfig {
+            tmux: server,
+            grace_secs: 0,
+            ..ReaperConfig::default()
+        };
+        let mut reaper = Reaper::new(cfg);
+        let now = now_unix();
+        let survey = reaper.survey(&store.conn, now).unwrap();
+        assert_eq!(survey.state, SurveyState::NoServer, "{what}");
+        assert!(survey.rows.is_empty());
+
+        let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+        assert_eq!(r.summary, "no_orphans", "{what}");
+        assert_eq!(r.detail[0], format!("no {what} is running"));
+        let d = reaper.dry_run(&store.conn, &store.path, now).unwrap();
+        assert!(
+            d.summary.contains(&format!("no {what} is running")),
+            "{d:?}"
+        );
+        let e = reaper
+            .reap_by_hand(&mut store, &strings(&["msg-warm-1"]), false, now)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("no {what} is running")), "{e}");
+        assert!(events(&db, "session_reaped").is_empty());
+    }
+    // Asking never started a server on the private socket.
+    assert!(none.names().is_empty());
+}
+
+#[test]
+fn an_unresponsive_server_is_unknown_and_nothing_is_killed() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("msg-warm-a");
+    t.new_session("msg-warm-b");
+    let cfg = ReaperConfig {
+        tmux_timeout_ms: 300,
+        ..t.config()
+    };
+    let mut reaper = Reaper::new(cfg);
+    let now = now_unix();
+    t.stop();
+
+    let e = run_pass(&mut reaper, &mut store, PassMode::Forced, now)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("did not answer") && e.contains("reaped nothing"),
+        "{e}"
+    );
+    match reaper.survey(&store.conn, now).unwrap().state {
+        SurveyState::Unknown(why) => assert!(why.contains("did not answer"), "{why}"),
+        other => panic!("expected unknown, got {other:?}"),
+    }
+    let e = reaper
+        .dry_run(&store.conn, &store.path, now)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("would reap nothing"), "{e}");
+    let e = reaper
+        .reap_by_hand(&mut store, &strings(&["msg-warm-a"]), false, now)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("reaped nothing"), "{e}");
+
+    t.cont();
+    assert_eq!(t.names(), strings(&["msg-warm-a", "msg-warm-b"]));
+    assert!(events(&db, "reaper_pass").is_empty());
+    assert!(events(&db, "session_reaped").is_empty());
+    let history = recent_passes(&store.conn, "reaper", 5).unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(!history[0].ok && history[0].summary.contains("did not answer"));
+}
+
+#[test]
+fn a_dry_run_kills_nothing_and_lists_what_would_go() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("work");
+    t.new_session("msg-warm-a");
+    t.new_session("msg-warm-c");
+    let now = now_unix();
+    claim(&store.conn, "msg-warm-c", "spawner", 600, now).unwrap();
+    let mut reaper = Reaper::new(t.config());
+
+    let d = reaper.dry_run(&store.conn, &store.path, now).unwrap();
+    assert_eq!(d.summary, "would reap 1 of 3 session(s)");
+    assert!(!d.wrote);
+    assert!(
+        has_line(&d.detail, "msg-warm-a: would reap (orphan: no claim)"),
+        "{d:?}"
+    );
+    assert!(
+        has_line(&d.detail, "msg-warm-c: keeps (claimed by spawner"),
+        "{d:?}"
+    );
+    assert!(!has_line(&d.detail, "work"), "{d:?}");
+
+    let p = run_pass(&mut reaper, &mut store, PassMode::DryRun, now).unwrap();
+    assert_eq!(p, d);
+    let h = reaper
+        .reap_by_hand(&mut store, &strings(&["msg-warm-a"]), true, now)
+        .unwrap();
+    let cmd = format!("tmux -L {} kill-session -t =msg-warm-a", t.sock);
+    assert!(has_line(&h.detail, &format!("would run `{cmd}`")), "{h:?}");
+
+    assert_eq!(t.names(), strings(&["msg-warm-a", "msg-warm-c", "work"]));
+    assert!(events(&db, "reaper_pass").is_empty());
+    assert!(events(&db, "session_reaped").is_empty());
+    assert!(recent_passes(&store.conn, "reaper", 5).unwrap().is_empty());
+}
+
+#[test]
+fn a_pass_records_each_kill_and_no_op_passes_collapse() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("work");
+    for n in ["msg-warm-a", "msg-warm-b", "x-msg-warm-c"] {
+        t.new_session(n);
+    }
+    let mut reaper = Reaper::new(t.config());
+    let now = now_unix();
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(r.summary, "reaped=3 orphans=3");
+    assert_eq!(t.names(), strings(&["work"]));
+    let kills = events(&db, "session_reaped");
+    assert_eq!(kills.len(), 3);
+    assert!(
+        kills
+            .iter()
+            .all(|e| e.created_at == now && e.session_id == "keeper-tui")
+    );
+    assert_eq!(
+        reaped_targets(&db),
+        strings(&["msg-warm-a", "msg-warm-b", "x-msg-warm-c"])
+    );
+
+    run_pass(&mut reaper, &mut store, PassMode::Forced, now + 10).unwrap();
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now + 20).unwrap();
+    assert_eq!(r.summary, "no_orphans");
+    let passes = events(&db, "reaper_pass");
+    let summaries: Vec<&str> = passes.iter().map(|e| e.summary.as_str()).collect();
+    assert_eq!(summaries, ["reaped=3 orphans=3", "no_orphans"]);
+    assert_eq!(passes[0].created_at, now);
+    assert_eq!(passes[1].created_at, now + 20, "the no-op row moved");
+    assert_eq!(t.names(), strings(&["work"]));
+}
+
+#[test]
+fn by_hand_reaps_an_attached_agent_session_and_refuses_the_rest() {
+    let (_dir, db, mut store) = world();
+    let t = Tmux::start("work");
+    for n in ["msg-warm-att", "msg-warm-held", "msg-warm-kept"] {
+        t.new_session(n);
+    }
+    let _client = t.attach_client("msg-warm-att");
+    let now = now_unix();
+    claim(&store.conn, "msg-warm-held", "spawner", 600, now).unwrap();
+    let cfg = ReaperConfig {
+        protected: strings(&["msg-warm-kept"]),
+        ..t.config()
+    };
+    let mut reaper = Reaper::new(cfg);
+
+    // A pass leaves the attached one alone.
+    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert_eq!(r.summary, "no_orphans");
+    assert_eq!(t.attached("msg-warm-att"), 1);
+
+    let names = strings(&["work", "msg-warm-held", "msg-warm-kept", "msg-warm-att"]);
+    let r = reaper.reap_by_hand(&mut store, &names, false, now).unwrap();
+    assert_eq!(r.summary, "reaped=1 orphans=1", "{r:?}");
+    for line in [
+        "work: refused: not an agent session (no marker)",
+        "msg-warm-held: refused: claimed by spawner",
+        "msg-warm-kept: refused: protected in the config",
+        "msg-warm-att: reaped (orphan: no claim; 1 client(s) attached: reap by hand)",
+    ] {
+        assert!(has_line(&r.detail, line), "{line} not in {r:?}");
+    }
+    assert_eq!(
+        t.names(),
+        strings(&["msg-warm-held", "msg-warm-kept", "work"])
+    );
+    assert_eq!(reaped_targets(&db), strings(&["msg-warm-att"]));
+}
+
+/// More sessions than a pipe buffer holds (64 KiB of `list-sessions`
+/// output) must still be listed, not time out as "unknown".
+#[test]
+fn a_listing_bigger_than_a_pipe_buffer_is_read() {
+    let t = Tmux::start("work");
+    // 300 sessions with long names: about 80 KiB of list-sessions output.
+    let long = "x".repeat(230);
+    for i in 0..300 {
+        t.new_session(&format!("msg-warm-{i:03}-{long}"));
+    }
+    let (_dir, _db, store) = world();
+    let reaper = Reaper::new(ReaperConfig {
+        tmux_timeout_ms: 20_000,
+        ..t.config()
+    });
+    let survey = reaper.survey(&store.conn, now_unix()).unwrap();
+    assert_eq!(survey.state, SurveyState::Listed);
+    assert_eq!(survey.rows.len(), 301);
+}
+
+/// A claim that cannot be read at the re-check is not "no claim": the
+/// session is spared, and the spawner's claim is left alone.
+#[test]
+fn a_claim_that_cannot_be_read_at_the_recheck_spares_the_session() {
+    let t = Tmux::start("work");
+    t.new_session("msg-warm-1");
+    let (_dir, db, store) = world();
+    // A rollback journal, so a writer's EXCLUSIVE lock blocks readers.
+    store
+        .conn
+        .query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
+        .unwrap();
+    let reaper = Reaper::new(t.config());
+    let now = now_unix();
+    let survey = reaper.survey(&store.conn, now).unwrap();
+    let row = survey
+        .rows
+        .iter()
+        .find(|r| r.session.name == "msg-warm-1")
+        .unwrap()
+        .clone();
+    assert!(row.orphan);
+    // Between the survey and the re-check, the spawner claims it, and a
+    // writer holds the file so the claim cannot be read.
+    claim(&store.conn, "msg-warm-1", "spawner", 600, now).unwrap();
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    store
+        .conn
+        .busy_timeout(std::time::Duration::from_millis(100))
+        .unwrap();
+    let outcome = reaper.recheck_and_kill(&store.conn, &row, false, now);
+    holder.execute_batch("ROLLBACK").unwrap();
+    let keeper_tui::loops::reaper::Outcome::Spared(why) = outcome else {
+        panic!("an unreadable claim must spare the session, got {outcome:?}");
+    };
+    assert!(why.contains("could not re-read its claim"), "{why}");
+    assert!(t.has("msg-warm-1"));
+    assert_eq!(claimed_names(&db), strings(&["msg-warm-1"]));
+}

@@ -1,0 +1,392 @@
+//! The reaper's verbs through the binary, against a real tmux server on a
+//! private socket per test (never the default server): `sessions`, `reap`,
+//! `claim`/`touch`/`release`, `pass reaper`, and keeper-tui's own session.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod tmux_common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+use tmux_common::*;
+
+struct World {
+    dir: TempDir,
+    db: PathBuf,
+    config: PathBuf,
+}
+
+/// A new store and a config pointing the reaper at `sock`, without grace.
+fn world(sock: &str, extra: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = new_store(dir.path());
+    drop(store);
+    let config = dir.path().join("keeper.toml");
+    std::fs::write(
+        &config,
+        format!("[reaper]\ntmux_socket_name = \"{sock}\"\ngrace_secs = 0\n{extra}"),
+    )
+    .unwrap();
+    World { dir, db, config }
+}
+
+impl World {
+    fn run(&self, args: &[&str]) -> Output {
+        let home = self.dir.path();
+        Command::new(env!("CARGO_BIN_EXE_keeper-tui"))
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("USER", "tester")
+            .env_remove("THREADKEEPER_DB")
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE")
+            .output()
+            .unwrap()
+    }
+
+    /// Run, expect success, return stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        String::from_utf8(o.stdout).unwrap()
+    }
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The table line of one session.
+fn line<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no line for {name} in\n{out}"))
+}
+
+#[test]
+fn sessions_lists_every_session_with_its_verdict() {
+    let t = Tmux::start("work");
+    for n in ["topic-12476", "msg-warm-a", "msg-warm-c"] {
+        t.new_session(n);
+    }
+    let w = world(&t.sock, "");
+    w.ok(&["claim", "msg-warm-c", "--owner", "bob"]);
+
+    let out = w.ok(&["sessions"]);
+    assert!(
+        out.starts_with(&format!(
+            "tmux server -L {}: 4 session(s), 1 orphan(s)",
+            t.sock
+        )),
+        "{out}"
+    );
+    assert!(line(&out, "work").ends_with("not an agent session (no marker)"));
+    assert!(line(&out, "topic-12476").ends_with("not an agent session (no marker)"));
+    assert!(line(&out, "msg-warm-a").ends_with("orphan: no claim"));
+    let c = line(&out, "msg-warm-c");
+    assert!(
+        c.contains("bob 10m left") && c.contains("claimed by bob"),
+        "{c}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&w.ok(&["sessions", "--json"])).unwrap();
+    assert_eq!(json["state"], "Listed");
+    assert_eq!(json["rows"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        t.names(),
+        strings(&["msg-warm-a", "msg-warm-c", "topic-12476", "work"])
+    );
+}
+
+#[test]
+fn claim_touch_release_say_what_they_did() {
+    let t = Tmux::none();
+    let w = world(&t.sock, "default_ttl_secs = 900\n");
+    assert_eq!(
+        w.ok(&["claim", "msg-warm-x", "--owner", "alice", "--ttl", "30"]),
+        "claimed msg-warm-x for alice, ttl 30s\n"
+    );
+    assert_eq!(
+        w.ok(&["claim", "msg-warm-x"]),
+        "claimed msg-warm-x for tester (was alice), ttl 900s\n"
+    );
+    assert_eq!(
+        w.ok(&["claim", "msg-warm-x"]),
+        "renewed the claim on msg-warm-x for tester, ttl 900s\n"
+    );
+    assert_eq!(w.ok(&["touch", "msg-warm-x"]), "touched msg-warm-x\n");
+    assert_eq!(claimed_names(&w.db), strings(&["msg-warm-x"]));
+    assert_eq!(w.ok(&["release", "msg-warm-x"]), "released msg-warm-x\n");
+    assert!(claimed_names(&w.db).is_empty());
+
+    for verb in ["touch", "release"] {
+        let o = w.run(&[verb, "msg-warm-x"]);
+        assert_eq!(o.status.code(), Some(2), "{verb}: {}", err(&o));
+        assert!(o.stdout.is_empty());
+        assert!(
+            err(&o).contains("no claim on session \"msg-warm-x\""),
+            "{verb}: {}",
+            err(&o)
+        );
+    }
+}
+
+#[test]
+fn dry_runs_kill_nothing_and_reap_kills_the_orphans() {
+    let t = Tmux::start("work");
+    for n in [
+        "msg-warm-a",
+        "echo-msg-warm-1718",
+        "msg-warm-c",
+        "msg-spawn-123",
+    ] {
+        t.new_session(n);
+    }
+    let w = world(&t.sock, "");
+    w.ok(&["claim", "msg-warm-c", "--owner", "bob"]);
+    let before = t.names();
+
+    for args in [&["reap", "--dry-run"][..], &["pass", "reaper", "--dry-run"]] {
+        let out = w.ok(args);
+        assert!(
+            out.starts_with("reaper: would reap 2 of 5 session(s)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("msg-warm-a: would reap (orphan: no claim)"),
+            "{out}"
+        );
+        assert!(out.contains("echo-msg-warm-1718: would reap"), "{out}");
+        assert!(out.contains("msg-warm-c: keeps (claimed by bob"), "{out}");
+        assert_eq!(t.names(), before);
+    }
+    assert!(events(&w.db, "reaper_pass").is_empty());
+
+    let out = w.ok(&["reap"]);
+    assert!(out.starts_with("reaper: reaped=2 orphans=2"), "{out}");
+    assert_eq!(t.names(), strings(&["msg-spawn-123", "msg-warm-c", "work"]));
+    assert_eq!(
+        reaped_targets(&w.db),
+        strings(&["echo-msg-warm-1718", "msg-warm-a"])
+    );
+    let out = w.ok(&["pass", "reaper"]);
+    assert_eq!(out, "reaper: no_orphans\n");
+    let passes: Vec<String> = events(&w.db, "reaper_pass")
+        .into_iter()
+        .map(|e| e.summary)
+        .collect();
+    assert_eq!(passes, strings(&["reaped=2 orphans=2", "no_orphans"]));
+}
+
+#[test]
+fn pass_reaper_refuses_days() {
+    let t = Tmux::start("msg-warm-a");
+    let w = world(&t.sock, "");
+    let o = w.run(&["pass", "reaper", "--days", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("--days belongs to the janitor, not the reaper"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(t.names(), strings(&["msg-warm-a"]));
+}
+
+#[test]
+fn reap_by_name_takes_an_attached_agent_session_and_refuses_the_rest() {
+    let t = Tmux::start("work");
+    t.new_session("msg-warm-att");
+    t.new_session("msg-warm-held");
+    let _client = t.attach_client("msg-warm-att");
+    let w = world(&t.sock, "");
+    w.ok(&["claim", "msg-warm-held", "--owner", "bob"]);
+
+    assert_eq!(
+        w.ok(&["reap"]),
+        "reaper: no_orphans\n",
+        "attached: not in a pass"
+    );
+    let out = w.ok(&["reap", "--dry-run", "msg-warm-att"]);
+    let cmd = format!("tmux -L {} kill-session -t =msg-warm-att", t.sock);
+    assert!(
+        out.contains(&format!("msg-warm-att: would run `{cmd}`")),
+        "{out}"
+    );
+    assert_eq!(t.attached("msg-warm-att"), 1);
+
+    let out = w.ok(&[
+        "reap",
+        "work",
+        "msg-warm-held",
+        "msg-warm-nope",
+        "msg-warm-att",
+    ]);
+    assert!(out.starts_with("reaper: reaped=1 orphans=1"), "{out}");
+    for l in [
+        "work: refused: not an agent session (no marker)",
+        "msg-warm-held: refused: claimed by bob",
+        "msg-warm-nope: no such session",
+        "msg-warm-att: reaped (orphan: no claim; 1 client(s) attached: reap by hand)",
+    ] {
+        assert!(out.contains(l), "{l} not in {out}");
+    }
+    assert_eq!(t.names(), strings(&["msg-warm-held", "work"]));
+    assert_eq!(reaped_targets(&w.db), strings(&["msg-warm-att"]));
+}
+
+#[test]
+fn keeper_tui_never_reaps_the_session_it_runs_in() {
+    let t = Tmux::start("work");
+    t.new_session("msg-warm-other");
+    let w = world(&t.sock, "");
+    let d = w.dir.path().display();
+    // Runs inside a pane of the private server: $TMUX and $TMUX_PANE are
+    // that server's.
+    let script = format!(
+        "cd {d} && unset THREADKEEPER_DB; export HOME={d} XDG_CONFIG_HOME={d}/config \
+         XDG_STATE_HOME={d}/state; K='{} --db {} --config {}'; \
+         $K reap msg-warm-self > hand.txt 2>&1; $K sessions > sessions.txt 2>&1; \
+         $K reap > reap.txt 2>&1; echo rc=$? > done.txt; sleep 3600",
+        env!("CARGO_BIN_EXE_keeper-tui"),
+        w.db.display(),
+        w.config.display()
+    );
+    t.new_session_running("msg-warm-self", &script);
+    let file = |n: &str| std::fs::read_to_string(w.dir.path().join(n)).unwrap_or_default();
+    wait_until("keeper-tui to finish in its pane", || {
+        file("done.txt").contains("rc=")
+    });
+    assert_eq!(file("done.txt").trim(), "rc=0", "{}", file("reap.txt"));
+
+    let hand = file("hand.txt");
+    assert!(
+        hand.contains("msg-warm-self: refused: keeper-tui runs in this session"),
+        "{hand}"
+    );
+    let sessions = file("sessions.txt");
+    assert!(
+        line(&sessions, "msg-warm-self").ends_with("keeper-tui runs in this session"),
+        "{sessions}"
+    );
+    let reap = file("reap.txt");
+    assert!(reap.starts_with("reaper: reaped=1 orphans=1"), "{reap}");
+    assert!(reap.contains("msg-warm-other: reaped"), "{reap}");
+    assert_eq!(t.names(), strings(&["msg-warm-self", "work"]));
+    assert_eq!(reaped_targets(&w.db), strings(&["msg-warm-other"]));
+}
+
+#[test]
+fn no_server_and_an_unresponsive_server_through_the_binary() {
+    let none = Tmux::none();
+    let w = world(&none.sock, "");
+    let out = w.ok(&["sessions"]);
+    assert_eq!(
+        out,
+        format!("tmux server -L {}: not running (no sessions)\n", none.sock)
+    );
+    let out = w.ok(&["reap"]);
+    assert!(
+        out.contains(&format!("no tmux server -L {} is running", none.sock)),
+        "{out}"
+    );
+    let o = w.run(&["reap", "msg-warm-a"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("is running: nothing to reap"),
+        "{}",
+        err(&o)
+    );
+    assert!(none.names().is_empty());
+
+    let t = Tmux::start("msg-warm-a");
+    t.new_session("msg-warm-b");
+    let w = world(&t.sock, "tmux_timeout_ms = 300\n");
+    t.stop();
+    for (args, says) in [
+        (
+            &["sessions"][..],
+            "unknown: tmux did not answer within 300 ms",
+        ),
+        (&["reap"], "did not answer within 300 ms; reaped nothing"),
+        (&["reap", "msg-warm-a"], "reaped nothing"),
+        (&["reap", "--dry-run"], "would reap nothing"),
+        (&["pass", "reaper"], "reaped nothing"),
+    ] {
+        let o = w.run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(err(&o).contains(says), "{args:?}: {}", err(&o));
+    }
+    t.cont();
+    assert_eq!(t.names(), strings(&["msg-warm-a", "msg-warm-b"]));
+    assert!(events(&w.db, "reaper_pass").is_empty());
+    assert!(events(&w.db, "session_reaped").is_empty());
+}
+
+/// `keeper-tui engine`, killed (and waited for) on drop.
+struct Engine(std::process::Child);
+
+impl Engine {
+    fn start(w: &World) -> Self {
+        let home = w.dir.path();
+        let log = std::fs::File::create(home.join("engine.out")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_keeper-tui"))
+            .arg("--db")
+            .arg(&w.db)
+            .arg("--config")
+            .arg(&w.config)
+            .arg("engine")
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env_remove("THREADKEEPER_DB")
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Engine(child)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn boot_reap(interval_secs: u32) {
+    let t = Tmux::start("work");
+    t.new_session("msg-warm-left-over");
+    t.new_session("msg-warm-held");
+    let w = world(
+        &t.sock,
+        &format!(
+            "interval_secs = {interval_secs}\nboot_reap = true\n\n[janitor]\ninterval_secs = 0\n"
+        ),
+    );
+    w.ok(&["claim", "msg-warm-held", "--owner", "bob"]);
+    let _engine = Engine::start(&w);
+    wait_until("the boot reap", || !events(&w.db, "reaper_pass").is_empty());
+    assert_eq!(t.names(), strings(&["msg-warm-held", "work"]));
+    assert_eq!(reaped_targets(&w.db), strings(&["msg-warm-left-over"]));
+}
+
+#[test]
+fn the_engine_reaps_the_left_over_orphans_at_boot() {
+    boot_reap(3600);
+}
+
+#[test]
+fn the_engine_boot_reaps_even_with_scheduled_passes_off() {
+    boot_reap(0);
+}
