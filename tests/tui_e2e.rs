@@ -3,114 +3,14 @@
 //! `send-keys`, the screen read with `capture-pane`.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod e2e_common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
+use e2e_common::{NEXT, Tmux, back_at_prompt};
 use rusqlite::Connection;
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-/// A tmux server of our own, killed on drop.
-struct Tmux {
-    socket: String,
-    socket_path: PathBuf,
-}
-
-impl Tmux {
-    fn start(dir: &Path, width: u16, height: u16) -> Self {
-        let socket = format!(
-            "keeper-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let mut t = Tmux {
-            socket,
-            socket_path: PathBuf::new(),
-        };
-        let rc = t.cmd(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "main",
-            "-x",
-            &width.to_string(),
-            "-y",
-            &height.to_string(),
-            "-c",
-            dir.to_str().unwrap(),
-            "env PS1='ready$ ' bash --norc --noprofile",
-        ]);
-        assert!(
-            rc.status.success(),
-            "tmux would not start: {}",
-            String::from_utf8_lossy(&rc.stderr)
-        );
-        t.socket_path = PathBuf::from(t.format("#{socket_path}"));
-        t
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "main"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success());
-    }
-
-    fn type_line(&self, line: &str) {
-        assert!(
-            self.cmd(&["send-keys", "-t", "main", "-l", line])
-                .status
-                .success()
-        );
-        self.keys(&["Enter"]);
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "main"]).stdout)
-            .into_owned()
-    }
-
-    fn format(&self, f: &str) -> String {
-        String::from_utf8_lossy(&self.cmd(&["display-message", "-p", "-t", "main", f]).stdout)
-            .trim()
-            .to_string()
-    }
-
-    /// Wait (bounded) until the screen satisfies `pred`; returns that screen.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-        let _ = std::fs::remove_file(&self.socket_path);
-    }
-}
 
 struct World {
     dir: tempfile::TempDir,
@@ -189,15 +89,6 @@ fn first_thread(screen: &str) -> Option<(String, String)> {
         .find(|c| c.trim_start().starts_with('T'))?;
     let mut words = cell.split_whitespace();
     Some((words.next()?.to_string(), words.next()?.to_string()))
-}
-
-/// The TUI is gone and the shell waits: the last line is a bare prompt.
-fn back_at_prompt(screen: &str) -> bool {
-    screen
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .is_some_and(|l| l.trim_end() == "ready$")
 }
 
 fn state_of(db: &Path, id: &str) -> String {
@@ -319,7 +210,7 @@ fn ends_cleanly_on(signal: &str) {
     });
     // Resizing reflows into the compact layout, where Stores shares its slot.
     assert!(
-        t.cmd(&["resize-window", "-t", "main", "-x", "80", "-y", "24"])
+        t.cmd(&["resize-window", "-t", &t.session, "-x", "80", "-y", "24"])
             .status
             .success()
     );

@@ -1,0 +1,149 @@
+//! Reaping from the TUI, end to end: keeper-tui runs inside an agent-named
+//! session of a private tmux server and watches that same server. `R` on
+//! its own session is refused; `R` on an orphan, after the confirm popup
+//! that names the exact command, kills it; the operator's session lives.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod e2e_common;
+
+use std::process::Command;
+
+use e2e_common::{Tmux, back_at_prompt};
+use rusqlite::Connection;
+
+fn reaped(db: &std::path::Path) -> Vec<String> {
+    let c = Connection::open(db).unwrap();
+    let mut st = c
+        .prepare("SELECT target FROM events WHERE kind='session_reaped' ORDER BY id")
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The row of a session on the Sessions panel (the whole screen line).
+fn session_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
+    screen.lines().find(|l| {
+        l.split(['┃', '│'])
+            .any(|c| c.split_whitespace().any(|w| w == name))
+    })
+}
+
+#[test]
+fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let out = Command::new(env!("CARGO_BIN_EXE_keeper-tui"))
+        .args([
+            "seed",
+            db.to_str().unwrap(),
+            "--threads",
+            "100",
+            "--events",
+            "500",
+            "--notes",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+
+    // The operator's own pane lives in a session whose name has the marker.
+    let t = Tmux::start_in(dir.path(), 140, 45, "msg-warm-operator");
+    t.wait_for("the shell prompt", |s| s.contains("ready$"));
+    t.cmd(&["new-session", "-d", "-s", "msg-warm-orphan", "sleep 3600"]);
+    t.cmd(&["new-session", "-d", "-s", "topic-12476", "sleep 3600"]);
+    let config = dir.path().join("keeper.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[janitor]\ninterval_secs = 0\n\n[reaper]\ntmux_socket_name = \"{}\"\ngrace_secs = 0\ninterval_secs = 0\nboot_reap = false\n",
+            t.socket
+        ),
+    )
+    .unwrap();
+    let home = dir.path().display();
+    t.type_line(&format!(
+        "HOME={home} XDG_CONFIG_HOME={home}/cfg XDG_STATE_HOME={home}/state NO_COLOR=1 {} --db {} --config {}",
+        env!("CARGO_BIN_EXE_keeper-tui"),
+        db.display(),
+        config.display()
+    ));
+    t.wait_for("the panels", |s| {
+        s.contains("2 Loops") && s.contains("6 Sessions")
+    });
+
+    // Sessions panel: the operator's own session is first and says so.
+    t.keys(&["6"]);
+    let s = t.wait_for("the sessions listed", |s| {
+        session_row(s, "msg-warm-orphan").is_some_and(|r| r.contains("orphan: no claim"))
+            && session_row(s, "msg-warm-operator")
+                .is_some_and(|r| r.contains("keeper-tui runs in this session"))
+    });
+    assert!(
+        session_row(&s, "topic-12476")
+            .unwrap()
+            .contains("not an agent session"),
+        "{s}"
+    );
+
+    // R on its own session: the engine refuses, nothing dies.
+    t.keys(&["R"]);
+    t.wait_for("the confirm popup", |s| {
+        s.contains("reap session msg-warm-operator?")
+    });
+    t.keys(&["Right", "Enter"]);
+    t.wait_for("the refusal", |s| {
+        s.contains("msg-warm-operator: refused: keeper-tui runs in this session")
+    });
+
+    // j to the orphan, R: the popup names the exact command, focus on Cancel.
+    t.keys(&["j", "R"]);
+    let popup = t.wait_for("the confirm popup naming the command", |s| {
+        s.contains("reap session msg-warm-orphan?")
+    });
+    assert!(
+        popup
+            .replace('\n', " ")
+            .contains("kill-session -t =msg-warm-orphan"),
+        "{popup}"
+    );
+    t.keys(&["Enter"]);
+    t.wait_for("the cancel", |s| s.contains("cancelled"));
+    assert!(
+        t.cmd(&["has-session", "-t", "=msg-warm-orphan"])
+            .status
+            .success(),
+        "Enter on Cancel must not reap"
+    );
+
+    t.keys(&["R"]);
+    t.wait_for("the popup again", |s| {
+        s.contains("reap session msg-warm-orphan?")
+    });
+    t.keys(&["Right", "Enter"]);
+    t.wait_for("the reap message", |s| {
+        s.contains("msg-warm-orphan: reaped (orphan: no claim)")
+    });
+    assert!(
+        !t.cmd(&["has-session", "-t", "=msg-warm-orphan"])
+            .status
+            .success(),
+        "the orphan must be gone"
+    );
+    assert!(
+        t.cmd(&["has-session", "-t", "=msg-warm-operator"])
+            .status
+            .success()
+    );
+    assert!(
+        t.cmd(&["has-session", "-t", "=topic-12476"])
+            .status
+            .success()
+    );
+    assert_eq!(reaped(&db), ["msg-warm-orphan"]);
+
+    t.keys(&["q"]);
+    t.wait_for("the shell prompt again", back_at_prompt);
+}
