@@ -30,8 +30,9 @@ fn session_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-#[test]
-fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
+/// keeper-tui running in session `msg-warm-operator` of a private server
+/// it also watches, beside an orphan and a non-agent session.
+fn operator_world() -> (tempfile::TempDir, std::path::PathBuf, Tmux) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let out = Command::new(env!("CARGO_BIN_EXE_keeper-tui"))
@@ -70,6 +71,12 @@ fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
         db.display(),
         config.display()
     ));
+    (dir, db, t)
+}
+
+#[test]
+fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
+    let (_dir, db, t) = operator_world();
     t.wait_for("the panels", |s| {
         s.contains("2 Loops") && s.contains("6 Sessions")
     });
