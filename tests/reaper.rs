@@ -250,8 +250,9 @@ fn a_session_killed_after_the_listing_is_reported_gone_by_a_hand_reap() {
 /// tmux runs `after-list-sessions` hooks once `list-sessions` has answered:
 /// `commands` change the world right after the `nth` listing (1 or 2) from
 /// now, and the hook removes itself so it fires once. The reaper lists once
-/// for its survey (then reads the claims), and again to re-check each
-/// target just before its kill.
+/// for its survey; each kill then re-reads the claim and checks the session
+/// inside tmux itself, so a change after the survey is a change "between
+/// list and kill".
 fn after_listing(t: &Tmux, nth: u32, commands: &str) {
     let once = format!("set-hook -gu after-list-sessions ; {commands}");
     // Double quotes end the hook, and tmux expands `$` inside them.
@@ -297,54 +298,91 @@ fn a_session_that_vanishes_between_list_and_kill_is_gone_not_an_error() {
 
 #[test]
 fn the_recheck_spares_a_session_replaced_or_claimed_after_the_listing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, mut store) = new_store(dir.path());
-    let t = Tmux::start("msg-warm-new");
-    t.new_session("msg-warm-late");
-    t.new_session("msg-warm-x");
-    let cfg_path = dir.path().join("keeper.toml");
-    std::fs::write(
-        &cfg_path,
-        format!("[reaper]\ntmux_socket_name = \"{}\"\n", t.sock),
-    )
-    .unwrap();
-    wait_past_second(t.created("msg-warm-new"));
-    let home = dir.path().display();
-    // Right after the re-check listing of msg-warm-late (the first target),
-    // a spawner claims it, and msg-warm-new is killed and made again with a
-    // later creation time: both land after the survey and before the kills.
-    let claim_cmd = format!(
-        "env -u THREADKEEPER_DB HOME={home} XDG_CONFIG_HOME={home} XDG_STATE_HOME={home} \
-         {} --db {} --config {} claim msg-warm-late --owner spawner --ttl 600 >/dev/null 2>&1",
-        env!("CARGO_BIN_EXE_keeper-tui"),
-        db.display(),
-        cfg_path.display()
-    );
-    let mut reaper = Reaper::new(t.config());
-    after_listing(
-        &t,
-        2,
-        &format!(
-            "run-shell '{claim_cmd}' ; kill-session -t =msg-warm-new ; \
-             new-session -d -s msg-warm-new 'sleep 3600'"
-        ),
-    );
+    use keeper_tui::loops::reaper::Outcome;
+    let (_dir, db, store) = world();
+    let t = Tmux::start("work");
+    for n in ["msg-warm-late", "msg-warm-new", "msg-warm-x"] {
+        t.new_session(n);
+    }
+    let reaper = Reaper::new(t.config());
     let now = now_unix();
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
-    assert_eq!(r.summary, "reaped=1 orphans=3", "{r:?}");
+    let survey = reaper.survey(&store.conn, now).unwrap();
+    let row = |name: &str| {
+        survey
+            .rows
+            .iter()
+            .find(|r| r.session.name == name)
+            .unwrap()
+            .clone()
+    };
     assert!(
-        has_line(&r.detail, "msg-warm-late: spared: claimed by spawner"),
-        "{r:?}"
+        ["msg-warm-late", "msg-warm-new", "msg-warm-x"]
+            .iter()
+            .all(|n| row(n).orphan)
     );
+
+    // After the survey: a spawner claims msg-warm-late, and msg-warm-new is
+    // killed and made again (a later creation time, same name).
+    claim(&store.conn, "msg-warm-late", "spawner", 600, now).unwrap();
+    wait_past_second(t.created("msg-warm-new"));
+    t.ok(&["kill-session", "-t", "=msg-warm-new"]);
+    t.new_session("msg-warm-new");
+
+    let late = reaper.recheck_and_kill(&store.conn, &row("msg-warm-late"), false, now);
+    assert_eq!(
+        late,
+        Outcome::Spared("claimed by spawner since it was listed".into())
+    );
+    let new = reaper.recheck_and_kill(&store.conn, &row("msg-warm-new"), false, now);
     assert!(
-        has_line(
-            &r.detail,
-            "msg-warm-new: spared: a new session took the name"
-        ),
-        "{r:?}"
+        matches!(&new, Outcome::Spared(why) if why.starts_with("a new session took the name")),
+        "{new:?}"
     );
-    assert_eq!(t.names(), strings(&["msg-warm-late", "msg-warm-new"]));
-    assert_eq!(reaped_targets(&db), strings(&["msg-warm-x"]));
+    // By hand the same: a replaced session is not the one the operator chose.
+    let new_by_hand = reaper.recheck_and_kill(&store.conn, &row("msg-warm-new"), true, now);
+    assert_eq!(
+        new_by_hand,
+        Outcome::Spared("a new session took the name".into())
+    );
+    let x = reaper.recheck_and_kill(&store.conn, &row("msg-warm-x"), false, now);
+    assert_eq!(x, Outcome::Reaped("orphan: no claim".into()));
+    assert_eq!(
+        t.names(),
+        strings(&["msg-warm-late", "msg-warm-new", "work"])
+    );
+    // recheck_and_kill writes nothing; the pass records.
+    assert!(reaped_targets(&db).is_empty());
+}
+
+/// A client that attaches after the survey turns an automatic reap into a
+/// spare; by hand it may still go.
+#[test]
+fn a_client_attaching_after_the_listing_spares_it_unless_by_hand() {
+    use keeper_tui::loops::reaper::Outcome;
+    let (_dir, _db, store) = world();
+    let t = Tmux::start("work");
+    t.new_session("msg-warm-att");
+    let reaper = Reaper::new(t.config());
+    let now = now_unix();
+    let survey = reaper.survey(&store.conn, now).unwrap();
+    let row = survey
+        .rows
+        .iter()
+        .find(|r| r.session.name == "msg-warm-att")
+        .unwrap()
+        .clone();
+    assert!(row.orphan && row.session.attached == 0);
+    let _client = t.attach_client("msg-warm-att");
+    wait_until("the client attached", || t.attached("msg-warm-att") == 1);
+    let auto = reaper.recheck_and_kill(&store.conn, &row, false, now);
+    assert!(
+        matches!(&auto, Outcome::Spared(why) if why.contains("client attached")),
+        "{auto:?}"
+    );
+    assert!(t.has("msg-warm-att"));
+    let by_hand = reaper.recheck_and_kill(&store.conn, &row, true, now);
+    assert!(matches!(by_hand, Outcome::Reaped(_)), "{by_hand:?}");
+    assert!(!t.has("msg-warm-att"));
 }
 
 #[test]

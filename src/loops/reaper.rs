@@ -197,35 +197,24 @@ fn reap_one(
     now: i64,
 ) -> Outcome {
     let name = &row.session.name;
-    let now_session = match tmux.get(name) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Outcome::Gone,
-        Err(e) => return Outcome::Spared(format!("could not re-check it ({e})")),
-    };
-    if now_session.created != row.session.created {
-        return Outcome::Spared("a new session took the name".into());
-    }
     // A claim that cannot be read is not "no claim": spare the session.
     let claim = match claims(conn) {
         Ok(cs) => cs.into_iter().find(|c| c.name == *name),
         Err(e) => return Outcome::Spared(format!("could not re-read its claim ({e})")),
     };
-    let (marker, orphan, reason) = judge(&now_session, claim.as_ref(), cfg, own, now);
-    if !marker {
-        return Outcome::Spared(reason);
+    if let Some(c) = claim.filter(|c| !c.expired(now)) {
+        return Outcome::Spared(format!("claimed by {} since it was listed", c.owner));
     }
-    if !by_hand && !orphan {
-        return Outcome::Spared(reason);
+    if !row.marker || own == Some(name.as_str()) || cfg.protected.contains(name) {
+        return Outcome::Spared(row.reason.clone());
     }
-    if by_hand && claim.as_ref().is_some_and(|c| !c.expired(now)) {
-        return Outcome::Spared(reason);
-    }
-    if !by_hand && now_session.attached > 0 {
-        return Outcome::Spared(format!("{} client(s) attached", now_session.attached));
-    }
-    match tmux.kill(name) {
-        Kill::Killed => Outcome::Reaped(reason),
+    match tmux.kill_if_unchanged(name, row.session.created, by_hand) {
+        Kill::Killed => Outcome::Reaped(row.reason.clone()),
         Kill::Gone => Outcome::Gone,
+        Kill::Changed if by_hand => Outcome::Spared("a new session took the name".into()),
+        Kill::Changed => {
+            Outcome::Spared("a new session took the name, or a client attached".into())
+        }
         Kill::Failed(e) => Outcome::Failed(e),
     }
 }

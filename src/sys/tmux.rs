@@ -64,6 +64,9 @@ pub enum Kill {
     Killed,
     /// It was already gone when we got there.
     Gone,
+    /// Still there but no longer the session judged: a new one took the
+    /// name, or a client attached.
+    Changed,
     Failed(String),
 }
 
@@ -199,6 +202,62 @@ impl Tmux {
         let target = format!("={name}");
         match self.run(&["kill-session", "-t", &target]) {
             Answer::Out { ok: true, .. } => Kill::Killed,
+            Answer::Out { stderr, .. } if no_session(&stderr) || no_server(&stderr) => Kill::Gone,
+            Answer::Out { stderr, .. } => Kill::Failed(stderr.trim().to_string()),
+            Answer::TimedOut => Kill::Failed(format!(
+                "tmux did not answer within {} ms",
+                self.timeout.as_millis()
+            )),
+            Answer::NotRun(e) => Kill::Failed(e),
+        }
+    }
+
+    /// Kill `name` only if it is still the session that was judged: same
+    /// creation time and, unless `attached_ok`, no client attached. The
+    /// check and the kill run inside one tmux command, so nothing can
+    /// change between them. Names tmux's command parser would read
+    /// differently fall back to a fresh listing and a plain kill.
+    pub fn kill_if_unchanged(&self, name: &str, created: i64, attached_ok: bool) -> Kill {
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+'));
+        if !plain {
+            return match self.get(name) {
+                Ok(None) => Kill::Gone,
+                Ok(Some(s)) if s.created != created || (!attached_ok && s.attached > 0) => {
+                    Kill::Changed
+                }
+                Ok(Some(_)) => self.kill(name),
+                Err(e) => Kill::Failed(e),
+            };
+        }
+        let same = format!("#{{==:#{{session_created}},{created}}}");
+        let cond = if attached_ok {
+            same
+        } else {
+            format!("#{{&&:{same},#{{==:#{{session_attached}},0}}}}")
+        };
+        let target = format!("={name}:");
+        let kill = format!("kill-session -t ={name}");
+        match self.run(&[
+            "if-shell",
+            "-F",
+            "-t",
+            &target,
+            &cond,
+            &kill,
+            "display-message -p '#{session_name}'",
+        ]) {
+            // A target that no longer exists resolves to some other
+            // session's context; the name it prints tells the cases apart.
+            Answer::Out {
+                ok: true, stdout, ..
+            } if stdout.trim().is_empty() => Kill::Killed,
+            Answer::Out {
+                ok: true, stdout, ..
+            } if stdout.trim() == name => Kill::Changed,
+            Answer::Out { ok: true, .. } => Kill::Gone,
             Answer::Out { stderr, .. } if no_session(&stderr) || no_server(&stderr) => Kill::Gone,
             Answer::Out { stderr, .. } => Kill::Failed(stderr.trim().to_string()),
             Answer::TimedOut => Kill::Failed(format!(
