@@ -209,17 +209,30 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // tmux 3.3 leaves its socket file behind after kill-server.
+        let socket = self.cmd(&["display", "-p", "#{socket_path}"]);
         let _ = self.cmd(&["kill-server"]);
+        let socket = String::from_utf8_lossy(&socket.stdout).trim().to_string();
+        if !socket.is_empty() {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 
-/// utime + stime of a whole process (all its threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
+/// (utime + stime, cutime + cstime) of a whole process (all its threads;
+/// children it has waited for), in clock ticks.
+fn cpu_ticks(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15,
+    // cutime 16, cstime 17.
     let rest = &stat[stat.rfind(')').expect("comm") + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|v| v.parse().expect("a tick count"))
+        .collect();
+    (f[0] + f[1], f[2] + f[3])
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
@@ -273,6 +286,7 @@ fn ctx_delta(
 struct Idle {
     startup: Duration,
     cpu_s: f64,
+    child_cpu_s: f64,
     hwm_mib: f64,
     rss_mib: f64,
     wakeups: u64,
@@ -314,7 +328,8 @@ fn idle(
         pid,
         Idle {
             startup,
-            cpu_s: (c1 - c0) as f64 / tick * per_60,
+            cpu_s: (c1.0 - c0.0) as f64 / tick * per_60,
+            child_cpu_s: (c1.1 - c0.1) as f64 / tick * per_60,
             hwm_mib: status_kib(pid, "VmHWM") as f64 / 1024.0,
             rss_mib: status_kib(pid, "VmRSS") as f64 / 1024.0,
             wakeups: (ctx_delta(&w0, &w1) as f64 * per_60) as u64,
@@ -407,6 +422,31 @@ fn latency(tmux: &Tmux, db: &Path, samples: usize) -> Latency {
     }
 }
 
+/// The idle table, one row a program.
+fn print_idle(idle_secs: u64, rows: &[(&str, &Idle)]) {
+    println!(
+        "| {WIDTH}×{HEIGHT} pane, idle {idle_secs} s after {} s settle | CPU-s per 60 s | + its children's | peak RSS (VmHWM) | RSS | wake-ups / 60 s (threads) | bytes to tty / 60 s | first frame |",
+        SETTLE.as_secs()
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let row = |name: &str, i: &Idle| {
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.1} MiB | {:.1} MiB | {} ({}) | {} | {:.1} s |",
+            i.cpu_s,
+            i.child_cpu_s,
+            i.hwm_mib,
+            i.rss_mib,
+            i.wakeups,
+            i.threads,
+            i.tty_bytes,
+            i.startup.as_secs_f64()
+        );
+    };
+    for (name, i) in rows {
+        row(name, i);
+    }
+}
+
 fn main() {
     let idle_secs = env_num("KEEPER_BENCH_IDLE_SECS", 60);
     let samples = env_num("KEEPER_BENCH_SAMPLES", 30) as usize;
@@ -470,27 +510,11 @@ fn main() {
         src.display()
     );
     println!();
-    println!(
-        "| {WIDTH}×{HEIGHT} pane, idle {idle_secs} s after {} s settle | CPU-s per 60 s | peak RSS (VmHWM) | RSS | wake-ups / 60 s (threads) | bytes to tty / 60 s | first frame |",
-        SETTLE.as_secs()
-    );
-    println!("|---|---|---|---|---|---|---|");
-    let row = |name: &str, i: &Idle| {
-        println!(
-            "| {name} | {:.2} | {:.1} MiB | {:.1} MiB | {} ({}) | {} | {:.1} s |",
-            i.cpu_s,
-            i.hwm_mib,
-            i.rss_mib,
-            i.wakeups,
-            i.threads,
-            i.tty_bytes,
-            i.startup.as_secs_f64()
-        );
-    };
-    row("keeper-tui", &keeper);
+    let mut rows = vec![("keeper-tui", &keeper)];
     if let Some((h, _)) = &htop {
-        row("htop", h);
+        rows.push(("htop", h));
     }
+    print_idle(idle_secs, &rows);
     println!();
     println!(
         "| change-to-screen, {samples} commits | median | min | max | timeouts (>{} s) |",
