@@ -257,6 +257,22 @@ impl Shared {
         }
     }
 
+    /// Close the read view first, then let the writer fold the WAL back
+    /// into the file: a read-only connection closing last cannot, and would
+    /// leave the operator a WAL as big as the last janitor pass.
+    fn close(&self) {
+        *lock(&self.view) = None;
+        if let Some(w) = &self.writer {
+            let store = lock(w);
+            let folded = store.with_busy_timeout(Some(Duration::from_millis(500)), |c| {
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            });
+            if let Err(e) = folded {
+                tracing::info!("WAL left for the next writer to fold in: {e}");
+            }
+        }
+    }
+
     /// Let a loop look at what it watches (the reaper's sessions) and keep
     /// that for the panels. Reads only.
     fn observe(&self, lp: &dyn Loop) {
@@ -544,6 +560,7 @@ impl Engine {
         }
         shared.notice(false, "engine stopped".into());
         shared.publish();
+        shared.close();
         Ok(())
     }
 }

@@ -222,3 +222,33 @@ fn info_names_every_path_and_the_detected_layout() {
     assert!(text.contains("(from THREADKEEPER_DB)"), "{text}");
     assert!(text.contains("layout:    threadkeeper 0.21.x"), "{text}");
 }
+
+#[test]
+fn a_clean_stop_leaves_no_wal_behind() {
+    let home = tempfile::tempdir().unwrap();
+    let db = seeded(home.path());
+    let child = keeper(home.path())
+        .args(["--db", db.to_str().unwrap(), "engine"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first janitor pass writes enough to grow the WAL.
+    wait_for_rows(
+        &db,
+        "SELECT COUNT(*) FROM events WHERE session_id='keeper-tui' AND kind='janitor_pass'",
+        0,
+    );
+    signal(&child, "-TERM");
+    let out = wait_exit(child);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
+    assert_eq!(
+        wal, 0,
+        "the engine should fold its WAL back into the file on a clean stop"
+    );
+}
