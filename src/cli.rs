@@ -64,6 +64,38 @@ pub enum Verb {
     Touch(NameArgs),
     /// Drop a session's claim
     Release(NameArgs),
+    /// Supervised processes: health and heal state, or reset a broken circuit
+    #[command(subcommand)]
+    Watchdog(WatchdogVerb),
+    /// A bridge process for demos and tests (writes pid, version, heartbeat)
+    #[command(hide = true)]
+    Bridge(BridgeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WatchdogVerb {
+    /// Each supervised process: pid, alive, heartbeat age, version, tier, failures, breaker
+    Status,
+    /// Forget a process's heal state and close its circuit breaker
+    Reset(NameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    /// Directory for bridge.pid, bridge.heartbeat, bridge.version, bridge.restart, bridge.hang
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The version to stamp (default: "unknown")
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Stamp this git repository's HEAD instead
+    #[arg(long)]
+    pub version_repo: Option<PathBuf>,
+    #[arg(long, default_value_t = 1000)]
+    pub heartbeat_ms: u64,
+    /// Keep running when sent SIGTERM
+    #[arg(long)]
+    pub ignore_sigterm: bool,
 }
 
 #[derive(Debug, Args)]

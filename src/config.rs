@@ -58,6 +58,50 @@ impl Default for ReaperConfig {
     }
 }
 
+/// One supervised process (`[[watchdog.process]]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessConfig {
+    pub name: String,
+    pub pid_file: PathBuf,
+    pub heartbeat_file: PathBuf,
+    pub heartbeat_stale_secs: u64,
+    /// Where the process writes the version it runs.
+    pub version_file: Option<PathBuf>,
+    /// The current version: a git repository's HEAD …
+    pub version_repo: Option<PathBuf>,
+    /// … or what this command prints.
+    pub version_command: Option<Vec<String>>,
+    /// Files whose appearance asks the process to restart itself (tier 1).
+    pub restart_markers: Vec<PathBuf>,
+    /// How to start it (tier 3): argv, working directory, log file.
+    pub start: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub log_file: PathBuf,
+    /// Must appear in the process's command line before any signal.
+    pub cmdline_pattern: Option<String>,
+    pub cooldown_secs: u64,
+    pub grace_secs: u64,
+    pub breaker_limit: u32,
+    pub quiet_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchdogConfig {
+    /// Seconds between evaluations when no file changes (0: only on file
+    /// changes and when a heartbeat is due to go stale).
+    pub tick_secs: u64,
+    pub processes: Vec<ProcessConfig>,
+}
+
+impl Default for WatchdogConfig {
+    fn default() -> Self {
+        WatchdogConfig {
+            tick_secs: 10,
+            processes: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// Store path from the file; `--db` and `THREADKEEPER_DB` win over it.
@@ -69,6 +113,7 @@ pub struct Config {
     pub log_dir: Option<PathBuf>,
     pub janitor: JanitorConfig,
     pub reaper: ReaperConfig,
+    pub watchdog: WatchdogConfig,
 }
 
 impl Default for Config {
@@ -86,6 +131,7 @@ impl Default for Config {
                 run_at_start: true,
             },
             reaper: ReaperConfig::default(),
+            watchdog: WatchdogConfig::default(),
         }
     }
 }
@@ -170,9 +216,13 @@ impl Config {
         parse_reaper(&mut reaper, &mut cfg.reaper)?;
         reaper.finish()?;
 
+        let mut watchdog = Section::take(&mut root, "watchdog", origin)?;
+        cfg.watchdog = parse_watchdog(&mut watchdog, origin)?;
+        watchdog.finish()?;
+
         if let Some((key, _)) = root.iter().next() {
             return Err(err(format!(
-                "unknown section or key {key:?} (valid sections: [store], [engine], [janitor], [reaper])"
+                "unknown section or key {key:?} (valid sections: [store], [engine], [janitor], [reaper], [watchdog])"
             )));
         }
         Ok(cfg)
@@ -289,6 +339,9 @@ struct Section<'a> {
     table: Table,
     origin: &'a Path,
     valid: Vec<&'static str>,
+    /// How errors name this table when `name` is not enough
+    /// (`watchdog.process[2]`).
+    label: Option<String>,
 }
 
 impl<'a> Section<'a> {
@@ -310,7 +363,12 @@ impl<'a> Section<'a> {
             table,
             origin,
             valid: Vec::new(),
+            label: None,
         })
+    }
+
+    fn label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| self.name.to_string())
     }
 
     fn bad(&self, key: &str, value: &Value, expected: &str) -> Error {
@@ -318,7 +376,7 @@ impl<'a> Section<'a> {
             path: self.origin.into(),
             message: format!(
                 "{}.{key} = {value} is not valid: expected {expected}",
-                self.name
+                self.label()
             ),
         }
     }
@@ -393,7 +451,7 @@ impl<'a> Section<'a> {
                 path: self.origin.into(),
                 message: format!(
                     "unknown key {}.{key} (= {value}); valid keys in [{}]: {}",
-                    self.name,
+                    self.label(),
                     self.name,
                     self.valid.join(", ")
                 ),
@@ -471,4 +529,143 @@ impl Settings {
             log_dir,
         }
     }
+}
+
+fn parse_watchdog(sec: &mut Section<'_>, origin: &Path) -> Result<WatchdogConfig> {
+    let mut w = WatchdogConfig::default();
+    if let Some(t) = sec.integer(
+        "tick_secs",
+        0,
+        86_400,
+        "a whole number of seconds from 0 to 86400",
+    )? {
+        w.tick_secs = t as u64;
+    }
+    let list = match sec.get("process") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(v) => return Err(sec.bad("process", &v, "one or more [[watchdog.process]] tables")),
+    };
+    for (i, item) in list.into_iter().enumerate() {
+        let Value::Table(table) = item else {
+            return Err(Error::Config {
+                path: origin.into(),
+                message: format!(
+                    "watchdog.process entry {} is not a table; write each as [[watchdog.process]]",
+                    i + 1
+                ),
+            });
+        };
+        let label = Some(format!("watchdog.process[{}]", i + 1));
+        let mut p = Section {
+            name: "watchdog.process",
+            table,
+            origin,
+            valid: Vec::new(),
+            label,
+        };
+        w.processes.push(parse_process(&mut p)?);
+        p.finish()?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = w.processes.iter().find(|p| !seen.insert(p.name.clone())) {
+        return Err(Error::Config {
+            path: origin.into(),
+            message: format!(
+                "two watchdog processes are named {:?}; names must differ",
+                dup.name
+            ),
+        });
+    }
+    Ok(w)
+}
+
+fn required(p: &mut Section<'_>, key: &'static str, what: &str) -> Result<String> {
+    p.string(key)?
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| Error::Config {
+            path: p.origin.into(),
+            message: format!("{} needs {key} ({what})", p.label()),
+        })
+}
+
+fn seconds(p: &mut Section<'_>, key: &'static str, default: u64) -> Result<u64> {
+    Ok(
+        p.integer(key, 0, 86_400, "a whole number of seconds from 0 to 86400")?
+            .map_or(default, |v| v as u64),
+    )
+}
+
+fn parse_process(p: &mut Section<'_>) -> Result<ProcessConfig> {
+    let name = required(p, "name", "a quoted name such as \"bridge\"")?;
+    let pid_file = expand_home(&required(
+        p,
+        "pid_file",
+        "the path of the file holding its PID",
+    )?);
+    let heartbeat_file = expand_home(&required(
+        p,
+        "heartbeat_file",
+        "the path of the file it touches while healthy",
+    )?);
+    let log_file = expand_home(&required(
+        p,
+        "log_file",
+        "where a restarted process's output goes",
+    )?);
+    let start = p
+        .strings("start")?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::Config {
+            path: p.origin.into(),
+            message: format!(
+                "{} needs start = [\"program\", \"arg\", …] to restart it",
+                p.label()
+            ),
+        })?;
+    let heartbeat_stale_secs = seconds(p, "heartbeat_stale_secs", 90)?.max(1);
+    let cooldown_secs = seconds(p, "cooldown_secs", 45)?;
+    let grace_secs = seconds(p, "grace_secs", 5)?;
+    let quiet_secs = seconds(p, "quiet_secs", 60)?;
+    let breaker_limit = p
+        .integer("breaker_limit", 1, 100, "a count from 1 to 100")?
+        .map_or(3, |v| v as u32);
+    let version_file = p.string("version_file")?.map(|v| expand_home(&v));
+    let version_repo = p.string("version_repo")?.map(|v| expand_home(&v));
+    let version_command = p.strings("version_command")?.filter(|c| !c.is_empty());
+    if version_repo.is_some() && version_command.is_some() {
+        return Err(Error::Config {
+            path: p.origin.into(),
+            message: format!(
+                "{} has both version_repo and version_command; use one",
+                p.label()
+            ),
+        });
+    }
+    let restart_markers = p
+        .strings("restart_markers")?
+        .unwrap_or_default()
+        .iter()
+        .map(|m| expand_home(m))
+        .collect();
+    let cwd = p.string("cwd")?.map(|v| expand_home(&v));
+    let cmdline_pattern = p.string("cmdline_pattern")?.filter(|s| !s.is_empty());
+    Ok(ProcessConfig {
+        name,
+        pid_file,
+        heartbeat_file,
+        heartbeat_stale_secs,
+        version_file,
+        version_repo,
+        version_command,
+        restart_markers,
+        start,
+        cwd,
+        log_file,
+        cmdline_pattern,
+        cooldown_secs,
+        grace_secs,
+        breaker_limit,
+        quiet_secs,
+    })
 }

@@ -387,6 +387,12 @@ impl Engine {
             Box::new(Janitor::new(settings.config.janitor.clone())),
             Box::new(Reaper::new(settings.config.reaper.clone())),
         ];
+        let mut loops = loops;
+        if !settings.config.watchdog.processes.is_empty() {
+            loops.push(Box::new(crate::loops::watchdog::Watchdog::new(
+                settings.config.watchdog.clone(),
+            )));
+        }
         Self::with_loops(settings, loops)
     }
 

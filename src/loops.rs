@@ -4,6 +4,7 @@
 
 pub mod janitor;
 pub mod reaper;
+pub mod watchdog;
 
 use std::fmt;
 use std::path::Path;
@@ -22,15 +23,17 @@ use crate::store::WriteStore;
 pub enum LoopId {
     Janitor,
     Reaper,
+    Watchdog,
 }
 
 impl LoopId {
-    pub const ALL: &'static [LoopId] = &[LoopId::Janitor, LoopId::Reaper];
+    pub const ALL: &'static [LoopId] = &[LoopId::Janitor, LoopId::Reaper, LoopId::Watchdog];
 
     pub fn name(self) -> &'static str {
         match self {
             LoopId::Janitor => "janitor",
             LoopId::Reaper => "reaper",
+            LoopId::Watchdog => "watchdog",
         }
     }
 
@@ -39,6 +42,7 @@ impl LoopId {
         match self {
             LoopId::Janitor => "janitor_pass",
             LoopId::Reaper => "reaper_pass",
+            LoopId::Watchdog => "watchdog_pass",
         }
     }
 }
@@ -111,6 +115,15 @@ pub trait Loop: Send {
     /// What the loop watches, for its panel (the reaper's sessions), read
     /// without acting. `None` for loops with nothing to show.
     fn observe(&self, _conn: &Connection, _now: i64) -> Option<Observation> {
+        None
+    }
+    /// Files whose changes should wake the loop at once (heartbeats).
+    fn watched_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+    /// When the loop wants to look again even without a file event (a
+    /// heartbeat about to go stale); `None`: its interval is enough.
+    fn wake_in(&self, _now: i64) -> Option<Duration> {
         None
     }
     /// For commands that belong to one kind of loop (a reap by hand).

@@ -1,3 +1,5 @@
-//! The world outside the store: the tmux server agents run in.
+//! The world outside the store: the tmux server agents run in and the
+//! processes the watchdog supervises.
 
+pub mod process;
 pub mod tmux;

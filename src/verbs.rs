@@ -51,6 +51,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Claim(a) => sessions::claim_verb(&settings, &a),
         Verb::Touch(a) => sessions::touch_verb(&settings, &a),
         Verb::Release(a) => sessions::release_verb(&settings, &a),
+        Verb::Watchdog(v) => watchdog_verb(&settings, &v),
+        Verb::Bridge(a) => crate::bridge::run(&a).map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -85,12 +87,16 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
             }
             Box::new(Janitor::new(cfg))
         }
-        LoopId::Reaper if a.days.is_some() => {
-            return Err(Error::Refused(
-                "--days belongs to the janitor, not the reaper".into(),
-            ));
+        LoopId::Reaper | LoopId::Watchdog if a.days.is_some() => {
+            return Err(Error::Refused(format!(
+                "--days belongs to the janitor, not the {}",
+                a.loop_id
+            )));
         }
         LoopId::Reaper => Box::new(Reaper::new(settings.config.reaper.clone())),
+        LoopId::Watchdog => Box::new(crate::loops::watchdog::Watchdog::new(
+            settings.config.watchdog.clone(),
+        )),
     };
     let now = now_unix();
     let report = if a.dry_run {
@@ -201,6 +207,67 @@ fn info(settings: &Settings) -> Result<ExitCode> {
         reaper.tmux.describe()
     );
     out(&t)
+}
+
+fn watchdog_verb(settings: &Settings, v: &crate::cli::WatchdogVerb) -> Result<ExitCode> {
+    use crate::loops::watchdog::Watchdog;
+    let wd = Watchdog::new(settings.config.watchdog.clone());
+    if wd.config.processes.is_empty() {
+        return Err(Error::Refused(
+            "no supervised processes: add [[watchdog.process]] tables to the config (see assets/keeper.toml)".into(),
+        ));
+    }
+    match v {
+        crate::cli::WatchdogVerb::Status => {
+            let read = ReadStore::open(&settings.db_path)?;
+            let now = now_unix();
+            let rows = wd
+                .rows(&read.conn, now)
+                .map_err(|e| Error::from_sqlite(&read.path, e))?;
+            let mut lines = Vec::new();
+            for r in rows {
+                let h = &r.health;
+                let pid = h
+                    .liveness
+                    .pid()
+                    .map_or_else(|| "-".into(), |p| p.to_string());
+                let beat = h
+                    .heartbeat_age
+                    .map_or_else(|| "none".into(), |a| format!("{a}s"));
+                let verdict = if h.healthy() {
+                    "healthy".to_string()
+                } else {
+                    h.why()
+                };
+                let breaker = if r.state.failures >= r.breaker_limit {
+                    "  CIRCUIT BROKEN"
+                } else {
+                    ""
+                };
+                lines.push(format!(
+                    "{}: pid {pid}, heartbeat {beat}, version {}, tier {}, failures {}/{}{breaker} — {verdict}",
+                    h.name,
+                    h.stamp.as_deref().unwrap_or("?"),
+                    r.state.tier,
+                    r.state.failures,
+                    r.breaker_limit
+                ));
+                if !r.state.last_action.is_empty() {
+                    lines.push(format!(
+                        "  last: {} ({} ago)",
+                        r.state.last_action,
+                        crate::report::fmt_age(now - r.state.last_action_at)
+                    ));
+                }
+            }
+            out(&lines.join("\n"))
+        }
+        crate::cli::WatchdogVerb::Reset(a) => {
+            let mut store =
+                WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+            out(&wd.reset(&mut store, &a.name)?)
+        }
+    }
 }
 
 fn seed_verb(a: &SeedArgs) -> Result<ExitCode> {

@@ -63,6 +63,27 @@ fn every_key_is_read() {
             default_ttl_secs: 120,
             protected: vec!["msg-warm-keep".into()],
         },
+        watchdog: keeper_tui::config::WatchdogConfig {
+            tick_secs: 5,
+            processes: vec![keeper_tui::config::ProcessConfig {
+                name: "bridge".into(),
+                pid_file: "/run/bridge/bridge.pid".into(),
+                heartbeat_file: "/run/bridge/heartbeat".into(),
+                heartbeat_stale_secs: 30,
+                version_file: Some("/run/bridge/version".into()),
+                version_repo: Some("/srv/bridge".into()),
+                version_command: None,
+                restart_markers: vec!["/run/bridge/restart".into()],
+                start: vec!["/srv/bridge/run".into(), "--port".into(), "7070".into()],
+                cwd: Some("/srv/bridge".into()),
+                log_file: "/var/log/bridge.log".into(),
+                cmdline_pattern: Some("bridge/run".into()),
+                cooldown_secs: 20,
+                grace_secs: 3,
+                breaker_limit: 5,
+                quiet_secs: 120,
+            }],
+        },
     };
     assert_eq!(parse("valid.toml").unwrap(), want);
 }

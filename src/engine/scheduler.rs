@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::{Command, PassOutcome, Reply, Request, SLIDE_EVERY, Shared, detail, lock};
@@ -42,10 +42,18 @@ pub(super) async fn loop_task(
     slot: LoopSlot,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (id, interval, at_start) = {
+    let (id, interval, at_start, watched) = {
         let lp = lock(&slot);
-        (lp.id(), lp.interval(), lp.run_at_start())
+        (
+            lp.id(),
+            lp.interval(),
+            lp.run_at_start(),
+            lp.watched_files(),
+        )
     };
+    // Files whose changes wake this loop at once (heartbeats, pid files).
+    let wake = Arc::new(Notify::new());
+    let _watchers = watch_files(&shared, id, &watched, &wake);
     let Some(poke) = shared.pokes.get(&id).cloned() else {
         return;
     };
@@ -61,10 +69,18 @@ pub(super) async fn loop_task(
         let due_unix = next_due
             .map(|t| now_unix() + t.saturating_duration_since(Instant::now()).as_secs() as i64);
         shared.update_loop(id, |s| s.next_due = due_unix);
+        // The loop may want a look sooner than its interval (a heartbeat
+        // about to go stale).
+        let soon = lock(&slot).wake_in(now_unix()).map(|d| Instant::now() + d);
+        let due = match (next_due, soon) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut mode = tokio::select! {
             _ = stop.changed() => break,
             () = poke.notified() => PassMode::Forced,
-            () = sleep_until_due(next_due) => PassMode::Scheduled,
+            () = wake.notified() => PassMode::Scheduled,
+            () = sleep_until_due(due) => PassMode::Scheduled,
         };
         let waiters = lock(&shared.waiters).remove(&id).unwrap_or_default();
         if !waiters.is_empty() {
@@ -115,10 +131,48 @@ pub(super) async fn loop_task(
         }
         shared.refresh.notify_one();
         shared.publish();
-        if mode == PassMode::Scheduled {
+        if mode == PassMode::Scheduled && next_due.is_some_and(|d| d <= Instant::now()) {
             next_due = interval.map(|i| Instant::now() + i);
         }
     }
+}
+
+/// One watcher per directory holding watched files; a change to any of
+/// them wakes the loop. A directory that cannot be watched is reported.
+fn watch_files(
+    shared: &Shared,
+    id: LoopId,
+    files: &[std::path::PathBuf],
+    wake: &Arc<Notify>,
+) -> Vec<super::watch::FileWatcher> {
+    let mut by_dir: HashMap<std::path::PathBuf, Vec<std::ffi::OsString>> = HashMap::new();
+    for f in files {
+        if let (Some(dir), Some(name)) = (f.parent(), f.file_name()) {
+            by_dir
+                .entry(dir.to_path_buf())
+                .or_default()
+                .push(name.to_os_string());
+        }
+    }
+    by_dir
+        .into_iter()
+        .filter_map(|(dir, names)| {
+            let w = Arc::clone(wake);
+            match super::watch::FileWatcher::start(&dir, names, move || w.notify_one()) {
+                Ok(watcher) => Some(watcher),
+                Err(e) => {
+                    shared.notice(
+                        true,
+                        format!(
+                            "{id}: cannot watch {} ({e}); checking on its tick",
+                            dir.display()
+                        ),
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 /// Re-read the store when the watcher (or a write of ours) says it

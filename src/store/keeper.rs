@@ -14,6 +14,14 @@ CREATE TABLE IF NOT EXISTS keeper_passes (
     summary     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS keeper_passes_loop ON keeper_passes(loop_id, id DESC);
+CREATE TABLE IF NOT EXISTS keeper_heal (
+    name            TEXT PRIMARY KEY,
+    tier            INTEGER NOT NULL,
+    last_action_at  INTEGER NOT NULL,
+    failures        INTEGER NOT NULL,
+    last_alert_at   INTEGER NOT NULL,
+    last_action     TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS keeper_claims (
     name        TEXT PRIMARY KEY,
     owner       TEXT NOT NULL,
@@ -27,12 +35,17 @@ CREATE TABLE IF NOT EXISTS keeper_claims (
 /// that already has them writes nothing at all.
 pub fn ensure_tables(conn: &Connection) -> rusqlite::Result<()> {
     let present: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('keeper_passes','keeper_claims')",
+        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('keeper_passes','keeper_claims','keeper_heal')",
         [],
         |r| r.get(0),
     )?;
-    if present < 2 {
-        conn.execute_batch(&format!("BEGIN IMMEDIATE;{KEEPER_TABLES}COMMIT;"))?;
+    if present < 3 {
+        // Inside a caller's transaction the tables land with its writes.
+        if conn.is_autocommit() {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE;{KEEPER_TABLES}COMMIT;"))?;
+        } else {
+            conn.execute_batch(KEEPER_TABLES)?;
+        }
     }
     Ok(())
 }
@@ -191,4 +204,64 @@ pub fn release(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
         return Ok(false);
     }
     Ok(conn.execute("DELETE FROM keeper_claims WHERE name=?1", [name])? > 0)
+}
+
+/// The watchdog's memory of one process, kept across restarts of keeper-tui.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HealState {
+    pub name: String,
+    /// Last tier acted on; 0 when healthy.
+    pub tier: u8,
+    pub last_action_at: i64,
+    /// Consecutive unconfirmed restarts; the breaker opens at the limit.
+    pub failures: u32,
+    pub last_alert_at: i64,
+    pub last_action: String,
+}
+
+pub fn heal_state(conn: &Connection, name: &str) -> rusqlite::Result<HealState> {
+    let present: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='keeper_heal'",
+        [],
+        |r| r.get(0),
+    )?;
+    if present == 0 {
+        return Ok(HealState {
+            name: name.into(),
+            ..HealState::default()
+        });
+    }
+    let found = conn
+        .query_row(
+            "SELECT tier, last_action_at, failures, last_alert_at, last_action FROM keeper_heal WHERE name=?1",
+            [name],
+            |r| {
+                Ok(HealState {
+                    name: name.into(),
+                    tier: r.get(0)?,
+                    last_action_at: r.get(1)?,
+                    failures: r.get(2)?,
+                    last_alert_at: r.get(3)?,
+                    last_action: r.get(4)?,
+                })
+            },
+        )
+        .optional()?;
+    Ok(found.unwrap_or_else(|| HealState {
+        name: name.into(),
+        ..HealState::default()
+    }))
+}
+
+/// Save one process's heal state (one row, replaced whole).
+pub fn save_heal_state(conn: &Connection, st: &HealState) -> rusqlite::Result<()> {
+    ensure_tables(conn)?;
+    conn.execute(
+        "INSERT INTO keeper_heal (name, tier, last_action_at, failures, last_alert_at, last_action) \
+         VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(name) DO UPDATE SET tier=excluded.tier, \
+         last_action_at=excluded.last_action_at, failures=excluded.failures, \
+         last_alert_at=excluded.last_alert_at, last_action=excluded.last_action",
+        params![st.name, st.tier, st.last_action_at, st.failures, st.last_alert_at, st.last_action],
+    )?;
+    Ok(())
 }
