@@ -53,6 +53,8 @@ fn version(a: &BridgeArgs) -> String {
 
 pub fn run(a: &BridgeArgs) -> Result<()> {
     let files = Files::in_dir(&a.dir);
+    // A freshly started bridge is not hung, whatever the last one was.
+    let _ = std::fs::remove_file(&files.hang);
     std::fs::write(&files.pid, format!("{}\n", std::process::id()))
         .map_err(|e| io("write", &files.pid, &e))?;
     std::fs::write(&files.version, format!("{}\n", version(a)))
@@ -70,6 +72,11 @@ pub fn run(a: &BridgeArgs) -> Result<()> {
         };
         let every = Duration::from_millis(a.heartbeat_ms.max(10));
         loop {
+            // A hung bridge does nothing at all: no heartbeat, no restart.
+            if files.hang.exists() {
+                tokio::time::sleep(every).await;
+                continue;
+            }
             if files.marker.exists() {
                 let _ = std::fs::remove_file(&files.marker);
                 // Cooperative restart: same pid, fresh code and version.
@@ -80,7 +87,7 @@ pub fn run(a: &BridgeArgs) -> Result<()> {
                 .exec();
                 return Err(Error::Io(format!("bridge: restart failed: {err}")));
             }
-            if !files.hang.exists() {
+            {
                 let now = crate::store::now_unix();
                 std::fs::write(&files.heartbeat, format!("{now}\n"))
                     .map_err(|e| io("write", &files.heartbeat, &e))?;

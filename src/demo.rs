@@ -24,6 +24,14 @@ pub struct DemoWorld {
 
 impl Drop for DemoWorld {
     fn drop(&mut self) {
+        // The demo bridge (and any restart the watchdog made) goes too.
+        if let Some((pid, _)) = crate::sys::process::read_pid_file(
+            &crate::bridge::Files::in_dir(&self.bridge_dir()).pid,
+        ) && crate::sys::process::read_proc(pid)
+            .is_some_and(|p| p.cmdline.contains("bridge --dir"))
+        {
+            let _ = crate::sys::process::signal(pid, nix::sys::signal::Signal::SIGKILL);
+        }
         let _ = std::process::Command::new("tmux")
             .args(["-L", &self.tmux_socket, "kill-server"])
             .stderr(std::process::Stdio::null())
@@ -95,6 +103,18 @@ impl DemoWorld {
         };
         seed(&world.db, spec)?;
         start_demo_sessions(&world.tmux_socket);
+        std::fs::create_dir_all(world.bridge_dir()).map_err(|e| {
+            Error::Io(format!(
+                "cannot create {}: {e}",
+                world.bridge_dir().display()
+            ))
+        })?;
+        crate::sys::process::start_detached(
+            &world.bridge_argv(),
+            None,
+            &world.bridge_dir().join("bridge.log"),
+        )
+        .map_err(|e| Error::Io(format!("cannot start the demo bridge: {e}")))?;
         let store = crate::store::WriteStore::open_existing(&world.db, "keeper-demo")?;
         store
             .with_busy_timeout(None, |c| {
@@ -102,6 +122,29 @@ impl DemoWorld {
             })
             .map_err(|e| Error::from_sqlite(&world.db, e))?;
         Ok(world)
+    }
+
+    pub fn bridge_dir(&self) -> PathBuf {
+        self.dir.join("bridge")
+    }
+
+    /// A bridge that ignores SIGTERM: a hang (create `bridge/bridge.hang`)
+    /// climbs all three tiers before the watchdog brings it back.
+    fn bridge_argv(&self) -> Vec<String> {
+        let exe = std::env::current_exe()
+            .map_or_else(|_| "keeper-tui".into(), |p| p.display().to_string());
+        let dir = self.bridge_dir().display().to_string();
+        vec![
+            exe,
+            "bridge".into(),
+            "--dir".into(),
+            dir,
+            "--version".into(),
+            "demo-1".into(),
+            "--heartbeat-ms".into(),
+            "500".into(),
+            "--ignore-sigterm".into(),
+        ]
     }
 
     /// Short intervals so things visibly happen; the janitor waits for its
@@ -116,6 +159,26 @@ impl DemoWorld {
         config.reaper.grace_secs = 20;
         config.reaper.interval_secs = 90;
         config.reaper.boot_reap = false;
+        let files = crate::bridge::Files::in_dir(&self.bridge_dir());
+        config.watchdog.tick_secs = 5;
+        config.watchdog.processes = vec![crate::config::ProcessConfig {
+            name: "bridge".into(),
+            pid_file: files.pid,
+            heartbeat_file: files.heartbeat,
+            heartbeat_stale_secs: 5,
+            version_file: Some(files.version),
+            version_repo: None,
+            version_command: None,
+            restart_markers: vec![files.marker],
+            start: self.bridge_argv(),
+            cwd: None,
+            log_file: self.bridge_dir().join("bridge.log"),
+            cmdline_pattern: Some(format!("bridge --dir {}", self.bridge_dir().display())),
+            cooldown_secs: 5,
+            grace_secs: 2,
+            breaker_limit: 3,
+            quiet_secs: 60,
+        }];
         config.log_dir = Some(self.dir.join("log"));
         Settings::resolve(config, None, Some(&self.db))
     }

@@ -47,6 +47,8 @@ pub enum Command {
     LoopHistory(String),
     /// Kill one agent session by hand (after the UI's confirm step).
     ReapSession(String),
+    /// Close a supervised process's circuit breaker (after a confirm).
+    ResetBreaker(String),
     /// Let loops look again at what they watch (the Sessions panel), without
     /// re-reading the store.
     Observe,
@@ -60,6 +62,7 @@ impl Command {
                 | Command::ForceAll
                 | Command::ReopenThread { .. }
                 | Command::ReapSession(_)
+                | Command::ResetBreaker(_)
         )
     }
 
@@ -74,6 +77,7 @@ impl Command {
             Command::ThreadDetail(id) => format!("show thread {id}"),
             Command::LoopHistory(kind) => format!("show {kind} history"),
             Command::ReapSession(name) => format!("reap session {name}"),
+            Command::ResetBreaker(name) => format!("reset the circuit breaker of {name}"),
             Command::Observe => "look at the sessions again".into(),
         }
     }
@@ -138,6 +142,8 @@ pub struct Snapshot {
     pub thread_filter: ThreadFilter,
     /// The reaper's last look at the tmux sessions.
     pub sessions: Option<Survey>,
+    /// The watchdog's supervised processes; empty when none are configured.
+    pub bridges: Vec<crate::loops::watchdog::BridgeRow>,
 }
 
 /// Rows the Threads panel can scroll through.
@@ -162,6 +168,7 @@ struct EngineState {
     threads: Vec<ThreadRow>,
     thread_filter: ThreadFilter,
     sessions: Option<Survey>,
+    bridges: Vec<crate::loops::watchdog::BridgeRow>,
 }
 
 /// State shared by the engine's tasks.
@@ -220,6 +227,7 @@ impl Shared {
             threads: st.threads.clone(),
             thread_filter: st.thread_filter.clone(),
             sessions: st.sessions.clone(),
+            bridges: st.bridges.clone(),
         };
         drop(st);
         self.snapshot_tx.send_replace(Arc::new(snap));
@@ -280,8 +288,10 @@ impl Shared {
         let seen = lock(&self.view)
             .as_ref()
             .and_then(|v| lp.observe(v.conn(), now));
-        if let Some(Observation::Sessions(s)) = seen {
-            lock(&self.state).sessions = Some(s);
+        match seen {
+            Some(Observation::Sessions(s)) => lock(&self.state).sessions = Some(s),
+            Some(Observation::Bridges(b)) => lock(&self.state).bridges = b,
+            None => {}
         }
     }
 
@@ -445,6 +455,7 @@ impl Engine {
             threads: Vec::new(),
             thread_filter: ThreadFilter::default(),
             sessions: None,
+            bridges: Vec::new(),
         };
         let (snapshot_tx, snapshots) = tokio::sync::watch::channel(Arc::new(placeholder));
         let (tx, commands) = mpsc::channel(64);
@@ -461,6 +472,7 @@ impl Engine {
                 threads,
                 thread_filter: ThreadFilter::default(),
                 sessions: None,
+                bridges: Vec::new(),
             }),
             snapshot_tx,
             refresh: Notify::new(),

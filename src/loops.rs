@@ -134,4 +134,5 @@ pub trait Loop: Send {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Observation {
     Sessions(reaper::Survey),
+    Bridges(Vec<watchdog::BridgeRow>),
 }

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use self::app::{App, Effect, Popup, Purpose};
 use self::keys::{Panel, active};
+use self::panels::bridges::BridgesPanel;
 use self::panels::log::LogPanel;
 use self::panels::loops::{LoopsPanel, starved_outcomes};
 use self::panels::outcomes::OutcomesPanel;
@@ -291,6 +292,24 @@ fn draw_panels(
     draw_left(frame, app, figures, &rows, stores_a, outcomes_a, compact);
     draw_right(frame, app, now, threads_a, sessions_a);
     let snap = Arc::clone(&app.snapshot);
+    // Supervised processes share the bottom row with the Log.
+    let bottom = if snap.bridges.is_empty() {
+        bottom
+    } else {
+        let [log, bridges] =
+            Layout::horizontal([Constraint::Fill(2), Constraint::Fill(3)]).areas(bottom);
+        frame.render_stateful_widget(
+            BridgesPanel {
+                rows: &snap.bridges,
+                now,
+                focused: focus == Panel::Bridges,
+                theme: t,
+            },
+            bridges,
+            &mut app.bridges,
+        );
+        log
+    };
     frame.render_stateful_widget(
         LogPanel {
             notices: &snap.notices,

@@ -74,10 +74,13 @@ fn tab_shift_tab_and_digits_move_focus() {
     assert_eq!(app.focus, Panel::Stores);
     // Terminals report Shift-Tab with SHIFT; it must not matter.
     app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
-    assert_eq!(app.focus, Panel::Sessions, "wraps around");
+    assert_eq!(app.focus, Panel::Bridges, "wraps around");
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.focus, Panel::Stores, "wraps around");
-    for (c, panel) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Panel::ALL) {
+    for (c, panel) in ['1', '2', '3', '4', '5', '6', '7']
+        .into_iter()
+        .zip(Panel::ALL)
+    {
         ch(&mut app, c);
         assert_eq!(app.focus, panel);
     }

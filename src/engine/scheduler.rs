@@ -13,6 +13,9 @@ use crate::error::Error;
 use crate::loops::{Loop, LoopId, PassMode};
 use crate::store::now_unix;
 
+/// Summaries of passes that changed nothing.
+const QUIET: [&str; 4] = ["no_stale", "no_orphans", "all_healthy", "disabled"];
+
 pub(super) type LoopSlot = Arc<Mutex<Box<dyn Loop>>>;
 
 async fn sleep_until_due(due: Option<Instant>) {
@@ -121,7 +124,12 @@ pub(super) async fn loop_task(
             }
             s.last = Some(outcome);
         });
-        shared.notice(!ok, format!("{} {text}", mode.name()));
+        // A scheduled pass that found nothing to do is not news: the Loops
+        // panel shows it; the Log keeps what happened.
+        let quiet = ok && mode == PassMode::Scheduled && QUIET.iter().any(|q| text.ends_with(q));
+        if !quiet {
+            shared.notice(!ok, format!("{} {text}", mode.name()));
+        }
         for w in waiters {
             let _ = w.send(if ok {
                 Ok(text.clone())
@@ -197,6 +205,46 @@ pub(super) async fn refresher(shared: Arc<Shared>, mut stop: watch::Receiver<boo
             }
             _ = slide.tick() => shared.publish(),
         }
+    }
+}
+
+/// Commands that act through one kind of loop (a reap by hand, a breaker
+/// reset): they need that loop's own state.
+fn dispatch_loop_command(
+    shared: &Arc<Shared>,
+    loops: &HashMap<LoopId, LoopSlot>,
+    command: Command,
+    reply: tokio::sync::oneshot::Sender<Reply>,
+) {
+    match command {
+        Command::ReapSession(name) => {
+            let Some(slot) = loops.get(&LoopId::Reaper).cloned() else {
+                let _ = reply.send(Err("no reaper in this engine".into()));
+                return;
+            };
+            let sh = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || {
+                let answer = reap_by_hand(&sh, &slot, &name);
+                sh.refresh.notify_one();
+                reply_and_log(&sh, reply, answer);
+                sh.publish();
+            });
+        }
+        Command::ResetBreaker(name) => {
+            let Some(slot) = loops.get(&LoopId::Watchdog).cloned() else {
+                let _ = reply.send(Err(
+                    "no watchdog in this engine: no [[watchdog.process]] configured".into(),
+                ));
+                return;
+            };
+            let sh = Arc::clone(shared);
+            tokio::task::spawn_blocking(move || {
+                let answer = reset_breaker(&sh, &slot, &name);
+                reply_and_log(&sh, reply, answer);
+                sh.publish();
+            });
+        }
+        _ => {}
     }
 }
 
@@ -287,18 +335,8 @@ pub(super) fn dispatch(shared: &Arc<Shared>, loops: &HashMap<LoopId, LoopSlot>, 
                 let _ = reply.send(Err(format!("no {id} loop in this engine")));
             }
         },
-        Command::ReapSession(name) => {
-            let Some(slot) = loops.get(&LoopId::Reaper).cloned() else {
-                let _ = reply.send(Err("no reaper in this engine".into()));
-                return;
-            };
-            let sh = Arc::clone(shared);
-            tokio::task::spawn_blocking(move || {
-                let answer = reap_by_hand(&sh, &slot, &name);
-                sh.refresh.notify_one();
-                reply_and_log(&sh, reply, answer);
-                sh.publish();
-            });
+        cmd @ (Command::ReapSession(_) | Command::ResetBreaker(_)) => {
+            dispatch_loop_command(shared, loops, cmd, reply);
         }
         Command::ReopenThread { id, note } => {
             let sh = Arc::clone(shared);
@@ -382,6 +420,22 @@ fn dry_run(
         drop(lp);
         reply_and_log(&sh, reply, answer);
     });
+}
+
+fn reset_breaker(shared: &Shared, slot: &LoopSlot, name: &str) -> Reply {
+    let mut lp = lock(slot);
+    let Some(wd) = lp
+        .as_any_mut()
+        .downcast_mut::<crate::loops::watchdog::Watchdog>()
+    else {
+        return Err("the watchdog is not running in this engine".into());
+    };
+    let Some(writer) = shared.writer.as_ref() else {
+        return Err("read-only mode: nothing can be reset".into());
+    };
+    let result = wd.reset(&mut lock(writer), name).map_err(|e| e.to_string());
+    shared.observe(lp.as_ref());
+    result
 }
 
 fn reap_by_hand(shared: &Shared, slot: &LoopSlot, name: &str) -> Reply {

@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::store::WriteStore;
 use crate::store::events::{insert_event, record_loop_pass};
 use crate::store::keeper::{HealState, heal_state, save_heal_state};
-use crate::sys::process::{Liveness, liveness, mtime, signal, start_detached, wait_gone};
+use crate::sys::process::{
+    Liveness, liveness, mtime, mtime_precise, now_precise, signal, start_detached, wait_gone,
+};
 
 /// How long a started process has to show a live PID.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
@@ -29,6 +31,8 @@ pub struct Health {
     pub liveness: Liveness,
     /// Seconds since the heartbeat file changed; `None` when it is missing.
     pub heartbeat_age: Option<i64>,
+    /// When it last changed, so a panel can age it with the clock.
+    pub heartbeat_at: Option<i64>,
     pub stale: bool,
     pub stamp: Option<String>,
     pub current: Option<String>,
@@ -121,8 +125,11 @@ fn current_version(p: &ProcessConfig) -> Option<String> {
 
 pub fn check(p: &ProcessConfig, now: i64) -> Health {
     let live = liveness(&p.pid_file, p.cmdline_pattern.as_deref());
-    let heartbeat_age = mtime(&p.heartbeat_file).map(|m| (now - m).max(0));
-    let stale = heartbeat_age.is_none_or(|a| a > p.heartbeat_stale_secs as i64);
+    let heartbeat_at = mtime(&p.heartbeat_file);
+    let heartbeat_age = heartbeat_at.map(|m| (now - m).max(0));
+    // Sub-second times: the threshold is crossed at a moment, not a second.
+    let stale = mtime_precise(&p.heartbeat_file)
+        .is_none_or(|m| now_precise() - m > p.heartbeat_stale_secs as f64);
     let stamp = p
         .version_file
         .as_ref()
@@ -140,6 +147,7 @@ pub fn check(p: &ProcessConfig, now: i64) -> Health {
         name: p.name.clone(),
         liveness: live,
         heartbeat_age,
+        heartbeat_at,
         stale,
         stamp,
         current,
@@ -478,6 +486,10 @@ impl Loop for Watchdog {
         })
     }
 
+    fn observe(&self, conn: &Connection, now: i64) -> Option<super::Observation> {
+        self.rows(conn, now).ok().map(super::Observation::Bridges)
+    }
+
     fn watched_files(&self) -> Vec<PathBuf> {
         self.config
             .processes
@@ -486,17 +498,19 @@ impl Loop for Watchdog {
             .collect()
     }
 
-    fn wake_in(&self, now: i64) -> Option<Duration> {
+    fn wake_in(&self, _now: i64) -> Option<Duration> {
         // The moment a fresh heartbeat goes stale: no file event marks it.
+        let now = now_precise();
         self.config
             .processes
             .iter()
             .filter_map(|p| {
-                mtime(&p.heartbeat_file).map(|m| m + p.heartbeat_stale_secs as i64 + 1 - now)
+                mtime_precise(&p.heartbeat_file)
+                    .map(|m| m + p.heartbeat_stale_secs as f64 + 0.01 - now)
             })
-            .filter(|s| *s > 0)
-            .min()
-            .map(|s| Duration::from_secs(s as u64))
+            .filter(|s| *s > 0.0)
+            .min_by(f64::total_cmp)
+            .map(Duration::from_secs_f64)
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {

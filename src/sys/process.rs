@@ -89,6 +89,18 @@ pub fn read_pid_file(path: &Path) -> Option<(i32, i64)> {
     Some((pid, mtime))
 }
 
+/// Modification time with sub-second precision, as Unix seconds.
+pub fn mtime_precise(path: &Path) -> Option<f64> {
+    let m = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(m.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64())
+}
+
+pub fn now_precise() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 pub fn mtime(path: &Path) -> Option<i64> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| m.mtime())

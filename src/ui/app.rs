@@ -76,6 +76,7 @@ pub struct App {
     pub threads: TableState,
     pub log: TableState,
     pub sessions: TableState,
+    pub bridges: TableState,
     pub filter: ThreadFilter,
     pub editing_filter: bool,
     pub popup: Option<Popup>,
@@ -105,6 +106,7 @@ impl App {
             threads: TableState::default().with_selected(Some(0)),
             log: TableState::default(),
             sessions: TableState::default().with_selected(Some(0)),
+            bridges: TableState::default().with_selected(Some(0)),
             filter: ThreadFilter::default(),
             editing_filter: false,
             popup: None,
@@ -175,6 +177,7 @@ impl App {
         clamp(&mut self.threads, self.snapshot.threads.len());
         let n_sessions = self.session_rows();
         clamp(&mut self.sessions, n_sessions);
+        clamp(&mut self.bridges, self.snapshot.bridges.len());
     }
 
     /// Handle one key press.
@@ -300,6 +303,7 @@ impl App {
             Panel::Threads => self.snapshot.threads.len(),
             Panel::Log => self.snapshot.notices.len(),
             Panel::Sessions => self.session_rows(),
+            Panel::Bridges => self.snapshot.bridges.len(),
             Panel::Stores => 0,
         }
     }
@@ -311,6 +315,7 @@ impl App {
             Panel::Threads => Some(&mut self.threads),
             Panel::Log => Some(&mut self.log),
             Panel::Sessions => Some(&mut self.sessions),
+            Panel::Bridges => Some(&mut self.bridges),
             Panel::Stores => None,
         }
     }
@@ -405,6 +410,7 @@ impl App {
                 }
             }
             Action::Reap => return self.reap_selected(),
+            Action::Evaluate | Action::ResetBreaker => return self.bridge_action(action),
             Action::Refresh => {
                 self.say("refreshing…", false);
                 return vec![Effect::Send(Command::Refresh, Purpose::Message)];
@@ -466,6 +472,50 @@ impl App {
         } else {
             Vec::new()
         }
+    }
+
+    /// The Bridges panel's keys.
+    fn bridge_action(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Evaluate => {
+                if self.snapshot.bridges.is_empty() {
+                    self.say(
+                        "no supervised processes: add [[watchdog.process]] to the config",
+                        true,
+                    );
+                    return Vec::new();
+                }
+                self.say("evaluating the supervised processes…", false);
+                return vec![Effect::Send(
+                    Command::ForcePass(LoopId::Watchdog),
+                    Purpose::Message,
+                )];
+            }
+            Action::ResetBreaker => {
+                let Some(row) = self
+                    .snapshot
+                    .bridges
+                    .get(self.bridges.selected().unwrap_or(0))
+                else {
+                    self.say("no supervised process selected", true);
+                    return Vec::new();
+                };
+                let name = row.health.name.clone();
+                let detail = format!(
+                    "{}: {} failed restart(s), tier {}; the watchdog will act on it again",
+                    name, row.state.failures, row.state.tier
+                );
+                self.popup = Some(Popup::Confirm(Confirm {
+                    operation: "reset the circuit breaker of".into(),
+                    target: name.clone(),
+                    detail: Some(detail),
+                    command: Command::ResetBreaker(name),
+                    on_confirm: false,
+                }));
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 
     fn session_rows(&self) -> usize {

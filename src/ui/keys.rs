@@ -12,16 +12,18 @@ pub enum Panel {
     Threads,
     Log,
     Sessions,
+    Bridges,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 6] = [
+    pub const ALL: [Panel; 7] = [
         Panel::Stores,
         Panel::Loops,
         Panel::Outcomes,
         Panel::Threads,
         Panel::Log,
         Panel::Sessions,
+        Panel::Bridges,
     ];
 
     pub fn title(self) -> &'static str {
@@ -32,6 +34,7 @@ impl Panel {
             Panel::Threads => "Threads",
             Panel::Log => "Log",
             Panel::Sessions => "Sessions",
+            Panel::Bridges => "Bridges",
         }
     }
 
@@ -72,6 +75,8 @@ pub enum Action {
     Pause,
     Refresh,
     Reap,
+    Evaluate,
+    ResetBreaker,
 }
 
 /// Where a binding works: everywhere, or only with one of these panels focused.
@@ -105,8 +110,10 @@ const LISTS: &[Panel] = &[
     Panel::Threads,
     Panel::Log,
     Panel::Sessions,
+    Panel::Bridges,
 ];
 const SESSIONS: &[Panel] = &[Panel::Sessions];
+const BRIDGES: &[Panel] = &[Panel::Bridges];
 const DETAILED: &[Panel] = &[Panel::Loops, Panel::Threads];
 const LOOPS: &[Panel] = &[Panel::Loops];
 const THREADS: &[Panel] = &[Panel::Threads];
@@ -147,6 +154,24 @@ pub const BINDINGS: &[Binding] = &[
         help: "reap the selected session (asks first, naming the exact tmux command)",
         status_bar: true,
         scope: Scope::In(SESSIONS),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('e'), NONE)],
+        label: "e",
+        action: Action::Evaluate,
+        hint: "evaluate",
+        help: "evaluate the supervised processes now (heals the unhealthy ones one tier)",
+        status_bar: true,
+        scope: Scope::In(BRIDGES),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('C'), NONE)],
+        label: "C",
+        action: Action::ResetBreaker,
+        hint: "reset circuit",
+        help: "reset the selected process's circuit breaker (asks first)",
+        status_bar: true,
+        scope: Scope::In(BRIDGES),
     },
     Binding {
         keys: &[(KeyCode::Char('/'), NONE)],
@@ -246,11 +271,12 @@ pub const BINDINGS: &[Binding] = &[
             (KeyCode::Char('4'), NONE),
             (KeyCode::Char('5'), NONE),
             (KeyCode::Char('6'), NONE),
+            (KeyCode::Char('7'), NONE),
         ],
-        label: "1-6",
+        label: "1-7",
         action: Action::Focus(Panel::Stores),
         hint: "panel",
-        help: "jump to a panel: 1 Stores, 2 Loops, 3 Outcomes, 4 Threads, 5 Log, 6 Sessions",
+        help: "jump to panel 1-7: Stores, Loops, Outcomes, Threads, Log, Sessions, Bridges",
         status_bar: false,
         scope: Scope::Global,
     },

@@ -1,6 +1,7 @@
 //! One widget per panel. Each takes what it shows by reference and draws
 //! into a `Buffer`; selection lives in the `App`'s `TableState`s.
 
+pub mod bridges;
 pub mod log;
 pub mod loops;
 pub mod outcomes;

@@ -195,6 +195,7 @@ pub fn snapshot() -> Snapshot {
         threads: threads(),
         thread_filter: ThreadFilter::default(),
         sessions: None,
+        bridges: Vec::new(),
     }
 }
 

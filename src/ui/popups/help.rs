@@ -72,8 +72,8 @@ pub fn lines_for(theme: Theme, inner: usize) -> Vec<Line<'static>> {
                 ]));
             }
         }
-        out.push(Line::raw(""));
     }
+    out.push(Line::raw(""));
     for piece in wrap(
         "popups: j/k scroll, Esc closes; confirm: ←/→ or Tab to choose, Enter, y/n",
         inner,

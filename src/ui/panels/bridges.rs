@@ -1,0 +1,127 @@
+//! Bridges: each supervised process — pid, alive, heartbeat age, version
+//! stamp against the current one, tier, failures, breaker, last action.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
+
+use super::super::keys::Panel;
+use super::super::theme::Theme;
+use super::{block, clip};
+use crate::loops::watchdog::BridgeRow;
+use crate::report::fmt_age;
+use crate::sys::process::Liveness;
+
+pub struct BridgesPanel<'a> {
+    pub rows: &'a [BridgeRow],
+    pub now: i64,
+    pub focused: bool,
+    pub theme: Theme,
+}
+
+fn version(r: &BridgeRow) -> String {
+    let short = |v: &str| v.chars().take(8).collect::<String>();
+    match (&r.health.stamp, &r.health.current) {
+        (None, _) => "—".into(),
+        (Some(s), None) => short(s),
+        (Some(s), Some(c)) if s == c => format!("{} current", short(s)),
+        (Some(s), Some(c)) => format!("{} ≠ {}", short(s), short(c)),
+    }
+}
+
+impl StatefulWidget for BridgesPanel<'_> {
+    type State = TableState;
+
+    fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
+        let t = self.theme;
+        let rows =
+            self.rows.iter().map(|r| {
+                let h = &r.health;
+                let broken = r.state.failures >= r.breaker_limit;
+                let (alive, style) = match &h.liveness {
+                    Liveness::Alive(_) => ("alive", t.ok()),
+                    Liveness::Dead => ("dead", t.bad()),
+                    Liveness::Zombie(_) => ("zombie", t.bad()),
+                    Liveness::NotOurs { .. } => ("not ours", t.bad()),
+                };
+                let beat = h
+                    .heartbeat_at
+                    .map_or_else(|| "none".into(), |at| fmt_age(self.now - at));
+                let last = if r.state.last_action.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "{} ago: {}",
+                        fmt_age(self.now - r.state.last_action_at),
+                        r.state.last_action
+                    )
+                };
+                let health = if broken {
+                    "BROKEN".to_string()
+                } else if h.healthy() {
+                    "healthy".into()
+                } else {
+                    clip(&h.why(), 28)
+                };
+                Row::new(vec![
+                    Cell::from(h.name.clone()),
+                    Cell::from(
+                        h.liveness
+                            .pid()
+                            .map_or_else(|| "—".into(), |p| p.to_string()),
+                    ),
+                    Cell::from(alive).style(style),
+                    Cell::from(beat).style(if h.stale { t.warn() } else { Style::new() }),
+                    Cell::from(version(r)).style(if h.mismatch { t.warn() } else { Style::new() }),
+                    Cell::from(r.state.tier.to_string()),
+                    Cell::from(format!("{}/{}", r.state.failures, r.breaker_limit))
+                        .style(if broken { t.bad() } else { Style::new() }),
+                    Cell::from(health).style(if broken {
+                        t.bad()
+                    } else if h.healthy() {
+                        t.ok()
+                    } else {
+                        t.warn()
+                    }),
+                    Cell::from(last).style(t.dim()),
+                ])
+            });
+        let widths = [
+            Constraint::Length(10),
+            Constraint::Length(7),
+            Constraint::Length(8),
+            Constraint::Length(5),
+            Constraint::Length(19),
+            Constraint::Length(4),
+            Constraint::Length(5),
+            Constraint::Length(28),
+            Constraint::Fill(1),
+        ];
+        let header = [
+            "process",
+            "pid",
+            "",
+            "beat",
+            "version",
+            "tier",
+            "fail",
+            "health",
+            "last action",
+        ];
+        Table::new(rows, widths)
+            .header(Row::new(header).style(t.header()))
+            .row_highlight_style(if self.focused {
+                t.selected()
+            } else {
+                Style::new()
+            })
+            .block(block(
+                Panel::Bridges,
+                &format!("{} supervised", self.rows.len()),
+                self.focused,
+                t,
+            ))
+            .render(area, buf, state);
+    }
+}

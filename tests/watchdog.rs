@@ -1,0 +1,580 @@
+//! The watchdog against real bridge processes and real signals: one
+//! escalation step per pass, driven through `actions::run_pass`.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod proc_common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use keeper_tui::actions::run_pass;
+use keeper_tui::loops::PassMode;
+use keeper_tui::loops::watchdog::{Watchdog, check};
+use keeper_tui::store::WriteStore;
+use keeper_tui::store::keeper::{HealState, heal_state, save_heal_state};
+use keeper_tui::sys::process::Liveness;
+
+use proc_common::{World, heal_row, now, running, wait_until, watchdog};
+
+/// One scheduled pass; its detail lines (one per action).
+fn pass(wd: &mut Watchdog, store: &mut WriteStore) -> Vec<String> {
+    run_pass(wd, store, PassMode::Scheduled, now())
+        .unwrap()
+        .detail
+}
+
+fn pass_at(wd: &mut Watchdog, store: &mut WriteStore, at: i64) -> Vec<String> {
+    run_pass(wd, store, PassMode::Scheduled, at).unwrap().detail
+}
+
+fn heal_targets(w: &World) -> Vec<String> {
+    w.events("heal")
+        .into_iter()
+        .map(|(t, _)| t.unwrap_or_default())
+        .collect()
+}
+
+/// After a tier-1 marker: a hung bridge does nothing at all, so the marker
+/// waits for it. Un-hang it and wait until it consumed the marker and
+/// re-executed (the version file it writes at start reappears).
+fn unhang_and_wait_reexec(w: &World) {
+    assert!(w.marker().exists(), "the marker waits for the hung bridge");
+    std::fs::remove_file(w.version_file()).unwrap();
+    std::fs::remove_file(w.hang_file()).unwrap();
+    wait_until(Duration::from_secs(10), "the marker consumed", || {
+        !w.marker().exists()
+    });
+    wait_until(Duration::from_secs(10), "the re-executed bridge", || {
+        w.version_file().exists()
+    });
+}
+
+// 1. Healthy
+
+#[test]
+fn healthy_bridge_is_left_alone() {
+    let mut w = World::new();
+    let pid = w.spawn_bridge(&[]);
+    let mut wd = watchdog(w.config());
+    let mut store = w.store();
+    let detail = pass(&mut wd, &mut store);
+    assert!(detail.is_empty(), "{detail:?}");
+    assert!(w.events("heal").is_empty());
+    assert!(w.events("circuit_broken").is_empty());
+    let passes = w.events("watchdog_pass");
+    assert_eq!(passes.len(), 1, "{passes:?}");
+    assert_eq!(passes[0].1, "all_healthy");
+    assert!(!w.marker().exists(), "no marker for a healthy bridge");
+    assert_eq!(w.pid(), Some(pid));
+    assert!(running(pid));
+    // The child was not signalled: it has not exited.
+    assert!(w.children[0].try_wait().unwrap().is_none());
+    assert_eq!(heal_row(&w.db(), "bridge"), None, "nothing to remember");
+}
+
+#[test]
+fn healthy_bridge_resets_an_old_heal_state() {
+    let mut w = World::new();
+    let pid = w.spawn_bridge(&[]);
+    let mut store = w.store();
+    let old = HealState {
+        name: "bridge".into(),
+        tier: 2,
+        last_action_at: now() - 600,
+        failures: 1,
+        last_alert_at: 0,
+        last_action: "bridge tier 2: SIGTERM sent pid=1".into(),
+    };
+    save_heal_state(&store.conn, &old).unwrap();
+    let mut wd = watchdog(w.config());
+    let detail = pass(&mut wd, &mut store);
+    assert!(detail.is_empty(), "{detail:?}");
+    let st = heal_state(&store.conn, "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (0, 0), "{st:?}");
+    assert!(w.events("heal").is_empty());
+    assert_eq!(w.pid(), Some(pid));
+    assert!(w.children[0].try_wait().unwrap().is_none());
+}
+
+// 2. Stale heartbeat → tier 1
+
+#[test]
+fn stale_heartbeat_writes_the_restart_marker_and_the_bridge_reexecs() {
+    let mut w = World::new();
+    let pid = w.spawn_bridge(&["--version", "v1"]);
+    w.hang_until_stale(1);
+    let h = check(&w.config(), now());
+    assert!(h.stale && !h.healthy(), "{h:?}");
+
+    let mut wd = watchdog(w.config());
+    let mut store = w.store();
+    let detail = pass(&mut wd, &mut store);
+    assert_eq!(detail.len(), 1, "{detail:?}");
+    assert!(
+        detail[0].starts_with("bridge tier 1: restart marker written (heartbeat"),
+        "{detail:?}"
+    );
+    assert_eq!(heal_targets(&w), ["bridge:tier1"]);
+    assert_eq!(w.events("watchdog_pass").len(), 1);
+    let st = heal_state(&store.conn, "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (1, 0));
+
+    // The real bridge honours it once it runs again: marker consumed,
+    // re-exec, same pid.
+    let before = std::fs::metadata(w.heartbeat())
+        .unwrap()
+        .modified()
+        .unwrap();
+    unhang_and_wait_reexec(&w);
+    assert_eq!(w.pid(), Some(pid));
+    assert!(running(pid));
+    assert_eq!(
+        std::fs::read_to_string(w.version_file()).unwrap().trim(),
+        "v1"
+    );
+    wait_until(Duration::from_secs(10), "a fresh heartbeat", || {
+        std::fs::metadata(w.heartbeat())
+            .unwrap()
+            .modified()
+            .unwrap()
+            > before
+    });
+    assert!(pass(&mut wd, &mut store).is_empty());
+    assert_eq!(heal_state(&store.conn, "bridge").unwrap().tier, 0);
+    assert_eq!(w.pid(), Some(pid));
+    assert!(w.children[0].try_wait().unwrap().is_none());
+}
+
+// 3. Still stale → tier 2, one SIGTERM; the cooldown suppresses
+
+#[test]
+fn still_stale_after_the_cooldown_sends_exactly_one_sigterm() {
+    let mut w = World::new();
+    let pid = w.spawn_bridge(&[]);
+    w.hang_until_stale(1);
+    let mut wd = watchdog(w.config());
+    let mut store = w.store();
+    let first = pass(&mut wd, &mut store);
+    assert!(first[0].starts_with("bridge tier 1:"), "{first:?}");
+    assert!(w.marker().exists(), "a hung bridge leaves the marker");
+    assert!(!check(&w.config(), now()).healthy(), "still hung");
+
+    let second = pass(&mut wd, &mut store);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert!(
+        second[0].starts_with(&format!("bridge tier 2: SIGTERM sent pid={pid} (")),
+        "{second:?}"
+    );
+    assert_eq!(heal_targets(&w), ["bridge:tier1", "bridge:tier2"]);
+    // It was SIGTERM that ended it.
+    let status = w.children[0].wait().unwrap();
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+
+    // Now dead, but within a 30 s cooldown: nothing happens.
+    let mut cfg = w.config();
+    cfg.cooldown_secs = 30;
+    let mut wd = watchdog(cfg);
+    let third = pass(&mut wd, &mut store);
+    assert!(third.is_empty(), "{third:?}");
+    assert_eq!(heal_targets(&w), ["bridge:tier1", "bridge:tier2"]);
+    assert_eq!(heal_state(&store.conn, "bridge").unwrap().tier, 2);
+    assert!(!w.pid_file().exists() || w.pid() == Some(pid), "no restart");
+}
+
+// 4. Ignores SIGTERM → tier 3: SIGKILL and a confirmed restart
+
+#[test]
+fn a_bridge_that_ignores_sigterm_is_killed_and_restarted_with_a_new_pid() {
+    let mut w = World::new();
+    let old = w.spawn_bridge(&["--ignore-sigterm"]);
+    w.hang_until_stale(1);
+    let mut cfg = w.config();
+    // No marker: tier 1 is skipped, straight to SIGTERM.
+    cfg.restart_markers = vec![];
+    let mut wd = watchdog(cfg);
+    let mut store = w.store();
+
+    let t2 = pass(&mut wd, &mut store);
+    assert!(
+        t2[0].starts_with(&format!("bridge tier 2: SIGTERM sent pid={old}")),
+        "{t2:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(running(old), "it ignores SIGTERM");
+    assert!(w.children[0].try_wait().unwrap().is_none());
+
+    let t3 = pass(&mut wd, &mut store);
+    assert_eq!(t3.len(), 1, "{t3:?}");
+    let new = w.pid().unwrap();
+    w.track(new);
+    assert_ne!(new, old);
+    assert!(
+        t3[0].starts_with(&format!(
+            "bridge tier 3: SIGKILL pid={old}, restarted, new pid={new} ("
+        )),
+        "{t3:?}"
+    );
+    assert!(running(new), "the new bridge runs");
+    assert!(!running(old), "the old one is gone or a zombie");
+    let status = w.children[0].wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+    assert_eq!(heal_targets(&w), ["bridge:tier2", "bridge:tier3"]);
+    let st = heal_state(&store.conn, "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (3, 0), "a confirmed start: {st:?}");
+    assert!(matches!(
+        check(&w.config(), now()).liveness,
+        Liveness::Alive(ref p) if p.pid == new
+    ));
+}
+
+// 5. No pid file → tier 3; a failing start → the breaker
+
+#[test]
+fn no_pid_file_goes_straight_to_tier_3_without_a_signal() {
+    let mut w = World::new();
+    let mut store = w.store();
+    // Even with a remembered tier 0 / nothing, no pid means tier 3.
+    let mut wd = watchdog(w.config());
+    let detail = pass(&mut wd, &mut store);
+    let new = w.pid().expect("the started bridge wrote its pid");
+    w.track(new);
+    assert_eq!(detail.len(), 1, "{detail:?}");
+    assert!(
+        detail[0].starts_with(&format!(
+            "bridge tier 3: restarted, new pid={new} (no live pid"
+        )),
+        "{detail:?}"
+    );
+    assert!(!detail[0].contains("SIG"), "no signal: {detail:?}");
+    assert!(running(new));
+    assert!(proc_common::cmdline(new).contains(&w.dir.display().to_string()));
+    assert_eq!(heal_targets(&w), ["bridge:tier3"]);
+    let st = heal_state(&store.conn, "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (3, 0));
+    // Give it its first heartbeat: then it is healthy and left alone.
+    wait_until(Duration::from_secs(10), "the first heartbeat", || {
+        w.heartbeat().exists()
+    });
+    assert!(pass(&mut wd, &mut store).is_empty());
+    assert_eq!(heal_state(&store.conn, "bridge").unwrap().tier, 0);
+}
+
+#[test]
+fn a_start_that_fails_three_times_breaks_the_circuit_until_reset() {
+    let w = World::new();
+    let mut cfg = w.config();
+    cfg.start = vec!["/nonexistent/bin".into()];
+    cfg.quiet_secs = 3600;
+    let mut wd = watchdog(cfg);
+    let mut store = w.store();
+
+    for n in 1..=3u32 {
+        let d = pass(&mut wd, &mut store);
+        assert_eq!(d.len(), 1, "pass {n}: {d:?}");
+        assert!(d[0].starts_with("bridge tier 3: "), "pass {n}: {d:?}");
+        assert!(!d[0].contains("restarted"), "pass {n}: {d:?}");
+        let st = heal_state(&store.conn, "bridge").unwrap();
+        assert_eq!(st.failures, n, "{st:?}");
+    }
+    assert_eq!(heal_targets(&w).len(), 3);
+    let broken = w.events("circuit_broken");
+    assert_eq!(broken.len(), 1, "one alert when it breaks: {broken:?}");
+    assert_eq!(broken[0].0.as_deref(), Some("bridge"));
+
+    // Broken: no action on later passes, no second alert within quiet_secs.
+    for _ in 0..3 {
+        let d = pass(&mut wd, &mut store);
+        assert!(d.is_empty(), "{d:?}");
+    }
+    assert_eq!(heal_targets(&w).len(), 3);
+    assert_eq!(w.events("circuit_broken").len(), 1);
+
+    // Once the quiet period is over: one more alert, still no action, and
+    // again silence for the next quiet period.
+    let later = now() + 3601;
+    let d = pass_at(&mut wd, &mut store, later);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with("bridge circuit broken after 3 failed restarts"),
+        "{d:?}"
+    );
+    assert!(pass_at(&mut wd, &mut store, later + 10).is_empty());
+    assert_eq!(w.events("circuit_broken").len(), 2);
+    assert_eq!(heal_targets(&w).len(), 3, "no action while broken");
+
+    // The operator resets it; the watchdog acts again.
+    let msg = wd.reset(&mut store, "bridge").unwrap();
+    assert!(msg.contains("reset"), "{msg}");
+    let st = heal_state(&store.conn, "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (0, 0));
+    let d = pass(&mut wd, &mut store);
+    assert!(d[0].starts_with("bridge tier 3: "), "{d:?}");
+    assert_eq!(heal_targets(&w).len(), 4);
+    assert_eq!(heal_state(&store.conn, "bridge").unwrap().failures, 1);
+    assert!(wd.reset(&mut store, "nobody").is_err());
+}
+
+#[test]
+fn reset_from_the_cli_closes_the_circuit() {
+    let w = World::new();
+    let store = w.store();
+    save_heal_state(
+        &store.conn,
+        &HealState {
+            name: "bridge".into(),
+            tier: 3,
+            last_action_at: now(),
+            failures: 3,
+            last_alert_at: now(),
+            last_action: "x".into(),
+        },
+    )
+    .unwrap();
+    drop(store);
+    let cfg = w.dir.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[watchdog.process]]\nname = \"bridge\"\npid_file = \"{}\"\nheartbeat_file = \"{}\"\nlog_file = \"{}\"\nstart = [\"/bin/true\"]\n",
+            w.pid_file().display(),
+            w.heartbeat().display(),
+            w.dir.join("bridge.log").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(proc_common::BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--db")
+        .arg(w.db())
+        .args(["watchdog", "reset", "bridge"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = heal_row(&w.db(), "bridge").unwrap();
+    assert_eq!((row.0, row.1), (0, 0), "{row:?}");
+}
+
+// 6. Version
+
+fn git(repo: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn repo_with_a_commit(w: &World) -> std::path::PathBuf {
+    let repo = w.dir.join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    repo
+}
+
+#[test]
+fn a_version_mismatch_in_a_real_repository_goes_to_tier_1() {
+    let mut w = World::new();
+    let repo = repo_with_a_commit(&w);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    let repo_s = repo.display().to_string();
+    let pid = w.spawn_bridge(&["--version-repo", &repo_s]);
+    let mut cfg = w.config();
+    cfg.version_file = Some(w.version_file());
+    cfg.version_repo = Some(repo.clone());
+    cfg.start = w.bridge_argv(&["--version-repo", &repo_s]);
+    let mut wd = watchdog(cfg.clone());
+    let mut store = w.store();
+    let h = check(&cfg, now());
+    assert_eq!(h.stamp.as_deref(), Some(first.as_str()));
+    assert!(h.healthy(), "{h:?}");
+    assert!(pass(&mut wd, &mut store).is_empty());
+
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "two"]);
+    let second = git(&repo, &["rev-parse", "HEAD"]);
+    let h = check(&cfg, now());
+    assert!(h.mismatch && !h.stale, "{h:?}");
+    std::fs::remove_file(w.version_file()).unwrap_or(());
+    // Removing the stamp would hide the mismatch: put it back as it was.
+    std::fs::write(w.version_file(), format!("{first}\n")).unwrap();
+    let d = pass(&mut wd, &mut store);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with(&format!(
+            "bridge tier 1: restart marker written (runs {} but {} is current)",
+            &first[..12],
+            &second[..12]
+        )),
+        "{d:?}"
+    );
+    assert_eq!(heal_targets(&w), ["bridge:tier1"]);
+
+    // The bridge re-executes and stamps the new HEAD: healthy again.
+    wait_until(Duration::from_secs(10), "the new stamp", || {
+        !w.marker().exists()
+            && std::fs::read_to_string(w.version_file()).is_ok_and(|s| s.trim() == second)
+    });
+    assert_eq!(w.pid(), Some(pid));
+    assert!(pass(&mut wd, &mut store).is_empty());
+    assert_eq!(heal_state(&store.conn, "bridge").unwrap().tier, 0);
+    assert_eq!(heal_targets(&w).len(), 1);
+}
+
+#[test]
+fn a_missing_version_stamp_is_not_a_trigger() {
+    let mut w = World::new();
+    let repo = repo_with_a_commit(&w);
+    let pid = w.spawn_bridge(&["--version", "something-else"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "two"]);
+    let mut cfg = w.config();
+    cfg.version_file = Some(w.dir.join("no-such.version"));
+    cfg.version_repo = Some(repo);
+    let h = check(&cfg, now());
+    assert_eq!(h.stamp, None);
+    assert!(!h.mismatch && h.healthy(), "{h:?}");
+    let mut wd = watchdog(cfg);
+    let mut store = w.store();
+    assert!(pass(&mut wd, &mut store).is_empty());
+    // No version file configured at all: no action either.
+    let mut wd = watchdog(w.config());
+    assert!(pass(&mut wd, &mut store).is_empty());
+    assert!(w.events("heal").is_empty());
+    assert!(!w.marker().exists());
+    assert_eq!(w.pid(), Some(pid));
+}
+
+#[test]
+fn an_unknown_stamp_against_a_real_version_is_a_mismatch() {
+    let mut w = World::new();
+    let repo = repo_with_a_commit(&w);
+    w.spawn_bridge(&[]);
+    let mut cfg = w.config();
+    cfg.version_file = Some(w.version_file());
+    cfg.version_repo = Some(repo);
+    assert_eq!(
+        std::fs::read_to_string(w.version_file()).unwrap().trim(),
+        "unknown"
+    );
+    let h = check(&cfg, now());
+    assert!(h.mismatch, "{h:?}");
+}
+
+// 7. Identity: an unrelated process is never signalled; zombies are dead
+
+#[test]
+fn an_unrelated_process_in_the_pid_file_is_never_signalled() {
+    let mut w = World::new();
+    let sleep = Command::new("sleep")
+        .arg("300")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sleep_pid = sleep.id() as i32;
+    w.children.push(sleep);
+    std::fs::write(w.pid_file(), format!("{sleep_pid}\n")).unwrap();
+    // Even with a tier remembered that would mean SIGTERM next.
+    let mut store = w.store();
+    save_heal_state(
+        &store.conn,
+        &HealState {
+            name: "bridge".into(),
+            tier: 1,
+            last_action_at: now() - 600,
+            ..HealState::default()
+        },
+    )
+    .unwrap();
+    let h = check(&w.config(), now());
+    assert!(
+        matches!(h.liveness, Liveness::NotOurs { pid, .. } if pid == sleep_pid),
+        "{h:?}"
+    );
+    let mut wd = watchdog(w.config());
+    let d = pass(&mut wd, &mut store);
+    assert_eq!(d.len(), 1, "{d:?}");
+    let new = w.pid().unwrap();
+    w.track(new);
+    assert_ne!(new, sleep_pid);
+    assert!(
+        d[0].starts_with(&format!(
+            "bridge tier 3: restarted, new pid={new} (pid {sleep_pid} is not ours"
+        )),
+        "{d:?}"
+    );
+    assert!(!d[0].contains("SIG"), "{d:?}");
+    assert!(running(sleep_pid), "the sleep survives");
+    assert!(w.children[0].try_wait().unwrap().is_none(), "not signalled");
+}
+
+#[test]
+fn a_zombie_is_treated_as_dead() {
+    let mut w = World::new();
+    let child = Command::new("sh")
+        .args(["-c", "exit 0"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let zpid = child.id() as i32;
+    // Not waited on until the World drops: a real zombie of ours.
+    w.children.push(child);
+    wait_until(Duration::from_secs(10), "a zombie", || {
+        proc_common::proc_state(zpid) == Some('Z')
+    });
+    std::fs::write(w.pid_file(), format!("{zpid}\n")).unwrap();
+    let h = check(&w.config(), now());
+    assert_eq!(h.liveness, Liveness::Zombie(zpid));
+    assert!(!h.healthy());
+    let mut wd = watchdog(w.config());
+    let mut store = w.store();
+    let d = pass(&mut wd, &mut store);
+    let new = w.pid().unwrap();
+    w.track(new);
+    assert_ne!(new, zpid);
+    assert!(
+        d[0].starts_with(&format!(
+            "bridge tier 3: restarted, new pid={new} (pid {zpid} is a zombie"
+        )),
+        "{d:?}"
+    );
+    assert!(!d[0].contains("SIG"), "{d:?}");
+    assert_eq!(proc_common::proc_state(zpid), Some('Z'));
+}
+
+// 8. Heal state survives a restart of keeper-tui
+
+#[test]
+fn heal_state_survives_a_restart() {
+    let mut w = World::new();
+    let pid = w.spawn_bridge(&[]);
+    w.hang_until_stale(1);
+    {
+        let mut wd = watchdog(w.config());
+        let mut store = w.store();
+        let d = pass(&mut wd, &mut store);
+        assert!(d[0].starts_with("bridge tier 1:"), "{d:?}");
+    }
+    let mut wd = watchdog(w.config());
+    let mut store = w.store();
+    let st = heal_state(&store.conn, "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (1, 0), "{st:?}");
+    assert!(st.last_action_at > 0);
+    let d = pass(&mut wd, &mut store);
+    assert!(
+        d[0].starts_with(&format!("bridge tier 2: SIGTERM sent pid={pid}")),
+        "{d:?}"
+    );
+    assert_eq!(heal_targets(&w), ["bridge:tier1", "bridge:tier2"]);
+}
