@@ -297,7 +297,7 @@ fn draw_panels(
         bottom
     } else {
         let [log, bridges] =
-            Layout::horizontal([Constraint::Fill(2), Constraint::Fill(3)]).areas(bottom);
+            Layout::horizontal([Constraint::Fill(1), Constraint::Fill(2)]).areas(bottom);
         frame.render_stateful_widget(
             BridgesPanel {
                 rows: &snap.bridges,

@@ -90,6 +90,9 @@ pub struct App {
     pub side: Panel,
     /// Which of Threads and Sessions the compact layout shows.
     pub right: Panel,
+    /// The newest engine notice already shown, so each new one (a scheduled
+    /// heal, a reap) reaches the status bar once.
+    seen_notice: Option<(i64, String)>,
     /// How to spell the kill command for the confirm popup (the server's
     /// `-L`/`-S` arguments included); plain `tmux kill-session` if unset.
     pub reap_command: Option<KillCommand>,
@@ -117,6 +120,7 @@ impl App {
             help_max_scroll: u16::MAX,
             side: Panel::Stores,
             right: Panel::Threads,
+            seen_notice: None,
             reap_command: None,
         }
     }
@@ -142,7 +146,26 @@ impl App {
         }
         self.snapshot = snap;
         self.clamp_selections();
+        self.show_new_notice();
         true
+    }
+
+    /// What the engine did on its own (a heal, a reap, a failure) shows in
+    /// the status bar as well as in the Log.
+    fn show_new_notice(&mut self) {
+        let Some(newest) = self.snapshot.notices.last() else {
+            return;
+        };
+        let key = (newest.at, newest.text.clone());
+        let first_look = self.seen_notice.is_none();
+        if self.seen_notice.as_ref() != Some(&key) {
+            self.seen_notice = Some(key);
+            // The notices already there when the screen opened are history.
+            if !first_look {
+                let (text, error) = (newest.text.clone(), newest.error);
+                self.say(text, error);
+            }
+        }
     }
 
     pub fn on_reply(&mut self, purpose: Purpose, reply: Reply) {

@@ -62,7 +62,7 @@ impl StatefulWidget for BridgesPanel<'_> {
                 } else if h.healthy() {
                     "healthy".into()
                 } else {
-                    clip(&h.why(), 28)
+                    clip(&h.why(), 22)
                 };
                 Row::new(vec![
                     Cell::from(h.name.clone()),
@@ -92,10 +92,10 @@ impl StatefulWidget for BridgesPanel<'_> {
             Constraint::Length(7),
             Constraint::Length(8),
             Constraint::Length(5),
-            Constraint::Length(19),
+            Constraint::Length(17),
             Constraint::Length(4),
             Constraint::Length(5),
-            Constraint::Length(28),
+            Constraint::Length(22),
             Constraint::Fill(1),
         ];
         let header = [
