@@ -51,11 +51,14 @@ impl StatefulWidget for BridgesPanel<'_> {
                 let last = if r.state.last_action.is_empty() {
                     String::new()
                 } else {
-                    format!(
-                        "{} ago: {}",
-                        fmt_age(self.now - r.state.last_action_at),
-                        r.state.last_action
-                    )
+                    // The row already names the process.
+                    let prefix = format!("{} ", h.name);
+                    let text = r
+                        .state
+                        .last_action
+                        .strip_prefix(&prefix)
+                        .unwrap_or(&r.state.last_action);
+                    format!("{} ago: {text}", fmt_age(self.now - r.state.last_action_at))
                 };
                 let health = if broken {
                     "BROKEN".to_string()
