@@ -1,0 +1,68 @@
+//! The demo world end to end: its bridge hangs (and ignores SIGTERM), the
+//! watchdog climbs the tiers on screen, and the bridge comes back.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod e2e_common;
+
+use std::path::PathBuf;
+
+use e2e_common::{Tmux, back_at_prompt};
+
+/// The demo directory, from the database path in the title bar.
+fn demo_dir(screen: &str) -> Option<PathBuf> {
+    let title = screen
+        .lines()
+        .find(|l| l.contains("keeper-tui ") && l.contains("DEMO"))?;
+    let db = title
+        .split_whitespace()
+        .find(|w| w.ends_with("/threadkeeper.sqlite"))?;
+    PathBuf::from(db).parent().map(PathBuf::from)
+}
+
+#[test]
+fn a_hung_demo_bridge_is_healed_through_tier_3_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::start(dir.path(), 180, 50);
+    t.wait_for("the shell prompt", |s| s.contains("ready$"));
+    let home = dir.path().display();
+    t.type_line(&format!(
+        "HOME={home} XDG_CONFIG_HOME={home}/cfg XDG_STATE_HOME={home}/state TMPDIR={home} NO_COLOR=1 {} --demo",
+        env!("CARGO_BIN_EXE_keeper-tui")
+    ));
+    let s = t.wait_for("the demo with its bridge healthy", |s| {
+        s.contains("7 Bridges") && s.contains("healthy")
+    });
+    let demo = demo_dir(&s).unwrap_or_else(|| panic!("no demo path on screen:\n{s}"));
+    let pid_file = demo.join("bridge/bridge.pid");
+    let old_pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+
+    // Hang it: no heartbeat, no restart marker honoured, SIGTERM ignored.
+    std::fs::write(demo.join("bridge/bridge.hang"), "").unwrap();
+    t.wait_for("tier 1", |s| {
+        s.contains("bridge tier 1: restart marker written")
+    });
+    t.wait_for("tier 2", |s| s.contains("bridge tier 2: SIGTERM sent pid="));
+    let s = t.wait_for("tier 3 and a confirmed restart", |s| {
+        s.contains("restarted, new pid=")
+    });
+    let new_pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_ne!(new_pid, old_pid, "a new bridge process:\n{s}");
+    assert!(s.contains(&format!("SIGKILL pid={old_pid}")), "{s}");
+    t.wait_for("the bridge healthy again", |s| {
+        s.lines()
+            .any(|l| l.contains(&format!("bridge     {new_pid}")) && l.contains("healthy"))
+    });
+
+    t.keys(&["q"]);
+    t.wait_for("the shell prompt again", back_at_prompt);
+    assert!(!demo.exists(), "the demo world is removed on exit");
+    let gone = std::fs::read_to_string(format!("/proc/{new_pid}/cmdline"))
+        .map_or(true, |c| !c.contains("bridge"));
+    assert!(gone, "the demo bridge must not outlive the demo");
+}
