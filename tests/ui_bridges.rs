@@ -1,4 +1,4 @@
-//! The Bridges panel: supervised processes on screen, `e` to evaluate,
+//! The Bridges panel: supervised processes on screen, `f` to evaluate,
 //! `C` to reset a broken circuit after a confirm, and what the watchdog does
 //! on its own reaching the status bar.
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -96,11 +96,11 @@ fn the_whole_screen_shows_the_bridges_panel() {
 }
 
 #[test]
-fn e_evaluates_and_c_resets_the_circuit_only_after_confirming() {
+fn f_evaluates_and_c_resets_the_circuit_only_after_confirming() {
     let mut app = app();
     press(&mut app, '7');
     assert_eq!(
-        press(&mut app, 'e'),
+        press(&mut app, 'f'),
         vec![Effect::Send(
             Command::ForcePass(LoopId::Watchdog),
             Purpose::Message

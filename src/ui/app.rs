@@ -398,6 +398,7 @@ impl App {
                 }
             }
             Action::Details => return self.details(),
+            Action::ForcePass if self.focus == Panel::Bridges => return self.evaluate_bridges(),
             Action::ForcePass => return self.force_selected(false),
             Action::DryRun => return self.force_selected(true),
             Action::ForceAll => {
@@ -433,7 +434,7 @@ impl App {
                 }
             }
             Action::Reap => return self.reap_selected(),
-            Action::Evaluate | Action::ResetBreaker => return self.bridge_action(action),
+            Action::ResetBreaker => return self.reset_breaker_selected(),
             Action::Refresh => {
                 self.say("refreshing…", false);
                 return vec![Effect::Send(Command::Refresh, Purpose::Message)];
@@ -497,47 +498,45 @@ impl App {
         }
     }
 
-    /// The Bridges panel's keys.
-    fn bridge_action(&mut self, action: Action) -> Vec<Effect> {
-        match action {
-            Action::Evaluate => {
-                if self.snapshot.bridges.is_empty() {
-                    self.say(
-                        "no supervised processes: add [[watchdog.process]] to the config",
-                        true,
-                    );
-                    return Vec::new();
-                }
-                self.say("evaluating the supervised processes…", false);
-                return vec![Effect::Send(
-                    Command::ForcePass(LoopId::Watchdog),
-                    Purpose::Message,
-                )];
-            }
-            Action::ResetBreaker => {
-                let Some(row) = self
-                    .snapshot
-                    .bridges
-                    .get(self.bridges.selected().unwrap_or(0))
-                else {
-                    self.say("no supervised process selected", true);
-                    return Vec::new();
-                };
-                let name = row.health.name.clone();
-                let detail = format!(
-                    "{}: {} failed restart(s), tier {}; the watchdog will act on it again",
-                    name, row.state.failures, row.state.tier
-                );
-                self.popup = Some(Popup::Confirm(Confirm {
-                    operation: "reset the circuit breaker of".into(),
-                    target: name.clone(),
-                    detail: Some(detail),
-                    command: Command::ResetBreaker(name),
-                    on_confirm: false,
-                }));
-            }
-            _ => {}
+    /// `f` in Bridges: one watchdog pass over every supervised process.
+    fn evaluate_bridges(&mut self) -> Vec<Effect> {
+        if self.snapshot.bridges.is_empty() {
+            self.say(
+                "no supervised processes: add [[watchdog.process]] to the config",
+                true,
+            );
+            return Vec::new();
         }
+        self.say("evaluating the supervised processes…", false);
+        vec![Effect::Send(
+            Command::ForcePass(LoopId::Watchdog),
+            Purpose::Message,
+        )]
+    }
+
+    /// `C` in Bridges: ask first, then close the selected circuit breaker.
+    fn reset_breaker_selected(&mut self) -> Vec<Effect> {
+        let Some(row) = self
+            .snapshot
+            .bridges
+            .get(self.bridges.selected().unwrap_or(0))
+        else {
+            self.say("no supervised process selected", true);
+            return Vec::new();
+        };
+        let name = row.health.name.clone();
+        let detail = format!(
+            "{}: {} failed restart(s), tier {}; the watchdog will act on it again",
+            name, row.state.failures, row.state.tier
+        );
+        self.popup = Some(Popup::Confirm(Confirm {
+            operation: "reset the circuit breaker of".into(),
+            target: name.clone(),
+            detail: Some(detail),
+            command: Command::ResetBreaker(name),
+            on_confirm: false,
+        }));
+
         Vec::new()
     }
 

@@ -75,7 +75,6 @@ pub enum Action {
     Pause,
     Refresh,
     Reap,
-    Evaluate,
     ResetBreaker,
 }
 
@@ -114,6 +113,7 @@ const LISTS: &[Panel] = &[
 ];
 const SESSIONS: &[Panel] = &[Panel::Sessions];
 const BRIDGES: &[Panel] = &[Panel::Bridges];
+const FORCEABLE: &[Panel] = &[Panel::Loops, Panel::Bridges];
 const DETAILED: &[Panel] = &[Panel::Loops, Panel::Threads];
 const LOOPS: &[Panel] = &[Panel::Loops];
 const THREADS: &[Panel] = &[Panel::Threads];
@@ -124,9 +124,9 @@ pub const BINDINGS: &[Binding] = &[
         label: "f",
         action: Action::ForcePass,
         hint: "force pass",
-        help: "force a pass of the selected loop (runs even when its interval is 0)",
+        help: "force a pass of the selected loop, even when off; in Bridges, evaluate now",
         status_bar: true,
-        scope: Scope::In(LOOPS),
+        scope: Scope::In(FORCEABLE),
     },
     Binding {
         keys: &[(KeyCode::Char('d'), NONE)],
@@ -154,15 +154,6 @@ pub const BINDINGS: &[Binding] = &[
         help: "reap the selected session (asks first, naming the exact tmux command)",
         status_bar: true,
         scope: Scope::In(SESSIONS),
-    },
-    Binding {
-        keys: &[(KeyCode::Char('e'), NONE)],
-        label: "e",
-        action: Action::Evaluate,
-        hint: "evaluate",
-        help: "evaluate the supervised processes now (heals the unhealthy ones one tier)",
-        status_bar: true,
-        scope: Scope::In(BRIDGES),
     },
     Binding {
         keys: &[(KeyCode::Char('C'), NONE)],
