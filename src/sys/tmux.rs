@@ -196,12 +196,10 @@ impl Tmux {
         }
     }
 
-    /// `tmux kill-session -t =NAME`: the `=` makes tmux match the exact
-    /// name, never a prefix.
-    pub fn kill(&self, name: &str) -> Kill {
-        let target = format!("={name}");
-        match self.run(&["kill-session", "-t", &target]) {
-            Answer::Out { ok: true, .. } => Kill::Killed,
+    /// A kill that did not succeed: the session or server is gone, or it
+    /// failed (said once by the caller, never retried in a loop).
+    fn kill_failed(&self, answer: Answer) -> Kill {
+        match answer {
             Answer::Out { stderr, .. } if no_session(&stderr) || no_server(&stderr) => Kill::Gone,
             Answer::Out { stderr, .. } => Kill::Failed(stderr.trim().to_string()),
             Answer::TimedOut => Kill::Failed(format!(
@@ -209,6 +207,16 @@ impl Tmux {
                 self.timeout.as_millis()
             )),
             Answer::NotRun(e) => Kill::Failed(e),
+        }
+    }
+
+    /// `tmux kill-session -t =NAME`: the `=` makes tmux match the exact
+    /// name, never a prefix.
+    pub fn kill(&self, name: &str) -> Kill {
+        let target = format!("={name}");
+        match self.run(&["kill-session", "-t", &target]) {
+            Answer::Out { ok: true, .. } => Kill::Killed,
+            failed => self.kill_failed(failed),
         }
     }
 
@@ -258,13 +266,7 @@ impl Tmux {
                 ok: true, stdout, ..
             } if stdout.trim() == name => Kill::Changed,
             Answer::Out { ok: true, .. } => Kill::Gone,
-            Answer::Out { stderr, .. } if no_session(&stderr) || no_server(&stderr) => Kill::Gone,
-            Answer::Out { stderr, .. } => Kill::Failed(stderr.trim().to_string()),
-            Answer::TimedOut => Kill::Failed(format!(
-                "tmux did not answer within {} ms",
-                self.timeout.as_millis()
-            )),
-            Answer::NotRun(e) => Kill::Failed(e),
+            failed => self.kill_failed(failed),
         }
     }
 
