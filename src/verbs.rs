@@ -206,6 +206,17 @@ fn info(settings: &Settings) -> Result<ExitCode> {
         if reaper.boot_reap { "on" } else { "off" },
         reaper.tmux.describe()
     );
+    let wd = &c.watchdog;
+    let names: Vec<&str> = wd.processes.iter().map(|p| p.name.as_str()).collect();
+    let _ = write!(
+        w,
+        "\n  watchdog  {}",
+        if names.is_empty() {
+            "no supervised processes ([[watchdog.process]] in the config)".to_string()
+        } else {
+            format!("{} (tick {} s)", names.join(", "), wd.tick_secs)
+        }
+    );
     out(&t)
 }
 
