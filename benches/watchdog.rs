@@ -19,7 +19,10 @@ const STALE_SECS: u64 = 1;
 
 fn heals(db: &Path) -> i64 {
     let c = rusqlite::Connection::open(db).expect("open");
-    c.query_row("SELECT COUNT(*) FROM events WHERE kind='heal'", [], |r| r.get(0)).expect("count")
+    c.query_row("SELECT COUNT(*) FROM events WHERE kind='heal'", [], |r| {
+        r.get(0)
+    })
+    .expect("count")
 }
 
 fn wait(what: &str, mut cond: impl FnMut() -> bool) {
@@ -45,15 +48,28 @@ fn main() {
     drop(WriteStore::open(&db, "keeper-tui").expect("store"));
     let files = Files::in_dir(dir.path());
     let exe = env!("CARGO_BIN_EXE_keeper-tui").to_string();
-    let argv = vec![exe, "bridge".into(), "--dir".into(), dir.path().display().to_string(), "--heartbeat-ms".into(), "100".into()];
-    let _bridge = Bridge(Command::new(&argv[0]).args(&argv[1..]).spawn().expect("bridge"));
+    let argv = vec![
+        exe,
+        "bridge".into(),
+        "--dir".into(),
+        dir.path().display().to_string(),
+        "--heartbeat-ms".into(),
+        "100".into(),
+    ];
+    let _bridge = Bridge(
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .spawn()
+            .expect("bridge"),
+    );
     wait("the first heartbeat", || files.heartbeat.exists());
 
     let mut config = Config::default();
     config.janitor.interval_secs = 0;
     config.reaper.interval_secs = 0;
     config.reaper.boot_reap = false;
-    config.reaper.tmux = keeper_tui::sys::tmux::Server::Named(format!("keeper-bench-{}-none", std::process::id()));
+    config.reaper.tmux =
+        keeper_tui::sys::tmux::Server::Named(format!("keeper-bench-{}-none", std::process::id()));
     config.watchdog.tick_secs = 0;
     config.watchdog.processes = vec![ProcessConfig {
         name: "bridge".into(),
@@ -74,8 +90,14 @@ fn main() {
         quiet_secs: 60,
     }];
     let settings = Settings::resolve(config, None, Some(&db));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let (engine, _handle) = rt.block_on(async { Engine::new(settings) }).expect("engine");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (engine, _handle) = rt
+        .block_on(async { Engine::new(settings) })
+        .expect("engine");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = rt.spawn(engine.run(async move {
         let _ = stopped.await;
