@@ -155,7 +155,8 @@ pub fn wait_gone(pid: i32, grace: Duration) -> bool {
     }
 }
 
-/// Start `argv` detached: its own session (`setsid`), no stdin, output
+/// Start `argv` detached: its own session (`setsid`, else its own process
+/// group), no stdin, output
 /// appended to `log`. Returns the PID of the started process.
 pub fn start_detached(argv: &[String], cwd: Option<&Path>, log: &Path) -> Result<u32, String> {
     let (program, rest) = argv.split_first().ok_or("the start command is empty")?;
@@ -167,18 +168,35 @@ pub fn start_detached(argv: &[String], cwd: Option<&Path>, log: &Path) -> Result
     let err = out
         .try_clone()
         .map_err(|e| format!("cannot open the log {}: {e}", log.display()))?;
-    let mut cmd = Command::new("setsid");
-    cmd.arg(program)
-        .args(rest)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    if let Some(dir) = cwd {
-        cmd.current_dir(dir);
+    let build = |launcher: Option<&str>| -> std::io::Result<std::process::Child> {
+        let mut cmd = match launcher {
+            Some(l) => {
+                let mut c = Command::new(l);
+                c.arg(program);
+                c
+            }
+            None => {
+                // No `setsid`: at least its own process group, away from
+                // keeper-tui's terminal signals.
+                let mut c = Command::new(program);
+                std::os::unix::process::CommandExt::process_group(&mut c, 0);
+                c
+            }
+        };
+        cmd.args(rest)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(err.try_clone()?);
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        cmd.spawn()
+    };
+    let child = match build(Some("setsid")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => build(None),
+        other => other,
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    .map_err(|e| format!("cannot start {program}: {e}"))?;
     let pid = child.id();
     // The child is reaped by a thread so it never lingers as a zombie of ours.
     std::thread::spawn(move || {
