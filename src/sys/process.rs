@@ -169,19 +169,16 @@ pub fn start_detached(argv: &[String], cwd: Option<&Path>, log: &Path) -> Result
         .try_clone()
         .map_err(|e| format!("cannot open the log {}: {e}", log.display()))?;
     let build = |launcher: Option<&str>| -> std::io::Result<std::process::Child> {
-        let mut cmd = match launcher {
-            Some(l) => {
-                let mut c = Command::new(l);
-                c.arg(program);
-                c
-            }
-            None => {
-                // No `setsid`: at least its own process group, away from
-                // keeper-tui's terminal signals.
-                let mut c = Command::new(program);
-                std::os::unix::process::CommandExt::process_group(&mut c, 0);
-                c
-            }
+        let mut cmd = if let Some(l) = launcher {
+            let mut c = Command::new(l);
+            c.arg(program);
+            c
+        } else {
+            // No `setsid`: at least its own process group, away from
+            // keeper-tui's terminal signals.
+            let mut c = Command::new(program);
+            std::os::unix::process::CommandExt::process_group(&mut c, 0);
+            c
         };
         cmd.args(rest)
             .stdin(Stdio::null())
