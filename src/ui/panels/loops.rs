@@ -18,7 +18,8 @@ use crate::store::events::AUTO_CLOSED;
 use crate::store::snapshot::loop_label;
 
 /// Which outcomes a loop exists to produce (`accept_candidate*`: any
-/// accept kind).
+/// accept kind). The reaper and the watchdog are not here: for them no
+/// outcome means nothing was wrong, not wasted work.
 const PRODUCES: &[(&str, &[&str])] = &[
     (
         "shadow_review_pass",
@@ -48,8 +49,6 @@ const PRODUCES: &[(&str, &[&str])] = &[
     ),
     ("dialectic_mine_pass", &["dialectic_claim"]),
     ("janitor_pass", &[AUTO_CLOSED]),
-    ("reaper_pass", &["session_reaped"]),
-    ("watchdog_pass", &["heal", "circuit_broken"]),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
