@@ -32,10 +32,27 @@ impl Drop for DemoWorld {
         {
             let _ = crate::sys::process::signal(pid, nix::sys::signal::Signal::SIGKILL);
         }
+        // tmux leaves its socket file behind after kill-server: ask where it is first.
+        let socket_path = std::process::Command::new("tmux")
+            .args([
+                "-L",
+                &self.tmux_socket,
+                "display-message",
+                "-p",
+                "#{socket_path}",
+            ])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|p| !p.is_empty());
         let _ = std::process::Command::new("tmux")
             .args(["-L", &self.tmux_socket, "kill-server"])
             .stderr(std::process::Stdio::null())
             .status();
+        if let Some(p) = socket_path {
+            let _ = std::fs::remove_file(p);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
