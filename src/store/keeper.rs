@@ -31,6 +31,17 @@ CREATE TABLE IF NOT EXISTS keeper_claims (
 );
 ";
 
+/// Whether `name` is a table of this store. keeper's own tables exist only
+/// once keeper has written, so readers ask before they read.
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
 /// Create keeper's tables if missing. Checks first so that opening a store
 /// that already has them writes nothing at all.
 pub fn ensure_tables(conn: &Connection) -> rusqlite::Result<()> {
@@ -87,12 +98,7 @@ pub fn recent_passes(
     loop_id: &str,
     limit: u32,
 ) -> rusqlite::Result<Vec<PassRecord>> {
-    let present: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='keeper_passes'",
-        [],
-        |r| r.get(0),
-    )?;
-    if present == 0 {
+    if !has_table(conn, "keeper_passes")? {
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare(
@@ -134,12 +140,7 @@ impl Claim {
 }
 
 fn has_claims_table(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='keeper_claims'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
+    has_table(conn, "keeper_claims")
 }
 
 /// Every claim; empty when keeper has never written to this store.
@@ -220,12 +221,7 @@ pub struct HealState {
 }
 
 pub fn heal_state(conn: &Connection, name: &str) -> rusqlite::Result<HealState> {
-    let present: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='keeper_heal'",
-        [],
-        |r| r.get(0),
-    )?;
-    if present == 0 {
+    if !has_table(conn, "keeper_heal")? {
         return Ok(HealState {
             name: name.into(),
             ..HealState::default()
