@@ -7,7 +7,7 @@ mod ui_common;
 use std::sync::Arc;
 
 use keeper_tui::engine::Command;
-use keeper_tui::loops::reaper::{SessionRow, Survey, SurveyState};
+use keeper_tui::loops::reaper::{SessionRow, Survey, SurveyState, Verdict};
 use keeper_tui::store::keeper::Claim;
 use keeper_tui::sys::tmux::Session;
 use keeper_tui::ui::app::{App, Effect, Popup, Purpose};
@@ -32,6 +32,12 @@ fn row(
             attached,
         },
         marker,
+        verdict: match (marker, orphan, claim.is_some()) {
+            (false, _, _) => Verdict::NotAgent,
+            (true, true, _) => Verdict::Orphan,
+            (true, false, true) => Verdict::Claimed,
+            (true, false, false) => Verdict::Young,
+        },
         claim,
         orphan,
         reason: reason.into(),

@@ -30,6 +30,28 @@ pub struct SessionRow {
     pub orphan: bool,
     /// Why it is or is not an orphan, in the operator's words.
     pub reason: String,
+    /// The same decision, for code to act on.
+    pub verdict: Verdict,
+}
+
+/// What the rules make of a session. `reason` words it for the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    NotAgent,
+    Own,
+    Protected,
+    Claimed,
+    Young,
+    Orphan,
+}
+
+impl Verdict {
+    /// A reap by hand may take orphans and young ones (attached or not),
+    /// never a non-agent, keeper's own, a protected or a claimed session.
+    pub fn reapable_by_hand(self) -> bool {
+        matches!(self, Verdict::Young | Verdict::Orphan)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,31 +95,29 @@ fn judge(
     cfg: &ReaperConfig,
     own: Option<&str>,
     now: i64,
-) -> (bool, bool, String) {
+) -> (Verdict, String) {
     let marker = cfg.markers.iter().any(|m| s.name.contains(m.as_str()));
     if !marker {
-        return (false, false, "not an agent session (no marker)".into());
+        return (Verdict::NotAgent, "not an agent session (no marker)".into());
     }
     if own == Some(s.name.as_str()) {
-        return (true, false, "keeper-tui runs in this session".into());
+        return (Verdict::Own, "keeper-tui runs in this session".into());
     }
     if cfg.protected.contains(&s.name) {
-        return (true, false, "protected in the config".into());
+        return (Verdict::Protected, "protected in the config".into());
     }
     if let Some(c) = claim
         && !c.expired(now)
     {
         return (
-            true,
-            false,
+            Verdict::Claimed,
             format!("claimed by {} ({} left)", c.owner, fmt_age(c.ttl_left(now))),
         );
     }
     let age = now - s.created;
     if age < cfg.grace_secs as i64 {
         return (
-            true,
-            false,
+            Verdict::Young,
             format!(
                 "younger than the grace ({} old, grace {})",
                 fmt_age(age),
@@ -118,7 +138,7 @@ fn judge(
     } else {
         String::new()
     };
-    (true, true, format!("orphan: {why}{attached}"))
+    (Verdict::Orphan, format!("orphan: {why}{attached}"))
 }
 
 /// List the sessions (one `list-sessions`) and judge each against the claims.
@@ -157,8 +177,10 @@ pub fn survey(
         .into_iter()
         .map(|s| {
             let claim = by_name.get(&s.name).cloned();
-            let (marker, orphan, reason) = judge(&s, claim.as_ref(), cfg, own, now);
+            let (verdict, reason) = judge(&s, claim.as_ref(), cfg, own, now);
+            let (marker, orphan) = (verdict != Verdict::NotAgent, verdict == Verdict::Orphan);
             SessionRow {
+                verdict,
                 session: s,
                 marker,
                 claim,
@@ -304,12 +326,7 @@ impl Reaper {
         for name in names {
             match rows.iter().find(|r| r.session.name == *name) {
                 None => detail.push(format!("{name}: no such session (gone already?)")),
-                Some(r)
-                    if !r.marker
-                        || r.reason.starts_with("keeper-tui")
-                        || r.reason.starts_with("protected")
-                        || r.reason.starts_with("claimed") =>
-                {
+                Some(r) if !r.verdict.reapable_by_hand() => {
                     detail.push(format!("{name}: refused: {}", r.reason));
                 }
                 Some(r) => targets.push(r.clone()),
