@@ -169,6 +169,9 @@ struct EngineState {
     thread_filter: ThreadFilter,
     sessions: Option<Survey>,
     bridges: Vec<crate::loops::watchdog::BridgeRow>,
+    /// The store's figures as of the last refresh (or window slide): every
+    /// publish reuses them instead of recomputing.
+    figures: Option<StoreFigures>,
 }
 
 /// State shared by the engine's tasks.
@@ -210,10 +213,16 @@ impl Shared {
     }
 
     /// Build and send a snapshot from what is in memory now.
+    /// Recompute the figures from the view: after a refresh, and when the
+    /// windows slide with the clock.
+    fn recompute_figures(&self) {
+        let figures = lock(&self.view).as_ref().map(|v| v.figures(now_unix()));
+        lock(&self.state).figures = figures;
+    }
+
     fn publish(&self) {
-        let now = now_unix();
-        let store = lock(&self.view).as_ref().map(|v| v.figures(now));
         let mut st = lock(&self.state);
+        let store = st.figures.clone();
         st.generation += 1;
         let snap = Snapshot {
             generation: st.generation,
@@ -361,6 +370,7 @@ impl Shared {
         if let Some(text) = failed {
             self.notice(true, format!("store unreadable: {text}"));
         }
+        self.recompute_figures();
         self.publish();
     }
 }
@@ -473,12 +483,14 @@ impl Engine {
                 thread_filter: ThreadFilter::default(),
                 sessions: None,
                 bridges: Vec::new(),
+                figures: None,
             }),
             snapshot_tx,
             refresh: Notify::new(),
             pokes,
             waiters: Mutex::new(HashMap::new()),
         });
+        shared.recompute_figures();
         shared.publish();
         Ok((
             Engine {

@@ -203,7 +203,10 @@ pub(super) async fn refresher(shared: Arc<Shared>, mut stop: watch::Receiver<boo
                 let sh = Arc::clone(&shared);
                 let _ = tokio::task::spawn_blocking(move || sh.refresh_blocking(false)).await;
             }
-            _ = slide.tick() => shared.publish(),
+            _ = slide.tick() => {
+                shared.recompute_figures();
+                shared.publish();
+            }
         }
     }
 }
