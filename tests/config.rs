@@ -105,6 +105,22 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
             "read_only_string.toml",
             &["engine.read_only", "\"yes\"", "true or false"],
         ),
+        (
+            "process_missing_key.toml",
+            &["watchdog.process[1] needs heartbeat_file"],
+        ),
+        (
+            "process_bad_seconds.toml",
+            &[
+                "watchdog.process[1].cooldown_secs",
+                "\"soon\"",
+                "whole number of seconds",
+            ],
+        ),
+        (
+            "empty_marker.toml",
+            &["reaper.markers", "\"\"", "non-empty"],
+        ),
     ];
     for (name, needles) in cases {
         let msg = parse(name).unwrap_err().to_string();
