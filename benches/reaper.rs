@@ -36,7 +36,7 @@ fn main() {
         // A server per run: a killed server takes a moment to go away.
         let socket = format!("keeper-bench-reaper-{}-{run}", std::process::id());
         let db = dir.path().join(format!("run{run}.sqlite"));
-        let mut store = WriteStore::open(&db, "keeper-tui").expect("store");
+        let store = WriteStore::open(&db, "keeper-tui").expect("store");
         // Setup is not timed: one session per call.
         for i in 0..300 {
             let name = if i < 200 {
@@ -59,23 +59,20 @@ fn main() {
         }
         let now = now_unix();
         for i in 200..300 {
-            claim(
-                &store.conn,
-                &format!("msg-warm-held-{i}"),
-                "bench",
-                3600,
-                now,
-            )
-            .expect("claim");
+            store
+                .with_conn(None, |c| {
+                    claim(c, &format!("msg-warm-held-{i}"), "bench", 3600, now)
+                })
+                .expect("claim");
         }
         let config = ReaperConfig {
             tmux: Server::Named(socket.clone()),
             grace_secs: 0,
             ..ReaperConfig::default()
         };
-        let mut reaper = Reaper::new(config);
+        let reaper = Reaper::new(config);
         let t0 = Instant::now();
-        let report = run_pass(&mut reaper, &mut store, PassMode::Forced, now_unix()).expect("pass");
+        let report = run_pass(&reaper, &db, &store, PassMode::Forced, now_unix()).expect("pass");
         times.push(t0.elapsed());
         assert_eq!(report.summary, "reaped=200 orphans=200", "{report:?}");
         tmux(&socket, &["kill-server"]);

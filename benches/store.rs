@@ -406,19 +406,19 @@ fn bench_janitor(db: &Path, work: &Path, runs: usize) -> BenchResult<(Row, Row)>
     for _ in 0..runs {
         fresh_copy(db, work)?;
         let t = Instant::now();
-        let mut store = WriteStore::open(work, "keeper-tui")?;
+        let store = WriteStore::open(work, "keeper-tui")?;
         open_samples.push(t.elapsed());
-        let mut janitor = Janitor::new(JanitorConfig {
+        let janitor = Janitor::new(JanitorConfig {
             interval_secs: 3600,
             idle_close_days: 1.0,
             run_at_start: true,
         });
         let now = now_unix();
         let t = Instant::now();
-        let report = run_pass(&mut janitor, &mut store, PassMode::Forced, now)?;
+        let report = run_pass(&janitor, work, &store, PassMode::Forced, now)?;
         samples.push(t.elapsed());
         summaries.push(report.summary);
-        second = run_pass(&mut janitor, &mut store, PassMode::Forced, now_unix())?.summary;
+        second = run_pass(&janitor, work, &store, PassMode::Forced, now_unix())?.summary;
     }
     remove_store(work);
     summaries.dedup();

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use keeper_tui::bridge::Files;
 use keeper_tui::config::{Config, ProcessConfig, Settings};
+use keeper_tui::demo::bridge::Files;
 use keeper_tui::engine::Engine;
 use keeper_tui::store::WriteStore;
 use keeper_tui::sys::process::{mtime_precise, now_precise};

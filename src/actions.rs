@@ -1,77 +1,110 @@
 //! What a command does, once: the engine (for keys) and the one-shot CLI
 //! verbs both call these, so the two front doors cannot drift.
 
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
 use crate::error::{Error, Result};
-use crate::loops::{Loop, PassMode, PassReport};
-use crate::store::WriteStore;
+use crate::loops::{Loop, PassCtx, PassMode, PassResult};
 use crate::store::keeper::{PassRecord, record_pass};
-use crate::store::threads::reopen;
+use crate::store::threads::{Reopened, reopen};
+use crate::store::{ReadStore, WriteStore};
 
 pub const DEFAULT_REOPEN_NOTE: &str = "reopened by the operator from keeper-tui";
 
-/// Reopen a thread the way threadkeeper's `note` does. The message is the
-/// status-bar text.
+/// Reopen a thread the way threadkeeper's `note` does.
 pub fn reopen_thread(
-    store: &mut WriteStore,
+    store: &WriteStore,
     id: &str,
     note: Option<&str>,
     now: i64,
-) -> Result<String> {
+) -> Result<Reopened> {
     let content = note
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .unwrap_or(DEFAULT_REOPEN_NOTE);
     let layout = store.layout.clone();
     let session = store.session_id.clone();
-    let done = store.write(|tx| reopen(tx, &layout, &session, id, content, now))?;
-    match done {
-        Some(r) if r.previous_state == "active" => Ok(format!(
-            "{id} was already active; note #{} added",
-            r.note_id
-        )),
-        Some(r) => Ok(format!(
-            "reopened {id} (was {}); note #{} added",
-            r.previous_state, r.note_id
-        )),
-        None => Err(Error::UnknownThread {
+    store
+        .write(|tx| reopen(tx, &layout, &session, id, content, now))?
+        .ok_or_else(|| Error::UnknownThread {
             id: id.into(),
             path: store.path.clone(),
-        }),
+        })
+}
+
+/// Keep a line of history in `keeper_passes` for a pass that changed
+/// something or failed; quiet passes leave no trace.
+pub fn record_history(
+    store: &WriteStore,
+    lp: &dyn Loop,
+    mode: PassMode,
+    started_at: i64,
+    result: std::result::Result<&PassResult, String>,
+) {
+    let (ok, summary) = match result {
+        Ok(r) if r.changed => (true, r.summary.clone()),
+        Ok(_) => return,
+        Err(e) => (false, e),
+    };
+    let rec = PassRecord {
+        loop_id: lp.id().name().into(),
+        mode: mode.name().into(),
+        started_at,
+        finished_at: crate::store::now_unix(),
+        ok,
+        summary,
+    };
+    // A pass that failed may have failed because another process holds
+    // the write lock: its history line must not wait for it again.
+    let patience = if ok {
+        None
+    } else {
+        Some(std::time::Duration::ZERO)
+    };
+    if let Err(e) = store.with_conn(patience, |c| record_pass(c, &rec)) {
+        tracing::warn!(loop_id = rec.loop_id, error = %e, "could not record pass history");
     }
 }
 
-/// Run one pass and keep a line of history in `keeper_passes` (dry-runs
-/// and passes that wrote nothing leave no trace).
-pub fn run_pass(
-    lp: &mut dyn Loop,
-    store: &mut WriteStore,
+/// Run `f` with a pass context outside the engine (the CLI verbs): a read
+/// connection to plan from, the writer to record with.
+pub fn with_ctx<T>(
+    db: &Path,
+    store: &WriteStore,
     mode: PassMode,
     now: i64,
-) -> Result<PassReport> {
-    let result = lp.pass(store, mode, now);
-    let (ok, summary, wrote) = match &result {
-        Ok(r) => (true, r.summary.clone(), r.wrote),
-        Err(e) => (false, e.to_string(), mode != PassMode::DryRun),
-    };
-    if wrote {
-        let rec = PassRecord {
-            loop_id: lp.id().name().into(),
-            mode: mode.name().into(),
-            started_at: now,
-            finished_at: crate::store::now_unix(),
-            ok,
-            summary,
-        };
-        // A pass that failed may have failed because another process holds
-        // the write lock: its history line must not wait for it again.
-        let patience = if ok {
-            None
-        } else {
-            Some(std::time::Duration::ZERO)
-        };
-        if let Err(e) = store.with_busy_timeout(patience, |c| record_pass(c, &rec)) {
-            tracing::warn!(loop_id = rec.loop_id, error = %e, "could not record pass history");
-        }
+    f: impl FnOnce(&PassCtx<'_>) -> Result<T>,
+) -> Result<T> {
+    let read = ReadStore::open(db)?;
+    let stopping = AtomicBool::new(false);
+    f(&PassCtx {
+        read: &read.conn,
+        store,
+        mode,
+        now,
+        first: false,
+        stopping: &stopping,
+    })
+}
+
+/// One pass outside the engine (the `pass` verb), with its history line.
+pub fn run_pass(
+    lp: &dyn Loop,
+    db: &Path,
+    store: &WriteStore,
+    mode: PassMode,
+    now: i64,
+) -> Result<PassResult> {
+    let result = with_ctx(db, store, mode, now, |ctx| lp.pass(ctx));
+    if mode != PassMode::DryRun {
+        record_history(
+            store,
+            lp,
+            mode,
+            now,
+            result.as_ref().map_err(ToString::to_string),
+        );
     }
     result
 }

@@ -1,34 +1,35 @@
 //! The engine: one instance under the TUI, under headless `keeper-tui
-//! engine`, and under the tests. It owns the store connections, runs each
-//! loop on its own task, watches the database file, and publishes
-//! `Snapshot`s on a watch channel. Front doors talk to it only through
-//! `Command`s, each answered on a oneshot.
+//! engine`, and under the tests. Each loop runs in its own actor task, the
+//! store view in another; this task (the hub) owns what the screen shows
+//! and publishes it as `Snapshot`s on a watch channel. Front doors talk to
+//! the engine only through `Command`s, each answered on a oneshot with a
+//! typed `Reply`.
 
+mod actor;
 mod detail;
-mod scheduler;
+mod hub;
+mod jobs;
+mod view;
 pub mod watch;
 
-use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::loops::Observation;
 use crate::loops::janitor::Janitor;
-use crate::loops::reaper::{Reaper, Survey};
-use crate::loops::{Loop, LoopId, PassMode};
+use crate::loops::reaper::Reaper;
+use crate::loops::{Loop, LoopCommand, LoopId, LoopReply, PassMode, PassResult};
+use crate::store::WriteStore;
 use crate::store::snapshot::{RefreshStats, StoreFigures, StoreView};
-use crate::store::threads::{ThreadFilter, ThreadRow, list_threads};
-use crate::store::{WriteStore, now_unix};
+use crate::store::threads::{Reopened, ThreadFilter, ThreadRow, list_threads};
 
 /// Operator intents. Anything that changes the store passes the one
-/// read-only gate in `Shared::gate`.
+/// read-only gate in the hub.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     ForcePass(LoopId),
@@ -38,6 +39,9 @@ pub enum Command {
         id: String,
         note: Option<String>,
     },
+    /// A command for one kind of loop (a reap by hand, a circuit reset),
+    /// after the UI's confirm step.
+    Loop(LoopCommand),
     Refresh,
     /// Which threads the snapshot lists (the Threads panel's filter).
     SetThreadFilter(ThreadFilter),
@@ -45,10 +49,6 @@ pub enum Command {
     ThreadDetail(String),
     /// The newest passes recorded under an event kind, as text.
     LoopHistory(String),
-    /// Kill one agent session by hand (after the UI's confirm step).
-    ReapSession(String),
-    /// Close a supervised process's circuit breaker (after a confirm).
-    ResetBreaker(String),
     /// Let loops look again at what they watch (the Sessions panel), without
     /// re-reading the store.
     Observe,
@@ -61,8 +61,7 @@ impl Command {
             Command::ForcePass(_)
                 | Command::ForceAll
                 | Command::ReopenThread { .. }
-                | Command::ReapSession(_)
-                | Command::ResetBreaker(_)
+                | Command::Loop(_)
         )
     }
 
@@ -72,31 +71,121 @@ impl Command {
             Command::ForceAll => "force a pass of every loop".into(),
             Command::DryRun(l) => format!("dry-run the {l}"),
             Command::ReopenThread { id, .. } => format!("reopen thread {id}"),
+            Command::Loop(LoopCommand::Reap(names)) => format!("reap session {}", names.join(", ")),
+            Command::Loop(LoopCommand::ResetCircuit(name)) => {
+                format!("reset the circuit breaker of {name}")
+            }
             Command::Refresh => "refresh".into(),
             Command::SetThreadFilter(_) => "filter threads".into(),
             Command::ThreadDetail(id) => format!("show thread {id}"),
             Command::LoopHistory(kind) => format!("show {kind} history"),
-            Command::ReapSession(name) => format!("reap session {name}"),
-            Command::ResetBreaker(name) => format!("reset the circuit breaker of {name}"),
             Command::Observe => "look at the sessions again".into(),
         }
     }
 }
 
-/// A user-facing message either way: it becomes the status-bar text.
-pub type Reply = std::result::Result<String, String>;
+/// What a command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass {
+        id: LoopId,
+        mode: PassMode,
+        result: PassResult,
+    },
+    DryRun {
+        id: LoopId,
+        result: PassResult,
+    },
+    /// A pass of each of these loops was asked for.
+    Forcing(Vec<LoopId>),
+    Reopened(Reopened),
+    Loop(LoopReply),
+    Refreshed {
+        took_us: u64,
+    },
+    /// Text for a detail popup (a thread's notes, a loop's history).
+    Detail(String),
+    /// Done, nothing to say (a filter applied, a look asked for).
+    Done,
+}
+
+impl fmt::Display for Outcome {
+    /// The status-bar text; a dry-run's per-item list follows its summary.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Pass { id, result, .. } => write!(f, "{id}: {}", result.summary),
+            Outcome::DryRun { id, result } => {
+                write!(f, "{id} dry-run: {}", result.summary)?;
+                for line in &result.detail {
+                    write!(f, "\n{line}")?;
+                }
+                Ok(())
+            }
+            Outcome::Forcing(ids) => {
+                let names: Vec<_> = ids.iter().map(|l| l.name()).collect();
+                write!(f, "forcing a pass of: {}", names.join(", "))
+            }
+            Outcome::Reopened(r) => write!(f, "{r}"),
+            Outcome::Loop(r) => write!(f, "{r}"),
+            Outcome::Refreshed { took_us } => write!(f, "refreshed in {} ms", took_us / 1000),
+            Outcome::Detail(text) => f.write_str(text),
+            Outcome::Done => Ok(()),
+        }
+    }
+}
+
+/// Why a command did not do what it was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("read-only mode: refused to {0} (keeper-tui was started with --read-only)")]
+    ReadOnly(String),
+    #[error("no {0} loop is running in this engine")]
+    NoLoop(LoopId),
+    /// The store or the world said no (the message says why).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{what} failed: {error}")]
+    Failed { what: String, error: Arc<Error> },
+    /// A bug: the job panicked. The engine carries on.
+    #[error("{what} failed: {text} (it panicked)")]
+    Panicked { what: String, text: String },
+    #[error("keeper-tui is shutting down: {0}")]
+    ShuttingDown(&'static str),
+    #[error("engine stopped before answering")]
+    Stopped,
+}
+
+impl EngineError {
+    /// A failure of `what`, kept typed: a refusal stays a refusal.
+    pub fn from_error(what: impl Into<String>, e: Error) -> Self {
+        match e {
+            Error::Refused(text) => EngineError::Refused(text),
+            Error::ShuttingDown(why) => EngineError::ShuttingDown(why),
+            other => EngineError::Failed {
+                what: what.into(),
+                error: Arc::new(other),
+            },
+        }
+    }
+}
+
+pub type Reply = std::result::Result<Outcome, EngineError>;
 
 pub struct Request {
     pub command: Command,
     pub reply: oneshot::Sender<Reply>,
 }
 
+/// The last pass of a loop, for the Loops panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PassOutcome {
     pub mode: PassMode,
     pub started_at: i64,
     pub finished_at: i64,
     pub ok: bool,
+    pub changed: bool,
+    /// Items it touched (threads closed, sessions reaped, processes healed).
+    pub touched: usize,
     pub summary: String,
 }
 
@@ -110,6 +199,57 @@ pub struct LoopStatus {
     pub last: Option<PassOutcome>,
     pub passes: u64,
     pub failures: u64,
+}
+
+/// What the Loops panel says of one of keeper's loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Ok,
+    Running,
+    Failing,
+    /// It has not run for over twice its interval.
+    Stale,
+    /// Overdue by more than an interval: its task is not running passes.
+    Dead,
+    Disabled,
+    ReadOnly,
+}
+
+impl Verdict {
+    pub fn of(s: &LoopStatus, now: i64, read_only: bool) -> Verdict {
+        if read_only {
+            return Verdict::ReadOnly;
+        }
+        if s.running {
+            return Verdict::Running;
+        }
+        if s.last.as_ref().is_some_and(|l| !l.ok) {
+            return Verdict::Failing;
+        }
+        let Some(every) = s.interval_secs.map(|i| i as i64) else {
+            return Verdict::Disabled;
+        };
+        if s.next_due.is_some_and(|due| now - due > every.max(60)) {
+            return Verdict::Dead;
+        }
+        match s.last.as_ref() {
+            Some(l) if now - l.finished_at > 2 * every + 60 => Verdict::Stale,
+            _ => Verdict::Ok,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Running => "running",
+            Verdict::Failing => "failing",
+            Verdict::Stale => "stale",
+            Verdict::Dead => "dead",
+            Verdict::Disabled => "disabled",
+            Verdict::ReadOnly => "read-only",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,239 +281,13 @@ pub struct Snapshot {
     pub threads: Vec<ThreadRow>,
     pub thread_filter: ThreadFilter,
     /// The reaper's last look at the tmux sessions.
-    pub sessions: Option<Survey>,
+    pub sessions: Option<crate::loops::reaper::Survey>,
     /// The watchdog's supervised processes; empty when none are configured.
     pub bridges: Vec<crate::loops::watchdog::BridgeRow>,
 }
 
 /// Rows the Threads panel can scroll through.
 const THREADS_LISTED: u32 = 500;
-
-const NOTICES_KEPT: usize = 200;
-/// Windows ("fires in 7 d") slide with the clock; recomputing them needs no
-/// query, only the figures held in memory.
-const SLIDE_EVERY: Duration = Duration::from_secs(60);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicking pass must not take the engine down with a poisoned lock.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-struct EngineState {
-    generation: u64,
-    loops: Vec<LoopStatus>,
-    notices: VecDeque<Notice>,
-    store_error: Option<String>,
-    last_refresh: Option<RefreshInfo>,
-    threads: Vec<ThreadRow>,
-    thread_filter: ThreadFilter,
-    sessions: Option<Survey>,
-    bridges: Vec<crate::loops::watchdog::BridgeRow>,
-    /// The store's figures as of the last refresh (or window slide): every
-    /// publish reuses them instead of recomputing.
-    figures: Option<StoreFigures>,
-}
-
-/// State shared by the engine's tasks.
-pub(crate) struct Shared {
-    settings: Settings,
-    /// The one writer connection; `None` under `--read-only`. Passes and
-    /// commands take it in turn, so writes never race inside keeper-tui.
-    writer: Option<Mutex<WriteStore>>,
-    /// The read-only view behind the panels; `None` while the store is gone.
-    view: Mutex<Option<StoreView>>,
-    state: Mutex<EngineState>,
-    snapshot_tx: tokio::sync::watch::Sender<Arc<Snapshot>>,
-    /// Poked by the file watcher and after every write; the refresher
-    /// debounces it.
-    refresh: Notify,
-    /// One per loop: a poke asks for one more pass. `Notify` keeps at most
-    /// one permit, which is what makes repeated forces coalesce.
-    pokes: HashMap<LoopId, Arc<Notify>>,
-    /// Replies owed to `ForcePass` callers, answered by the next pass.
-    waiters: Mutex<HashMap<LoopId, Vec<oneshot::Sender<Reply>>>>,
-}
-
-impl Shared {
-    fn notice(&self, error: bool, text: String) {
-        if error {
-            tracing::warn!("{text}");
-        } else {
-            tracing::info!("{text}");
-        }
-        let mut st = lock(&self.state);
-        if st.notices.len() == NOTICES_KEPT {
-            st.notices.pop_front();
-        }
-        st.notices.push_back(Notice {
-            at: now_unix(),
-            error,
-            text,
-        });
-    }
-
-    /// Build and send a snapshot from what is in memory now.
-    /// Recompute the figures from the view: after a refresh, and when the
-    /// windows slide with the clock.
-    fn recompute_figures(&self) {
-        let figures = lock(&self.view).as_ref().map(|v| v.figures(now_unix()));
-        lock(&self.state).figures = figures;
-    }
-
-    fn publish(&self) {
-        let mut st = lock(&self.state);
-        let store = st.figures.clone();
-        st.generation += 1;
-        let snap = Snapshot {
-            generation: st.generation,
-            db_path: self.settings.db_path.display().to_string(),
-            read_only: self.settings.config.read_only,
-            store,
-            store_error: st.store_error.clone(),
-            last_refresh: st.last_refresh.clone(),
-            loops: st.loops.clone(),
-            notices: st.notices.iter().cloned().collect(),
-            threads: st.threads.clone(),
-            thread_filter: st.thread_filter.clone(),
-            sessions: st.sessions.clone(),
-            bridges: st.bridges.clone(),
-        };
-        drop(st);
-        self.snapshot_tx.send_replace(Arc::new(snap));
-    }
-
-    fn update_loop(&self, id: LoopId, f: impl FnOnce(&mut LoopStatus)) {
-        let mut st = lock(&self.state);
-        if let Some(l) = st.loops.iter_mut().find(|l| l.id == id) {
-            f(l);
-        }
-    }
-
-    /// The single read-only gate.
-    fn gate(&self, command: &Command) -> std::result::Result<(), String> {
-        if self.settings.config.read_only && command.changes_store() {
-            Err(format!(
-                "read-only mode: refused to {} (keeper-tui was started with --read-only)",
-                command.describe()
-            ))
-        } else {
-            Ok(())
-        }
-    }
-
-    /// The Threads panel's rows under the current filter; `None` (and a
-    /// notice) when the query fails, keeping the last good rows.
-    fn list_threads(&self, view: &StoreView) -> Option<Vec<ThreadRow>> {
-        let filter = lock(&self.state).thread_filter.clone();
-        match list_threads(view.conn(), &filter, THREADS_LISTED) {
-            Ok(rows) => Some(rows),
-            Err(e) => {
-                self.notice(true, format!("listing threads failed: {e}"));
-                None
-            }
-        }
-    }
-
-    /// Close the read view first, then let the writer fold the WAL back
-    /// into the file: a read-only connection closing last cannot, and would
-    /// leave the operator a WAL as big as the last janitor pass.
-    fn close(&self) {
-        *lock(&self.view) = None;
-        if let Some(w) = &self.writer {
-            let store = lock(w);
-            let folded = store.with_busy_timeout(Some(Duration::from_millis(500)), |c| {
-                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            });
-            if let Err(e) = folded {
-                tracing::info!("WAL left for the next writer to fold in: {e}");
-            }
-        }
-    }
-
-    /// Let a loop look at what it watches (the reaper's sessions) and keep
-    /// that for the panels. Reads only.
-    fn observe(&self, lp: &dyn Loop) {
-        let now = now_unix();
-        let seen = lock(&self.view)
-            .as_ref()
-            .and_then(|v| lp.observe(v.conn(), now));
-        match seen {
-            Some(Observation::Sessions(s)) => lock(&self.state).sessions = Some(s),
-            Some(Observation::Bridges(b)) => lock(&self.state).bridges = b,
-            None => {}
-        }
-    }
-
-    /// Apply a new thread filter and publish the rows it selects.
-    fn set_thread_filter(&self, filter: ThreadFilter) {
-        lock(&self.state).thread_filter = filter;
-        let rows = lock(&self.view).as_ref().and_then(|v| self.list_threads(v));
-        if let Some(rows) = rows {
-            lock(&self.state).threads = rows;
-        }
-        self.publish();
-    }
-
-    /// Re-read the store (or reopen it if it had gone) and publish.
-    fn refresh_blocking(&self, full: bool) {
-        let started = Instant::now();
-        let now = now_unix();
-        let mut view = lock(&self.view);
-        let result = match view.as_mut() {
-            Some(v) if full => v.rebuild(now),
-            Some(v) => v.refresh(now),
-            None => {
-                StoreView::open(&self.settings.db_path, self.settings.config.window_days).map(|v| {
-                    *view = Some(v);
-                    RefreshStats {
-                        rebuilt: true,
-                        ..RefreshStats::default()
-                    }
-                })
-            }
-        };
-        let mut recovered = false;
-        let mut failed = None;
-        match result {
-            Ok(stats) => {
-                let listed = match view.as_ref() {
-                    Some(v) if stats.threads_recounted || stats.rebuilt || full => {
-                        self.list_threads(v)
-                    }
-                    _ => None,
-                };
-                let mut st = lock(&self.state);
-                if let Some(rows) = listed {
-                    st.threads = rows;
-                }
-                recovered = st.store_error.take().is_some();
-                st.last_refresh = Some(RefreshInfo {
-                    at: now,
-                    took_us: started.elapsed().as_micros() as u64,
-                    stats,
-                });
-            }
-            Err(e) => {
-                *view = None;
-                let text = e.to_string();
-                let mut st = lock(&self.state);
-                if st.store_error.as_deref() != Some(text.as_str()) {
-                    failed = Some(text.clone());
-                }
-                st.store_error = Some(text);
-            }
-        }
-        drop(view);
-        if recovered {
-            self.notice(false, "store is readable again".into());
-        }
-        if let Some(text) = failed {
-            self.notice(true, format!("store unreadable: {text}"));
-        }
-        self.recompute_figures();
-        self.publish();
-    }
-}
 
 /// What a front door holds: snapshots in, commands out.
 #[derive(Clone)]
@@ -389,43 +303,46 @@ impl EngineHandle {
         self.commands
             .send(Request { command, reply })
             .await
-            .map_err(|_| Error::EngineGone.to_string())?;
-        rx.await.map_err(|_| Error::EngineGone.to_string())?
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
     }
 }
 
 pub struct Engine {
-    shared: Arc<Shared>,
-    loops: Vec<Box<dyn Loop>>,
+    settings: Settings,
+    loops: Vec<Arc<dyn Loop>>,
+    writer: Option<Arc<WriteStore>>,
+    view: StoreView,
+    threads: Vec<ThreadRow>,
+    snapshot_tx: tokio::sync::watch::Sender<Arc<Snapshot>>,
     commands: mpsc::Receiver<Request>,
 }
 
 impl Engine {
     /// The engine with the loops the config asks for.
     pub fn new(settings: Settings) -> Result<(Engine, EngineHandle)> {
-        let loops: Vec<Box<dyn Loop>> = vec![
-            Box::new(Janitor::new(settings.config.janitor.clone())),
-            Box::new(Reaper::new(settings.config.reaper.clone())),
+        let mut loops: Vec<Arc<dyn Loop>> = vec![
+            Arc::new(Janitor::new(settings.config.janitor.clone())),
+            Arc::new(Reaper::new(settings.config.reaper.clone())),
         ];
-        let mut loops = loops;
         if !settings.config.watchdog.processes.is_empty() {
-            loops.push(Box::new(crate::loops::watchdog::Watchdog::new(
+            loops.push(Arc::new(crate::loops::watchdog::Watchdog::new(
                 settings.config.watchdog.clone(),
             )));
         }
         Self::with_loops(settings, loops)
     }
 
-    /// The engine with the given loops (tests add their own).
+    /// The engine with the given loops, one of each id at most.
     pub fn with_loops(
         settings: Settings,
-        loops: Vec<Box<dyn Loop>>,
+        loops: Vec<Arc<dyn Loop>>,
     ) -> Result<(Engine, EngineHandle)> {
         let read_only = settings.config.read_only;
         let writer = if read_only {
             None
         } else {
-            Some(Mutex::new(WriteStore::open(
+            Some(Arc::new(WriteStore::open(
                 &settings.db_path,
                 &settings.config.session_id,
             )?))
@@ -433,26 +350,6 @@ impl Engine {
         let view = StoreView::open(&settings.db_path, settings.config.window_days)?;
         let threads = list_threads(view.conn(), &ThreadFilter::default(), THREADS_LISTED)
             .map_err(|e| Error::from_sqlite(&settings.db_path, e))?;
-        let statuses = loops
-            .iter()
-            .map(|l| LoopStatus {
-                id: l.id(),
-                interval_secs: if read_only {
-                    None
-                } else {
-                    l.interval().map(|d| d.as_secs())
-                },
-                running: false,
-                next_due: None,
-                last: None,
-                passes: 0,
-                failures: 0,
-            })
-            .collect();
-        let pokes = loops
-            .iter()
-            .map(|l| (l.id(), Arc::new(Notify::new())))
-            .collect();
         let placeholder = Snapshot {
             generation: 0,
             db_path: settings.db_path.display().to_string(),
@@ -469,128 +366,25 @@ impl Engine {
         };
         let (snapshot_tx, snapshots) = tokio::sync::watch::channel(Arc::new(placeholder));
         let (tx, commands) = mpsc::channel(64);
-        let shared = Arc::new(Shared {
+        let engine = Engine {
             settings,
+            loops,
             writer,
-            view: Mutex::new(Some(view)),
-            state: Mutex::new(EngineState {
-                generation: 0,
-                loops: statuses,
-                notices: VecDeque::new(),
-                store_error: None,
-                last_refresh: None,
-                threads,
-                thread_filter: ThreadFilter::default(),
-                sessions: None,
-                bridges: Vec::new(),
-                figures: None,
-            }),
+            view,
+            threads,
             snapshot_tx,
-            refresh: Notify::new(),
-            pokes,
-            waiters: Mutex::new(HashMap::new()),
-        });
-        shared.recompute_figures();
-        shared.publish();
-        Ok((
-            Engine {
-                shared,
-                loops,
-                commands,
-            },
-            EngineHandle {
-                snapshots,
-                commands: tx,
-            },
-        ))
+            commands,
+        };
+        let handle = EngineHandle {
+            snapshots,
+            commands: tx,
+        };
+        Ok((engine, handle))
     }
 
     /// Run until `shutdown` completes, then stop every task and wait for
-    /// them: an in-flight pass finishes its transaction first.
+    /// them: a pass that has started acting finishes and records first.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let Engine {
-            shared,
-            loops,
-            mut commands,
-        } = self;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut tasks = JoinSet::new();
-
-        let _watcher = match watch::DbWatcher::start(&shared.settings.db_path, Arc::clone(&shared))
-        {
-            Ok(w) => Some(w),
-            Err(e) => {
-                shared.notice(
-                    true,
-                    format!("file watch unavailable ({e}); press r to refresh"),
-                );
-                None
-            }
-        };
-        tasks.spawn(scheduler::refresher(Arc::clone(&shared), stop_rx.clone()));
-        let read_only = shared.settings.config.read_only;
-        let mut loop_slots = HashMap::new();
-        for lp in loops {
-            let id = lp.id();
-            let slot = Arc::new(Mutex::new(lp));
-            loop_slots.insert(id, Arc::clone(&slot));
-            if !read_only {
-                tasks.spawn(scheduler::loop_task(
-                    Arc::clone(&shared),
-                    slot,
-                    stop_rx.clone(),
-                ));
-            }
-        }
-        shared.notice(
-            false,
-            format!("engine started on {}", shared.settings.db_path.display()),
-        );
-        // Whatever changed between `new` and the watch starting is caught here.
-        shared.refresh.notify_one();
-        // A first look for the panels of loops that do not pass at start.
-        let (sh, slots) = (
-            Arc::clone(&shared),
-            loop_slots.values().cloned().collect::<Vec<_>>(),
-        );
-        tasks.spawn_blocking(move || {
-            for slot in &slots {
-                sh.observe(lock(slot).as_ref());
-            }
-            sh.publish();
-        });
-        shared.publish();
-
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                req = commands.recv() => {
-                    let Some(req) = req else {
-                        // Every handle is gone: nobody can ask for anything
-                        // more, but loops keep running until shutdown.
-                        shutdown.as_mut().await;
-                        break;
-                    };
-                    scheduler::dispatch(&shared, &loop_slots, req);
-                }
-            }
-        }
-        let _ = stop_tx.send(true);
-        while let Some(res) = tasks.join_next().await {
-            if let Err(e) = res {
-                tracing::error!("engine task ended badly: {e}");
-            }
-        }
-        // Anyone still waiting for a pass gets a clear answer.
-        for (_, waiters) in lock(&shared.waiters).drain() {
-            for w in waiters {
-                let _ = w.send(Err("engine stopped before the pass ran".into()));
-            }
-        }
-        shared.notice(false, "engine stopped".into());
-        shared.publish();
-        shared.close();
-        Ok(())
+        hub::run(self, shutdown).await
     }
 }

@@ -60,6 +60,10 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
 
+    /// keeper-tui is stopping: a pass that had not started acting gave up.
+    #[error("keeper-tui is shutting down: {0}")]
+    ShuttingDown(&'static str),
+
     #[error("engine stopped before answering")]
     EngineGone,
 }

@@ -1,6 +1,5 @@
 //! keeper-tui: the operator's console for a threadkeeper store.
 pub mod actions;
-pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -1,18 +1,20 @@
-//! The background loops keeper-tui runs. Every loop has an id, an interval,
-//! and a `pass`; the engine's scheduler, the `pass` CLI verb and the tests
-//! all drive that same `pass`.
+//! The background loops keeper-tui runs. A pass has three steps: *plan* from
+//! a read-only connection, *act* on the world (tmux, signals, processes)
+//! with no database lock held, and *record* in one short write transaction
+//! that re-checks whatever must still hold. The engine's loop actors, the
+//! `pass` CLI verb and the tests all drive the same `pass`.
 
 pub mod janitor;
 pub mod reaper;
 pub mod watchdog;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::Connection;
-
 use serde::Serialize;
 
 use crate::error::Result;
@@ -70,7 +72,7 @@ impl FromStr for LoopId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PassMode {
-    /// Due by the loop's interval; skipped when the loop is disabled.
+    /// Due by the loop's interval or its own wake-up; skipped when disabled.
     Scheduled,
     /// Asked for by the operator; runs even when the loop is disabled.
     Forced,
@@ -88,17 +90,99 @@ impl PassMode {
     }
 }
 
-/// What one pass did, in words fit for a status bar (`summary`) and a
-/// detail list (`detail`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PassReport {
-    pub summary: String,
-    pub detail: Vec<String>,
-    /// False for passes that wrote nothing (disabled, dry-run).
-    pub wrote: bool,
+/// Something a pass acted on: the trail an operator can follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum Touched {
+    Thread(String),
+    Session(String),
+    Process { name: String, pid: Option<i32> },
 }
 
-pub trait Loop: Send {
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PassResult {
+    /// False when the pass found nothing to do (or only said what it would do).
+    pub changed: bool,
+    /// One line for a status bar and the Log.
+    pub summary: String,
+    /// Per-item lines (a dry-run's list, each session's fate).
+    pub detail: Vec<String>,
+    pub touched: Vec<Touched>,
+    /// When the loop wants to look again, if sooner than its interval (a
+    /// heartbeat going stale, a cooldown ending).
+    #[serde(skip)]
+    pub next_look: Option<Duration>,
+}
+
+impl PassResult {
+    pub fn quiet(summary: impl Into<String>) -> Self {
+        PassResult {
+            summary: summary.into(),
+            ..PassResult::default()
+        }
+    }
+}
+
+/// Everything a pass may use. The writer's lock is taken only inside
+/// `WriteStore::write`, for the record step.
+pub struct PassCtx<'a> {
+    /// Read-only: plan and re-check from here.
+    pub read: &'a Connection,
+    pub store: &'a WriteStore,
+    pub mode: PassMode,
+    pub now: i64,
+    /// The first scheduled pass since the engine started (a boot reap).
+    pub first: bool,
+    /// Set when the engine is shutting down: a pass that has not started
+    /// acting gives up, and nothing new is started.
+    pub stopping: &'a AtomicBool,
+}
+
+impl PassCtx<'_> {
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Commands that belong to one kind of loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoopCommand {
+    /// Reap these sessions by hand (attached ones too).
+    Reap(Vec<String>),
+    /// Close a supervised process's circuit breaker.
+    ResetCircuit(String),
+}
+
+impl LoopCommand {
+    /// The loop it goes to.
+    pub fn loop_id(&self) -> LoopId {
+        match self {
+            LoopCommand::Reap(_) => LoopId::Reaper,
+            LoopCommand::ResetCircuit(_) => LoopId::Watchdog,
+        }
+    }
+}
+
+/// What a loop command did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum LoopReply {
+    Reaped(reaper::ReapReport),
+    CircuitReset { name: String },
+}
+
+impl fmt::Display for LoopReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoopReply::Reaped(r) => write!(f, "{r}"),
+            LoopReply::CircuitReset { name } => {
+                write!(f, "{name}: heal state reset, circuit closed")
+            }
+        }
+    }
+}
+
+pub trait Loop: Send + Sync + 'static {
     fn id(&self) -> LoopId;
     /// `None` when scheduled passes are off (forced passes still run).
     fn interval(&self) -> Option<Duration>;
@@ -107,27 +191,42 @@ pub trait Loop: Send {
     fn run_at_start(&self) -> bool {
         self.interval().is_some()
     }
-    /// A scheduled or forced pass. `DryRun` is routed to `dry_run`.
-    fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport>;
+    /// A scheduled or forced pass: plan, act, record.
+    fn pass(&self, ctx: &PassCtx<'_>) -> Result<PassResult>;
     /// What a forced pass would do, from a read-only connection, so it also
     /// works under `--read-only`.
-    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassReport>;
-    /// What the loop watches, for its panel (the reaper's sessions), read
-    /// without acting. `None` for loops with nothing to show.
-    fn observe(&self, _conn: &Connection, _now: i64) -> Option<Observation> {
+    fn dry_run(&self, read: &Connection, path: &Path, now: i64) -> Result<PassResult>;
+    /// A command for this kind of loop; others refuse it.
+    fn command(&self, cmd: LoopCommand, _ctx: &PassCtx<'_>) -> Result<LoopReply> {
+        Err(crate::error::Error::Refused(format!(
+            "the {} cannot {cmd:?}",
+            self.id()
+        )))
+    }
+    /// What the loop watches, for its panel, read without acting.
+    fn observe(&self, _read: &Connection, _now: i64) -> Option<Observation> {
         None
     }
-    /// Files whose changes should wake the loop at once (heartbeats).
-    fn watched_files(&self) -> Vec<std::path::PathBuf> {
+    /// Files whose changes should make the loop reconsider when to look.
+    fn watched_files(&self) -> Vec<PathBuf> {
         Vec::new()
     }
-    /// When the loop wants to look again even without a file event (a
-    /// heartbeat about to go stale); `None`: its interval is enough.
-    fn wake_in(&self, _now: i64) -> Option<Duration> {
-        None
+    /// A watched file changed: when is a pass needed, and what can the
+    /// panel show meanwhile. Must stay cheap (it may run on every
+    /// heartbeat): files and the process table, a keyed read at most.
+    fn on_change(&self, _read: &Connection, _now: i64) -> Change {
+        Change::default()
     }
-    /// For commands that belong to one kind of loop (a reap by hand).
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+}
+
+/// What a loop makes of a change to one of its watched files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    /// How long until a pass is needed (`ZERO`: now); `None`: nothing
+    /// before its interval.
+    pub look_in: Option<Duration>,
+    /// A quick look for its panel.
+    pub seen: Option<Observation>,
 }
 
 /// What a loop's panel shows.
@@ -135,4 +234,7 @@ pub trait Loop: Send {
 pub enum Observation {
     Sessions(reaper::Survey),
     Bridges(Vec<watchdog::BridgeRow>),
+    /// Bridges looked at without asking for the current version (a
+    /// heartbeat): the version columns keep what the last full look saw.
+    Heartbeats(Vec<watchdog::BridgeRow>),
 }

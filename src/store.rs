@@ -15,6 +15,7 @@ pub mod threads;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -128,12 +129,14 @@ pub struct ReadStore {
 
 /// The one writer. Every logical change is one short `BEGIN IMMEDIATE`
 /// transaction; SQLite's busy handler retries while another process writes.
+/// Shared by the loops and the operator's commands: its lock is held only
+/// for one transaction, never while a pass acts on the world.
 pub struct WriteStore {
     pub path: PathBuf,
-    pub conn: Connection,
     pub layout: Layout,
     /// `events.session_id` for keeper's own rows.
     pub session_id: String,
+    conn: Mutex<Connection>,
 }
 
 fn check_existing_file(path: &Path) -> Result<()> {
@@ -255,40 +258,44 @@ impl WriteStore {
         let layout = probe_threadkeeper(path, &conn)?;
         Ok(WriteStore {
             path: path.into(),
-            conn,
+            conn: Mutex::new(conn),
             layout,
             session_id: session_id.into(),
         })
     }
 
-    /// Run `f` with a different busy timeout (`None`: the usual one), then
-    /// put the usual one back.
-    pub fn with_busy_timeout<T>(
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic inside a transaction rolled it back (the guard dropped
+        // it); the connection itself is still good.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Use the writer connection outside a transaction (a single statement
+    /// in autocommit), with a different busy timeout (`None`: the usual).
+    pub fn with_conn<T>(
         &self,
         timeout: Option<Duration>,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
+        let conn = self.lock();
         let Some(t) = timeout else {
-            return f(&self.conn);
+            return f(&conn);
         };
-        self.conn.busy_timeout(t)?;
-        let out = f(&self.conn);
-        self.conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
+        conn.busy_timeout(t)?;
+        let out = f(&conn);
+        conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
         out
     }
 
     /// Run `f` in one `BEGIN IMMEDIATE` transaction: all of it lands or none.
-    pub fn write<T>(
-        &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
-    ) -> Result<T> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        let path = &self.path;
+        let mut conn = self.lock();
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| Error::from_sqlite(&path, e))?;
-        let out = f(&tx).map_err(|e| Error::from_sqlite(&path, e))?;
-        tx.commit().map_err(|e| Error::from_sqlite(&path, e))?;
+            .map_err(|e| Error::from_sqlite(path, e))?;
+        let out = f(&tx).map_err(|e| Error::from_sqlite(path, e))?;
+        tx.commit().map_err(|e| Error::from_sqlite(path, e))?;
         Ok(out)
     }
 }

@@ -1,5 +1,6 @@
 //! The world outside the store: the tmux server agents run in and the
 //! processes the watchdog supervises.
 
+pub mod command;
 pub mod process;
 pub mod tmux;

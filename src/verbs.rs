@@ -37,11 +37,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Status(a) => status(&settings, &a),
         Verb::Pass(a) => pass(&settings, &a),
         Verb::Reopen(a) => {
-            let mut store =
-                WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-            let msg =
-                actions::reopen_thread(&mut store, &a.thread_id, a.note.as_deref(), now_unix())?;
-            out(&msg)
+            let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+            let done = actions::reopen_thread(&store, &a.thread_id, a.note.as_deref(), now_unix())?;
+            out(&done.to_string())
         }
         Verb::Engine(a) => engine(settings, &a),
         Verb::Info => info(&settings),
@@ -52,7 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Touch(a) => sessions::touch_verb(&settings, &a),
         Verb::Release(a) => sessions::release_verb(&settings, &a),
         Verb::Watchdog(v) => watchdog_verb(&settings, &v),
-        Verb::Bridge(a) => crate::bridge::run(&a).map(|()| ExitCode::SUCCESS),
+        Verb::Bridge(a) => crate::demo::bridge::run(&a).map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -79,7 +77,7 @@ fn status(settings: &Settings, a: &StatusArgs) -> Result<ExitCode> {
 }
 
 fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
-    let mut lp: Box<dyn Loop> = match a.loop_id {
+    let lp: Box<dyn Loop> = match a.loop_id {
         LoopId::Janitor => {
             let mut cfg = settings.config.janitor.clone();
             if let Some(d) = a.days {
@@ -103,8 +101,14 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
         let read = ReadStore::open(&settings.db_path)?;
         lp.dry_run(&read.conn, &read.path, now)?
     } else {
-        let mut store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-        actions::run_pass(lp.as_mut(), &mut store, PassMode::Forced, now)?
+        let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+        actions::run_pass(
+            lp.as_ref(),
+            &settings.db_path,
+            &store,
+            PassMode::Forced,
+            now,
+        )?
     };
     let mut text = format!("{}: {}", a.loop_id, report.summary);
     for line in &report.detail {
@@ -263,20 +267,22 @@ fn watchdog_verb(settings: &Settings, v: &crate::cli::WatchdogVerb) -> Result<Ex
                     r.state.failures,
                     r.breaker_limit
                 ));
-                if !r.state.last_action.is_empty() {
+                if r.state.last_action_at > 0 {
                     lines.push(format!(
                         "  last: {} ({} ago)",
                         r.state.last_action,
                         crate::report::fmt_age(now - r.state.last_action_at)
                     ));
+                } else if !r.state.last_action.is_empty() {
+                    lines.push(format!("  last: {}", r.state.last_action));
                 }
             }
             out(&lines.join("\n"))
         }
         crate::cli::WatchdogVerb::Reset(a) => {
-            let mut store =
-                WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-            out(&wd.reset(&mut store, &a.name)?)
+            let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+            let read = ReadStore::open(&settings.db_path)?;
+            out(&wd.reset(&store, &read.conn, &a.name)?)
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use keeper_tui::config::{Config, Settings};
 use keeper_tui::engine::{Command, Engine, EngineHandle, Snapshot};
 use keeper_tui::error::{Error, Result};
-use keeper_tui::loops::{Loop, LoopId, PassMode, PassReport};
+use keeper_tui::loops::{Loop, LoopId, PassCtx, PassMode, PassResult};
 use keeper_tui::store::{WriteStore, now_unix};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -44,36 +44,35 @@ impl Loop for TestLoop {
     fn interval(&self) -> Option<Duration> {
         self.interval
     }
-    fn pass(&mut self, _store: &mut WriteStore, _mode: PassMode, _now: i64) -> Result<PassReport> {
+    fn pass(&self, _ctx: &PassCtx<'_>) -> Result<PassResult> {
         let n = self.passes.fetch_add(1, Ordering::SeqCst) + 1;
         std::thread::sleep(self.delay);
         assert!(!self.panic_on.contains(&n), "test loop panics on pass {n}");
         if self.fail_on.contains(&n) {
             return Err(Error::Refused(format!("test loop fails on pass {n}")));
         }
-        Ok(PassReport {
-            summary: format!("pass {n}"),
-            detail: vec![],
-            wrote: false,
-        })
+        Ok(PassResult::quiet(format!("pass {n}")))
     }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn dry_run(&self, _conn: &Connection, _path: &Path, _now: i64) -> Result<PassResult> {
+        Ok(PassResult::quiet("nothing"))
     }
-    fn dry_run(&self, _conn: &Connection, _path: &Path, _now: i64) -> Result<PassReport> {
-        Ok(PassReport {
-            summary: "nothing".into(),
-            ..PassReport::default()
-        })
-    }
+}
+
+/// Ask the engine; the answer as the status bar words it.
+async fn ask(handle: &EngineHandle, command: Command) -> std::result::Result<String, String> {
+    handle
+        .request(command)
+        .await
+        .map(|o| o.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn new_store(dir: &Path) -> PathBuf {
     let path = dir.join("db.sqlite");
-    let store = WriteStore::open(&path, "keeper-tui").unwrap();
+    drop(WriteStore::open(&path, "keeper-tui").unwrap());
     let now = now_unix();
-    store
-        .conn
+    Connection::open(&path)
+        .unwrap()
         .execute_batch(&format!(
             "INSERT INTO threads (id, question, state, depth, opened_at, last_touched_at) VALUES
                ('T001', 'old question', 'active', 0, {old}, {old}),
@@ -146,19 +145,19 @@ async fn many_forces_during_a_pass_coalesce_into_one_more_pass() {
         delay: Duration::from_millis(400),
         ..TestLoop::new(&passes)
     };
-    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Box::new(lp)]).unwrap();
+    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Arc::new(lp)]).unwrap();
     let (stop, task) = start(engine, &handle).await;
 
     let first = {
         let h = handle.clone();
-        tokio::spawn(async move { h.request(Command::ForcePass(LoopId::Janitor)).await })
+        tokio::spawn(async move { ask(&h, Command::ForcePass(LoopId::Janitor)).await })
     };
     wait_for(&handle, "the first pass running", |s| s.loops[0].running).await;
     let mut more = Vec::new();
     for _ in 0..10 {
         let h = handle.clone();
         more.push(tokio::spawn(async move {
-            h.request(Command::ForcePass(LoopId::Janitor)).await
+            ask(&h, Command::ForcePass(LoopId::Janitor)).await
         }));
     }
     assert_eq!(first.await.unwrap().unwrap(), "janitor: pass 1");
@@ -184,24 +183,21 @@ async fn failing_and_panicking_passes_are_reported_and_the_loop_lives_on() {
         panic_on: vec![2],
         ..TestLoop::new(&passes)
     };
-    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Box::new(lp)]).unwrap();
+    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Arc::new(lp)]).unwrap();
     let (stop, task) = start(engine, &handle).await;
 
-    let failed = handle
-        .request(Command::ForcePass(LoopId::Janitor))
+    let failed = ask(&handle, Command::ForcePass(LoopId::Janitor))
         .await
         .unwrap_err();
     assert!(failed.contains("test loop fails on pass 1"), "{failed}");
-    let panicked = handle
-        .request(Command::ForcePass(LoopId::Janitor))
+    let panicked = ask(&handle, Command::ForcePass(LoopId::Janitor))
         .await
         .unwrap_err();
     assert!(
         panicked.contains("panicked") && panicked.contains("panics on pass 2"),
         "{panicked}"
     );
-    let ok = handle
-        .request(Command::ForcePass(LoopId::Janitor))
+    let ok = ask(&handle, Command::ForcePass(LoopId::Janitor))
         .await
         .unwrap();
     assert_eq!(ok, "janitor: pass 3");
@@ -228,7 +224,7 @@ async fn scheduled_passes_run_at_start_and_then_on_the_interval() {
         interval: Some(Duration::from_millis(300)),
         ..TestLoop::new(&passes)
     };
-    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Box::new(lp)]).unwrap();
+    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Arc::new(lp)]).unwrap();
     let (stop, task) = start(engine, &handle).await;
     let snap = wait_for(&handle, "three scheduled passes", |s| {
         s.loops[0].passes >= 3
@@ -256,8 +252,7 @@ async fn an_interval_of_zero_schedules_nothing_but_a_force_still_runs() {
         "interval 0 must not schedule a pass"
     );
     assert_eq!(snap.loops[0].interval_secs, None);
-    let reply = handle
-        .request(Command::ForcePass(LoopId::Janitor))
+    let reply = ask(&handle, Command::ForcePass(LoopId::Janitor))
         .await
         .unwrap();
     assert_eq!(reply, "janitor: closed=1");
@@ -337,15 +332,14 @@ async fn read_only_refuses_every_change_in_one_place() {
             note: None,
         },
     ] {
-        let err = handle.request(cmd.clone()).await.unwrap_err();
+        let err = ask(&handle, cmd.clone()).await.unwrap_err();
         assert!(err.contains("read-only"), "{cmd:?} gave {err}");
     }
-    let dry = handle
-        .request(Command::DryRun(LoopId::Janitor))
+    let dry = ask(&handle, Command::DryRun(LoopId::Janitor))
         .await
         .unwrap();
     assert!(dry.contains("would close 1 thread"), "{dry}");
-    handle.request(Command::Refresh).await.unwrap();
+    ask(&handle, Command::Refresh).await.unwrap();
     // Every action's result reaches the Log too (a dry-run's first line).
     let snap = wait_for(&handle, "the results in the log", |s| {
         s.notices
@@ -358,12 +352,13 @@ async fn read_only_refuses_every_change_in_one_place() {
         !snap.notices.iter().any(|n| n.text.contains("T001 active")),
         "the dry-run list stays out of the log"
     );
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(dump(&path), before, "read-only engine changed the store");
+    let janitor = handle.snapshots.borrow().loops[0].clone();
+    assert_eq!(janitor.passes, 0, "read-only engine ran a pass");
     assert_eq!(
-        handle.snapshots.borrow().loops[0].passes,
-        0,
-        "read-only engine ran a pass"
+        (janitor.interval_secs, janitor.next_due),
+        (None, None),
+        "a read-only engine schedules nothing"
     );
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
@@ -375,21 +370,25 @@ async fn reopen_through_the_engine_answers_and_refreshes() {
     let path = new_store(dir.path());
     let (engine, handle) = Engine::new(settings(&path, |_| {})).unwrap();
     let (stop, task) = start(engine, &handle).await;
-    let msg = handle
-        .request(Command::ReopenThread {
+    let msg = ask(
+        &handle,
+        Command::ReopenThread {
             id: "T003".into(),
             note: Some("back on it".into()),
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+    .unwrap();
     assert!(msg.contains("reopened T003 (was closed)"), "{msg}");
-    let err = handle
-        .request(Command::ReopenThread {
+    let err = ask(
+        &handle,
+        Command::ReopenThread {
             id: "T999".into(),
             note: None,
-        })
-        .await
-        .unwrap_err();
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.contains("T999") && err.contains("does not exist"),
         "{err}"
@@ -449,11 +448,11 @@ async fn shutdown_waits_for_the_pass_in_flight() {
         delay: Duration::from_millis(500),
         ..TestLoop::new(&passes)
     };
-    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Box::new(lp)]).unwrap();
+    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Arc::new(lp)]).unwrap();
     let (stop, task) = start(engine, &handle).await;
     let pending = {
         let h = handle.clone();
-        tokio::spawn(async move { h.request(Command::ForcePass(LoopId::Janitor)).await })
+        tokio::spawn(async move { ask(&h, Command::ForcePass(LoopId::Janitor)).await })
     };
     wait_for(&handle, "the pass running", |s| s.loops[0].running).await;
     stop.send(()).unwrap();

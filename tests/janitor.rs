@@ -49,12 +49,11 @@ fn only_threads_strictly_older_than_the_cutoff_close() {
     add_thread(&c, "Tc00", "idle", cutoff - 1);
     add_thread(&c, "Td00", "idle", cutoff);
 
-    let mut store = open_writer(&path);
-    let report = janitor(1.0)
-        .pass(&mut store, PassMode::Forced, NOW)
-        .unwrap();
+    let store = open_writer(&path);
+    let report = pass(&janitor(1.0), &store, PassMode::Forced, NOW).unwrap();
     assert_eq!(report.summary, "closed=2");
-    assert!(report.wrote);
+    assert!(report.changed);
+    assert_eq!(report.touched.len(), 2);
 
     assert_eq!(thread(&c, "Ta00"), ("active".into(), None, cutoff));
     assert_eq!(thread(&c, "Td00"), ("idle".into(), None, cutoff));
@@ -94,10 +93,8 @@ fn fractional_days_shape_the_cutoff_and_the_outcome_text() {
     add_thread(&c, "T151", "active", cutoff - 1);
     // Older than 1 day but not than 1.5: a whole-day rule would close it.
     add_thread(&c, "T152", "idle", NOW - DAY - HOUR);
-    let mut store = open_writer(&path);
-    let report = janitor(1.5)
-        .pass(&mut store, PassMode::Forced, NOW)
-        .unwrap();
+    let store = open_writer(&path);
+    let report = pass(&janitor(1.5), &store, PassMode::Forced, NOW).unwrap();
     assert_eq!(report.summary, "closed=1");
     assert_eq!(thread(&c, "T150").0, "active");
     assert_eq!(thread(&c, "T152").0, "idle");
@@ -114,10 +111,8 @@ fn closed_threads_are_left_exactly_as_they_were() {
     let c = rw(&path);
     add_closed_thread(&c, "Tc01", "shipped: the fix", NOW - 100 * DAY);
     add_thread(&c, "Ts01", "active", NOW - 5 * DAY);
-    let mut store = open_writer(&path);
-    janitor(1.0)
-        .pass(&mut store, PassMode::Forced, NOW)
-        .unwrap();
+    let store = open_writer(&path);
+    pass(&janitor(1.0), &store, PassMode::Forced, NOW).unwrap();
     assert_eq!(
         thread(&c, "Tc01"),
         (
@@ -142,11 +137,9 @@ fn every_close_gets_its_event_and_the_pass_one_janitor_pass_row() {
     add_thread(&c, "T001", "idle", NOW - 9 * DAY);
     add_thread(&c, "T003", "active", NOW - 2 * DAY);
     add_thread(&c, "T004", "active", NOW - HOUR);
-    let mut store = open_writer(&path);
+    let store = open_writer(&path);
     assert_eq!(store.session_id, "keeper-tui");
-    let report = janitor(1.0)
-        .pass(&mut store, PassMode::Forced, NOW)
-        .unwrap();
+    let report = pass(&janitor(1.0), &store, PassMode::Forced, NOW).unwrap();
     assert_eq!(report.summary, "closed=3");
 
     let outcome = janitor_outcome(1.0);
@@ -177,10 +170,8 @@ fn a_configured_session_id_signs_the_rows() {
     let path = new_store(dir.path());
     let c = rw(&path);
     add_thread(&c, "T010", "active", NOW - 3 * DAY);
-    let mut store = keeper_tui::store::WriteStore::open(&path, "ops-7").unwrap();
-    janitor(1.0)
-        .pass(&mut store, PassMode::Forced, NOW)
-        .unwrap();
+    let store = keeper_tui::store::WriteStore::open(&path, "ops-7").unwrap();
+    pass(&janitor(1.0), &store, PassMode::Forced, NOW).unwrap();
     assert_eq!(
         count(&c, "SELECT COUNT(*) FROM events WHERE session_id='ops-7'"),
         2
@@ -195,14 +186,14 @@ fn a_second_pass_finds_nothing_to_close() {
     let c = rw(&path);
     add_thread(&c, "T020", "active", NOW - 3 * DAY);
     add_thread(&c, "T021", "idle", NOW - 4 * DAY);
-    let mut store = open_writer(&path);
-    let mut j = janitor(1.0);
+    let store = open_writer(&path);
+    let j = janitor(1.0);
     assert_eq!(
-        j.pass(&mut store, PassMode::Forced, NOW).unwrap().summary,
+        pass(&j, &store, PassMode::Forced, NOW).unwrap().summary,
         "closed=2"
     );
     let threads_after_first = thread(&c, "T020");
-    let report = j.pass(&mut store, PassMode::Forced, NOW + 60).unwrap();
+    let report = pass(&j, &store, PassMode::Forced, NOW + 60).unwrap();
     assert_eq!(report.summary, "no_stale");
     assert_eq!(thread(&c, "T020"), threads_after_first);
     assert_eq!(
@@ -217,13 +208,13 @@ fn no_op_passes_collapse_into_one_row() {
     let path = new_store(dir.path());
     let c = rw(&path);
     add_thread(&c, "T030", "active", NOW - HOUR);
-    let mut store = open_writer(&path);
-    let mut j = janitor(1.0);
+    let store = open_writer(&path);
+    let j = janitor(1.0);
 
-    j.pass(&mut store, PassMode::Forced, NOW).unwrap();
+    pass(&j, &store, PassMode::Forced, NOW).unwrap();
     let first = events_of(&c, "janitor_pass");
     assert_eq!(first.len(), 1);
-    j.pass(&mut store, PassMode::Forced, NOW + 600).unwrap();
+    pass(&j, &store, PassMode::Forced, NOW + 600).unwrap();
     let second = events_of(&c, "janitor_pass");
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(second[0].0, first[0].0, "the same row, moved");
@@ -232,8 +223,8 @@ fn no_op_passes_collapse_into_one_row() {
 
     // A pass that closes something inserts; the next no-op does not move it.
     add_thread(&c, "T031", "idle", NOW - 5 * DAY);
-    j.pass(&mut store, PassMode::Forced, NOW + 1200).unwrap();
-    j.pass(&mut store, PassMode::Forced, NOW + 1800).unwrap();
+    pass(&j, &store, PassMode::Forced, NOW + 1200).unwrap();
+    pass(&j, &store, PassMode::Forced, NOW + 1800).unwrap();
     let rows: Vec<(String, i64)> = events_of(&c, "janitor_pass")
         .into_iter()
         .map(|e| (e.3, e.4))
@@ -246,7 +237,7 @@ fn no_op_passes_collapse_into_one_row() {
             ("no_stale".to_string(), NOW + 1800),
         ]
     );
-    j.pass(&mut store, PassMode::Forced, NOW + 2400).unwrap();
+    pass(&j, &store, PassMode::Forced, NOW + 2400).unwrap();
     let rows = events_of(&c, "janitor_pass");
     assert_eq!(rows.len(), 3);
     assert_eq!((rows[1].3.as_str(), rows[1].4), ("closed=1", NOW + 1200));
@@ -261,20 +252,20 @@ fn a_disabled_loop_skips_scheduled_passes_but_runs_forced_ones() {
     add_thread(&c, "T040", "active", NOW - 3 * DAY);
     add_thread(&c, "T041", "idle", NOW - 3 * DAY);
     drop(c);
-    let mut store = open_writer(&path);
-    let mut j = Janitor::new(JanitorConfig {
+    let store = open_writer(&path);
+    let j = Janitor::new(JanitorConfig {
         interval_secs: 0,
         idle_close_days: 1.0,
         run_at_start: true,
     });
     assert_eq!(j.interval(), None);
     let before = dump(&path);
-    let report = j.pass(&mut store, PassMode::Scheduled, NOW).unwrap();
+    let report = pass(&j, &store, PassMode::Scheduled, NOW).unwrap();
     assert_eq!(report.summary, "disabled");
-    assert!(!report.wrote);
+    assert!(!report.changed);
     assert_eq!(dump(&path), before);
 
-    let report = j.pass(&mut store, PassMode::Forced, NOW).unwrap();
+    let report = pass(&j, &store, PassMode::Forced, NOW).unwrap();
     assert_eq!(report.summary, "closed=2");
     assert_ne!(dump(&path), before);
 }
@@ -288,7 +279,7 @@ fn a_thread_touched_while_the_pass_waits_for_the_lock_stays_open() {
         add_thread(&c, id, "active", NOW - (3 + i as i64) * DAY);
     }
     // Open the writer first so it only waits inside the pass itself.
-    let mut store = open_writer(&path);
+    let store = open_writer(&path);
 
     // threadkeeper's note on T052, not committed yet.
     c.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -305,7 +296,7 @@ fn a_thread_touched_while_the_pass_waits_for_the_lock_stays_open() {
     .unwrap();
 
     let pass = std::thread::spawn(move || {
-        let r = janitor(1.0).pass(&mut store, PassMode::Forced, NOW);
+        let r = pass(&janitor(1.0), &store, PassMode::Forced, NOW);
         (r, store)
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -337,11 +328,9 @@ fn a_pass_that_fails_midway_leaves_nothing_behind() {
          BEGIN SELECT RAISE(ABORT,'boom'); END;",
     )
     .unwrap();
-    let mut store = open_writer(&path);
+    let store = open_writer(&path);
     let before = dump(&path);
-    let err = janitor(1.0)
-        .pass(&mut store, PassMode::Forced, NOW)
-        .unwrap_err();
+    let err = pass(&janitor(1.0), &store, PassMode::Forced, NOW).unwrap_err();
     assert!(err.to_string().contains("boom"), "{err}");
     assert_eq!(dump(&path), before);
     assert_eq!(
@@ -354,9 +343,7 @@ fn a_pass_that_fails_midway_leaves_nothing_behind() {
     );
 
     c.execute_batch("DROP TRIGGER fail_close").unwrap();
-    let report = janitor(1.0)
-        .pass(&mut store, PassMode::Forced, NOW)
-        .unwrap();
+    let report = pass(&janitor(1.0), &store, PassMode::Forced, NOW).unwrap();
     assert_eq!(report.summary, "closed=2");
 }
 
@@ -374,7 +361,7 @@ fn a_dry_run_lists_at_most_500_but_counts_them_all() {
     let report = j.dry_run(&ro(&path), &path, NOW).unwrap();
     assert_eq!(report.summary, "would close 600 thread(s) idle > 1d");
     assert_eq!(report.detail.len(), 500);
-    assert!(!report.wrote);
+    assert!(!report.changed);
     // Oldest first.
     assert!(
         report.detail[0].starts_with("T0257 idle"),
@@ -394,12 +381,13 @@ fn a_pass_blocked_by_another_writer_says_so_and_changes_nothing() {
     let before = dump(&path);
     let holder = rw(&path);
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut store = keeper_tui::store::WriteStore::open(&path, "keeper-tui").unwrap();
+    let store = keeper_tui::store::WriteStore::open(&path, "keeper-tui").unwrap();
     store
-        .conn
-        .busy_timeout(std::time::Duration::from_millis(100))
+        .with_conn(None, |c| {
+            c.busy_timeout(std::time::Duration::from_millis(100))
+        })
         .unwrap();
-    let err = keeper_tui::actions::run_pass(&mut janitor(1.0), &mut store, PassMode::Forced, now)
+    let err = keeper_tui::actions::run_pass(&janitor(1.0), &path, &store, PassMode::Forced, now)
         .unwrap_err();
     assert!(
         err.to_string().contains("stayed locked by another writer"),

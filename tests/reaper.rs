@@ -7,7 +7,7 @@ mod tmux_common;
 
 use keeper_tui::actions::run_pass;
 use keeper_tui::config::ReaperConfig;
-use keeper_tui::loops::reaper::{Reaper, SurveyState};
+use keeper_tui::loops::reaper::{Fate, ReapReport, Reaper, SurveyState};
 use keeper_tui::loops::{Loop, PassMode};
 use keeper_tui::store::keeper::{claim, recent_passes, release, touch};
 use keeper_tui::store::{WriteStore, now_unix};
@@ -22,14 +22,34 @@ fn world() -> (TempDir, std::path::PathBuf, WriteStore) {
     (dir, db, store)
 }
 
+/// A plain connection to the store, as the agent that claims a session
+/// (or a test reading it) would hold.
+fn conn(db: &std::path::Path) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    c
+}
+
+/// A reap by hand, as `keeper-tui reap NAME` runs it.
+fn hand(
+    reaper: &Reaper,
+    store: &WriteStore,
+    names: &[String],
+    dry_run: bool,
+    now: i64,
+) -> keeper_tui::error::Result<ReapReport> {
+    keeper_tui::actions::with_ctx(&store.path, store, PassMode::Forced, now, |ctx| {
+        reaper.reap_by_hand(ctx, names, dry_run)
+    })
+}
+
 fn has_line(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
 }
 
 /// Set a claim's `last_used`, as if it had not been used since.
 fn age_claim(store: &WriteStore, name: &str, last_used: i64) {
-    let n = store
-        .conn
+    let n = conn(&store.path)
         .execute(
             "UPDATE keeper_claims SET last_used=?1 WHERE name=?2",
             params![last_used, name],
@@ -40,7 +60,8 @@ fn age_claim(store: &WriteStore, name: &str, last_used: i64) {
 
 #[test]
 fn a_boot_pass_kills_exactly_the_unclaimed_agent_sessions() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("work");
     for n in [
         "topic-12476",
@@ -54,10 +75,10 @@ fn a_boot_pass_kills_exactly_the_unclaimed_agent_sessions() {
     }
     let _client = t.attach_client("msg-warm-att");
     let now = now_unix();
-    claim(&store.conn, "msg-warm-held", "spawner", 600, now).unwrap();
+    claim(&sc, "msg-warm-held", "spawner", 600, now).unwrap();
 
     let cfg = t.config();
-    let mut reaper = Reaper::new(cfg.clone());
+    let reaper = Reaper::new(cfg.clone());
     assert!(reaper.run_at_start(), "boot_reap is on by default");
     let off = Reaper::new(ReaperConfig {
         boot_reap: false,
@@ -65,7 +86,7 @@ fn a_boot_pass_kills_exactly_the_unclaimed_agent_sessions() {
     });
     assert!(!off.run_at_start());
 
-    let survey = reaper.survey(&store.conn, now).unwrap();
+    let survey = reaper.survey(&sc, now).unwrap();
     assert_eq!(survey.state, SurveyState::Listed);
     let row = |n: &str| survey.rows.iter().find(|r| r.session.name == n).unwrap();
     assert!(!row("work").marker && !row("topic-12476").marker && !row("msg-spawn-123").marker);
@@ -84,7 +105,7 @@ fn a_boot_pass_kills_exactly_the_unclaimed_agent_sessions() {
             .starts_with("claimed by spawner")
     );
 
-    let report = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    let report = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(report.summary, "reaped=2 orphans=2", "{report:?}");
     assert_eq!(
         t.names(),
@@ -106,21 +127,22 @@ fn a_boot_pass_kills_exactly_the_unclaimed_agent_sessions() {
     assert_eq!(passes[0].summary, "reaped=2 orphans=2");
     assert_eq!(passes[0].session_id, "keeper-tui");
     assert_eq!(claimed_names(&db), strings(&["msg-warm-held"]));
-    let history = recent_passes(&store.conn, "reaper", 5).unwrap();
+    let history = recent_passes(&sc, "reaper", 5).unwrap();
     assert_eq!(history.len(), 1);
     assert!(history[0].ok && history[0].mode == "forced");
 }
 
 #[test]
 fn msg_warm_1_is_reaped_while_claimed_msg_warm_10_stays() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("msg-warm-1");
     t.new_session("msg-warm-10");
     let now = now_unix();
-    claim(&store.conn, "msg-warm-10", "spawner", 600, now).unwrap();
+    claim(&sc, "msg-warm-10", "spawner", 600, now).unwrap();
     // The boot pass as the engine runs it: a scheduled pass due at start.
-    let mut reaper = Reaper::new(t.config());
-    let r = run_pass(&mut reaper, &mut store, PassMode::Scheduled, now).unwrap();
+    let reaper = Reaper::new(t.config());
+    let r = run_pass(&reaper, &db, &store, PassMode::Scheduled, now).unwrap();
     assert_eq!(r.summary, "reaped=1 orphans=1");
     assert_eq!(t.names(), strings(&["msg-warm-10"]));
     assert_eq!(reaped_targets(&db), strings(&["msg-warm-1"]));
@@ -128,14 +150,15 @@ fn msg_warm_1_is_reaped_while_claimed_msg_warm_10_stays() {
 
 #[test]
 fn claiming_msg_warm_1_protects_only_msg_warm_1() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("msg-warm-1");
     t.new_session("msg-warm-10");
     t.new_session("msg-warm-100");
     let now = now_unix();
-    claim(&store.conn, "msg-warm-1", "spawner", 600, now).unwrap();
-    let mut reaper = Reaper::new(t.config());
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    claim(&sc, "msg-warm-1", "spawner", 600, now).unwrap();
+    let reaper = Reaper::new(t.config());
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(r.summary, "reaped=2 orphans=2");
     assert_eq!(t.names(), strings(&["msg-warm-1"]));
     assert_eq!(
@@ -146,16 +169,17 @@ fn claiming_msg_warm_1_protects_only_msg_warm_1() {
 
 #[test]
 fn an_expired_claim_gets_its_session_reaped_and_the_claim_released() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("msg-warm-ttl");
     t.new_session("msg-warm-live");
     let now = now_unix();
-    claim(&store.conn, "msg-warm-ttl", "spawner", 1, now).unwrap();
-    claim(&store.conn, "msg-warm-live", "spawner", 600, now).unwrap();
+    claim(&sc, "msg-warm-ttl", "spawner", 1, now).unwrap();
+    claim(&sc, "msg-warm-live", "spawner", 600, now).unwrap();
     age_claim(&store, "msg-warm-ttl", now - 100);
 
-    let mut reaper = Reaper::new(t.config());
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    let reaper = Reaper::new(t.config());
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(r.summary, "reaped=1 orphans=1");
     assert!(
         has_line(
@@ -173,26 +197,27 @@ fn an_expired_claim_gets_its_session_reaped_and_the_claim_released() {
 
 #[test]
 fn touch_restarts_the_ttl_and_release_makes_an_orphan() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("msg-warm-t");
     let now = now_unix();
-    claim(&store.conn, "msg-warm-t", "spawner", 60, now).unwrap();
+    claim(&sc, "msg-warm-t", "spawner", 60, now).unwrap();
     age_claim(&store, "msg-warm-t", now - 1000);
-    let mut reaper = Reaper::new(t.config());
-    assert!(reaper.survey(&store.conn, now).unwrap().rows[0].orphan);
+    let reaper = Reaper::new(t.config());
+    assert!(reaper.survey(&sc, now).unwrap().rows[0].orphan);
 
-    assert!(touch(&store.conn, "msg-warm-t", now).unwrap());
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    assert!(touch(&sc, "msg-warm-t", now).unwrap());
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(r.summary, "no_orphans");
     assert!(t.has("msg-warm-t"));
-    let row = &reaper.survey(&store.conn, now).unwrap().rows[0];
+    let row = &reaper.survey(&sc, now).unwrap().rows[0];
     assert!(
         !row.orphan && row.reason.starts_with("claimed by spawner"),
         "{row:?}"
     );
 
-    assert!(release(&store.conn, "msg-warm-t").unwrap());
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now + 1).unwrap();
+    assert!(release(&sc, "msg-warm-t").unwrap());
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now + 1).unwrap();
     assert_eq!(r.summary, "reaped=1 orphans=1");
     assert!(t.names().is_empty());
     assert_eq!(reaped_targets(&db), strings(&["msg-warm-t"]));
@@ -200,15 +225,16 @@ fn touch_restarts_the_ttl_and_release_makes_an_orphan() {
 
 #[test]
 fn a_session_younger_than_the_grace_survives_and_says_why() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("msg-warm-young");
     let cfg = ReaperConfig {
         grace_secs: 3600,
         ..t.config()
     };
-    let mut reaper = Reaper::new(cfg);
+    let reaper = Reaper::new(cfg);
     let now = now_unix();
-    let survey = reaper.survey(&store.conn, now).unwrap();
+    let survey = reaper.survey(&sc, now).unwrap();
     let row = &survey.rows[0];
     assert!(!row.orphan);
     assert!(
@@ -216,7 +242,7 @@ fn a_session_younger_than_the_grace_survives_and_says_why() {
         "{}",
         row.reason
     );
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(r.summary, "no_orphans");
     assert_eq!(t.names(), strings(&["msg-warm-young"]));
     assert!(events(&db, "session_reaped").is_empty());
@@ -224,12 +250,13 @@ fn a_session_younger_than_the_grace_survives_and_says_why() {
 
 #[test]
 fn a_session_killed_after_the_listing_is_reported_gone_by_a_hand_reap() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("msg-warm-1");
     t.new_session("msg-warm-10");
-    let mut reaper = Reaper::new(t.config());
+    let reaper = Reaper::new(t.config());
     let now = now_unix();
-    let survey = reaper.survey(&store.conn, now).unwrap();
+    let survey = reaper.survey(&sc, now).unwrap();
     assert!(
         survey
             .rows
@@ -238,10 +265,8 @@ fn a_session_killed_after_the_listing_is_reported_gone_by_a_hand_reap() {
     );
     t.ok(&["kill-session", "-t", "=msg-warm-1"]);
 
-    let r = reaper
-        .reap_by_hand(&mut store, &strings(&["msg-warm-1"]), false, now)
-        .unwrap();
-    assert!(has_line(&r.detail, "msg-warm-1: no such session"), "{r:?}");
+    let r = hand(&reaper, &store, &strings(&["msg-warm-1"]), false, now).unwrap();
+    assert!(has_line(&r.lines(), "msg-warm-1: no such session"), "{r:?}");
     // Not a prefix: msg-warm-10 was never a stand-in for msg-warm-1.
     assert_eq!(t.names(), strings(&["msg-warm-10"]));
     assert!(events(&db, "session_reaped").is_empty());
@@ -267,46 +292,45 @@ fn after_listing(t: &Tmux, nth: u32, commands: &str) {
 
 #[test]
 fn a_session_that_vanishes_between_list_and_kill_is_gone_not_an_error() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("work");
     for n in ["msg-warm-1", "msg-warm-10", "msg-warm-2"] {
         t.new_session(n);
     }
     let now = now_unix();
-    claim(&store.conn, "msg-warm-10", "spawner", 600, now).unwrap();
-    let mut reaper = Reaper::new(t.config());
+    claim(&sc, "msg-warm-10", "spawner", 600, now).unwrap();
+    let reaper = Reaper::new(t.config());
     after_listing(&t, 1, "kill-session -t =msg-warm-1");
 
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(r.summary, "reaped=1 orphans=2", "{r:?}");
     assert!(has_line(&r.detail, "msg-warm-1: already gone"), "{r:?}");
     assert!(!has_line(&r.detail, "failed"), "{r:?}");
     assert_eq!(t.names(), strings(&["msg-warm-10", "work"]));
     assert_eq!(reaped_targets(&db), strings(&["msg-warm-2"]));
-    assert!(recent_passes(&store.conn, "reaper", 1).unwrap()[0].ok);
+    assert!(recent_passes(&sc, "reaper", 1).unwrap()[0].ok);
 
     // The same race under a reap by hand.
     t.new_session("msg-warm-3");
     after_listing(&t, 1, "kill-session -t =msg-warm-3");
-    let r = reaper
-        .reap_by_hand(&mut store, &strings(&["msg-warm-3"]), false, now)
-        .unwrap();
-    assert!(has_line(&r.detail, "msg-warm-3: already gone"), "{r:?}");
+    let r = hand(&reaper, &store, &strings(&["msg-warm-3"]), false, now).unwrap();
+    assert!(has_line(&r.lines(), "msg-warm-3: already gone"), "{r:?}");
     assert_eq!(t.names(), strings(&["msg-warm-10", "work"]));
     assert_eq!(reaped_targets(&db), strings(&["msg-warm-2"]));
 }
 
 #[test]
 fn the_recheck_spares_a_session_replaced_or_claimed_after_the_listing() {
-    use keeper_tui::loops::reaper::Outcome;
     let (_dir, db, store) = world();
+    let sc = conn(&store.path);
     let t = Tmux::start("work");
     for n in ["msg-warm-late", "msg-warm-new", "msg-warm-x"] {
         t.new_session(n);
     }
     let reaper = Reaper::new(t.config());
     let now = now_unix();
-    let survey = reaper.survey(&store.conn, now).unwrap();
+    let survey = reaper.survey(&sc, now).unwrap();
     let row = |name: &str| {
         survey
             .rows
@@ -323,29 +347,29 @@ fn the_recheck_spares_a_session_replaced_or_claimed_after_the_listing() {
 
     // After the survey: a spawner claims msg-warm-late, and msg-warm-new is
     // killed and made again (a later creation time, same name).
-    claim(&store.conn, "msg-warm-late", "spawner", 600, now).unwrap();
+    claim(&sc, "msg-warm-late", "spawner", 600, now).unwrap();
     wait_past_second(t.created("msg-warm-new"));
     t.ok(&["kill-session", "-t", "=msg-warm-new"]);
     t.new_session("msg-warm-new");
 
-    let late = reaper.recheck_and_kill(&store.conn, &row("msg-warm-late"), false, now);
+    let late = reaper.recheck_and_kill(&sc, &row("msg-warm-late"), false, now);
     assert_eq!(
         late,
-        Outcome::Spared("claimed by spawner since it was listed".into())
+        Fate::Spared("claimed by spawner since it was listed".into())
     );
-    let new = reaper.recheck_and_kill(&store.conn, &row("msg-warm-new"), false, now);
+    let new = reaper.recheck_and_kill(&sc, &row("msg-warm-new"), false, now);
     assert!(
-        matches!(&new, Outcome::Spared(why) if why.starts_with("a new session took the name")),
+        matches!(&new, Fate::Spared(why) if why.starts_with("a new session took the name")),
         "{new:?}"
     );
     // By hand the same: a replaced session is not the one the operator chose.
-    let new_by_hand = reaper.recheck_and_kill(&store.conn, &row("msg-warm-new"), true, now);
+    let new_by_hand = reaper.recheck_and_kill(&sc, &row("msg-warm-new"), true, now);
     assert_eq!(
         new_by_hand,
-        Outcome::Spared("a new session took the name".into())
+        Fate::Spared("a new session took the name".into())
     );
-    let x = reaper.recheck_and_kill(&store.conn, &row("msg-warm-x"), false, now);
-    assert_eq!(x, Outcome::Reaped("orphan: no claim".into()));
+    let x = reaper.recheck_and_kill(&sc, &row("msg-warm-x"), false, now);
+    assert_eq!(x, Fate::Reaped("orphan: no claim".into()));
     assert_eq!(
         t.names(),
         strings(&["msg-warm-late", "msg-warm-new", "work"])
@@ -358,13 +382,13 @@ fn the_recheck_spares_a_session_replaced_or_claimed_after_the_listing() {
 /// spare; by hand it may still go.
 #[test]
 fn a_client_attaching_after_the_listing_spares_it_unless_by_hand() {
-    use keeper_tui::loops::reaper::Outcome;
     let (_dir, _db, store) = world();
+    let sc = conn(&store.path);
     let t = Tmux::start("work");
     t.new_session("msg-warm-att");
     let reaper = Reaper::new(t.config());
     let now = now_unix();
-    let survey = reaper.survey(&store.conn, now).unwrap();
+    let survey = reaper.survey(&sc, now).unwrap();
     let row = survey
         .rows
         .iter()
@@ -374,14 +398,14 @@ fn a_client_attaching_after_the_listing_spares_it_unless_by_hand() {
     assert!(row.orphan && row.session.attached == 0);
     let _client = t.attach_client("msg-warm-att");
     wait_until("the client attached", || t.attached("msg-warm-att") == 1);
-    let auto = reaper.recheck_and_kill(&store.conn, &row, false, now);
+    let auto = reaper.recheck_and_kill(&sc, &row, false, now);
     assert!(
-        matches!(&auto, Outcome::Spared(why) if why.contains("client attached")),
+        matches!(&auto, Fate::Spared(why) if why.contains("client attached")),
         "{auto:?}"
     );
     assert!(t.has("msg-warm-att"));
-    let by_hand = reaper.recheck_and_kill(&store.conn, &row, true, now);
-    assert!(matches!(by_hand, Outcome::Reaped(_)), "{by_hand:?}");
+    let by_hand = reaper.recheck_and_kill(&sc, &row, true, now);
+    assert!(matches!(by_hand, Fate::Reaped(_)), "{by_hand:?}");
     assert!(!t.has("msg-warm-att"));
 }
 
@@ -392,29 +416,29 @@ fn a_missing_server_or_a_bad_socket_reaps_nothing_and_says_why() {
         none.server(),
         Server::Socket("/nonexistent/dir/sock".into()),
     ] {
-        let (_dir, db, mut store) = world();
+        let (_dir, db, store) = world();
+        let sc = conn(&db);
         let what = server.describe();
         let cfg = ReaperConfig {
             tmux: server,
             grace_secs: 0,
             ..ReaperConfig::default()
         };
-        let mut reaper = Reaper::new(cfg);
+        let reaper = Reaper::new(cfg);
         let now = now_unix();
-        let survey = reaper.survey(&store.conn, now).unwrap();
+        let survey = reaper.survey(&sc, now).unwrap();
         assert_eq!(survey.state, SurveyState::NoServer, "{what}");
         assert!(survey.rows.is_empty());
 
-        let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+        let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
         assert_eq!(r.summary, "no_orphans", "{what}");
         assert_eq!(r.detail[0], format!("no {what} is running"));
-        let d = reaper.dry_run(&store.conn, &store.path, now).unwrap();
+        let d = reaper.dry_run(&sc, &store.path, now).unwrap();
         assert!(
             d.summary.contains(&format!("no {what} is running")),
             "{d:?}"
         );
-        let e = reaper
-            .reap_by_hand(&mut store, &strings(&["msg-warm-1"]), false, now)
+        let e = hand(&reaper, &store, &strings(&["msg-warm-1"]), false, now)
             .unwrap_err()
             .to_string();
         assert!(e.contains(&format!("no {what} is running")), "{e}");
@@ -426,35 +450,35 @@ fn a_missing_server_or_a_bad_socket_reaps_nothing_and_says_why() {
 
 #[test]
 fn an_unresponsive_server_is_unknown_and_nothing_is_killed() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("msg-warm-a");
     t.new_session("msg-warm-b");
     let cfg = ReaperConfig {
         tmux_timeout_ms: 300,
         ..t.config()
     };
-    let mut reaper = Reaper::new(cfg);
+    let reaper = Reaper::new(cfg);
     let now = now_unix();
     t.stop();
 
-    let e = run_pass(&mut reaper, &mut store, PassMode::Forced, now)
+    let e = run_pass(&reaper, &db, &store, PassMode::Forced, now)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("did not answer") && e.contains("reaped nothing"),
         "{e}"
     );
-    match reaper.survey(&store.conn, now).unwrap().state {
+    match reaper.survey(&sc, now).unwrap().state {
         SurveyState::Unknown(why) => assert!(why.contains("did not answer"), "{why}"),
         other => panic!("expected unknown, got {other:?}"),
     }
     let e = reaper
-        .dry_run(&store.conn, &store.path, now)
+        .dry_run(&sc, &store.path, now)
         .unwrap_err()
         .to_string();
     assert!(e.contains("would reap nothing"), "{e}");
-    let e = reaper
-        .reap_by_hand(&mut store, &strings(&["msg-warm-a"]), false, now)
+    let e = hand(&reaper, &store, &strings(&["msg-warm-a"]), false, now)
         .unwrap_err()
         .to_string();
     assert!(e.contains("reaped nothing"), "{e}");
@@ -463,24 +487,25 @@ fn an_unresponsive_server_is_unknown_and_nothing_is_killed() {
     assert_eq!(t.names(), strings(&["msg-warm-a", "msg-warm-b"]));
     assert!(events(&db, "reaper_pass").is_empty());
     assert!(events(&db, "session_reaped").is_empty());
-    let history = recent_passes(&store.conn, "reaper", 5).unwrap();
+    let history = recent_passes(&sc, "reaper", 5).unwrap();
     assert_eq!(history.len(), 1);
     assert!(!history[0].ok && history[0].summary.contains("did not answer"));
 }
 
 #[test]
 fn a_dry_run_kills_nothing_and_lists_what_would_go() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("work");
     t.new_session("msg-warm-a");
     t.new_session("msg-warm-c");
     let now = now_unix();
-    claim(&store.conn, "msg-warm-c", "spawner", 600, now).unwrap();
-    let mut reaper = Reaper::new(t.config());
+    claim(&sc, "msg-warm-c", "spawner", 600, now).unwrap();
+    let reaper = Reaper::new(t.config());
 
-    let d = reaper.dry_run(&store.conn, &store.path, now).unwrap();
+    let d = reaper.dry_run(&sc, &store.path, now).unwrap();
     assert_eq!(d.summary, "would reap 1 of 3 session(s)");
-    assert!(!d.wrote);
+    assert!(!d.changed);
     assert!(
         has_line(&d.detail, "msg-warm-a: would reap (orphan: no claim)"),
         "{d:?}"
@@ -491,30 +516,28 @@ fn a_dry_run_kills_nothing_and_lists_what_would_go() {
     );
     assert!(!has_line(&d.detail, "work"), "{d:?}");
 
-    let p = run_pass(&mut reaper, &mut store, PassMode::DryRun, now).unwrap();
+    let p = run_pass(&reaper, &db, &store, PassMode::DryRun, now).unwrap();
     assert_eq!(p, d);
-    let h = reaper
-        .reap_by_hand(&mut store, &strings(&["msg-warm-a"]), true, now)
-        .unwrap();
+    let h = hand(&reaper, &store, &strings(&["msg-warm-a"]), true, now).unwrap();
     let cmd = format!("tmux -L {} kill-session -t =msg-warm-a", t.sock);
-    assert!(has_line(&h.detail, &format!("would run `{cmd}`")), "{h:?}");
+    assert!(has_line(&h.lines(), &format!("would run `{cmd}`")), "{h:?}");
 
     assert_eq!(t.names(), strings(&["msg-warm-a", "msg-warm-c", "work"]));
     assert!(events(&db, "reaper_pass").is_empty());
     assert!(events(&db, "session_reaped").is_empty());
-    assert!(recent_passes(&store.conn, "reaper", 5).unwrap().is_empty());
+    assert!(recent_passes(&sc, "reaper", 5).unwrap().is_empty());
 }
 
 #[test]
 fn a_pass_records_each_kill_and_no_op_passes_collapse() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
     let t = Tmux::start("work");
     for n in ["msg-warm-a", "msg-warm-b", "x-msg-warm-c"] {
         t.new_session(n);
     }
-    let mut reaper = Reaper::new(t.config());
+    let reaper = Reaper::new(t.config());
     let now = now_unix();
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(r.summary, "reaped=3 orphans=3");
     assert_eq!(t.names(), strings(&["work"]));
     let kills = events(&db, "session_reaped");
@@ -529,8 +552,8 @@ fn a_pass_records_each_kill_and_no_op_passes_collapse() {
         strings(&["msg-warm-a", "msg-warm-b", "x-msg-warm-c"])
     );
 
-    run_pass(&mut reaper, &mut store, PassMode::Forced, now + 10).unwrap();
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now + 20).unwrap();
+    run_pass(&reaper, &db, &store, PassMode::Forced, now + 10).unwrap();
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now + 20).unwrap();
     assert_eq!(r.summary, "no_orphans");
     let passes = events(&db, "reaper_pass");
     let summaries: Vec<&str> = passes.iter().map(|e| e.summary.as_str()).collect();
@@ -542,27 +565,28 @@ fn a_pass_records_each_kill_and_no_op_passes_collapse() {
 
 #[test]
 fn by_hand_reaps_an_attached_agent_session_and_refuses_the_rest() {
-    let (_dir, db, mut store) = world();
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
     let t = Tmux::start("work");
     for n in ["msg-warm-att", "msg-warm-held", "msg-warm-kept"] {
         t.new_session(n);
     }
     let _client = t.attach_client("msg-warm-att");
     let now = now_unix();
-    claim(&store.conn, "msg-warm-held", "spawner", 600, now).unwrap();
+    claim(&sc, "msg-warm-held", "spawner", 600, now).unwrap();
     let cfg = ReaperConfig {
         protected: strings(&["msg-warm-kept"]),
         ..t.config()
     };
-    let mut reaper = Reaper::new(cfg);
+    let reaper = Reaper::new(cfg);
 
     // A pass leaves the attached one alone.
-    let r = run_pass(&mut reaper, &mut store, PassMode::Forced, now).unwrap();
+    let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(r.summary, "no_orphans");
     assert_eq!(t.attached("msg-warm-att"), 1);
 
     let names = strings(&["work", "msg-warm-held", "msg-warm-kept", "msg-warm-att"]);
-    let r = reaper.reap_by_hand(&mut store, &names, false, now).unwrap();
+    let r = hand(&reaper, &store, &names, false, now).unwrap();
     assert_eq!(r.summary, "reaped=1 orphans=1", "{r:?}");
     for line in [
         "work: refused: not an agent session (no marker)",
@@ -570,7 +594,7 @@ fn by_hand_reaps_an_attached_agent_session_and_refuses_the_rest() {
         "msg-warm-kept: refused: protected in the config",
         "msg-warm-att: reaped (orphan: no claim; 1 client(s) attached: reap by hand)",
     ] {
-        assert!(has_line(&r.detail, line), "{line} not in {r:?}");
+        assert!(has_line(&r.lines(), line), "{line} not in {r:?}");
     }
     assert_eq!(
         t.names(),
@@ -590,11 +614,12 @@ fn a_listing_bigger_than_a_pipe_buffer_is_read() {
         t.new_session(&format!("msg-warm-{i:03}-{long}"));
     }
     let (_dir, _db, store) = world();
+    let sc = conn(&store.path);
     let reaper = Reaper::new(ReaperConfig {
         tmux_timeout_ms: 20_000,
         ..t.config()
     });
-    let survey = reaper.survey(&store.conn, now_unix()).unwrap();
+    let survey = reaper.survey(&sc, now_unix()).unwrap();
     assert_eq!(survey.state, SurveyState::Listed);
     assert_eq!(survey.rows.len(), 301);
 }
@@ -606,14 +631,18 @@ fn a_claim_that_cannot_be_read_at_the_recheck_spares_the_session() {
     let t = Tmux::start("work");
     t.new_session("msg-warm-1");
     let (_dir, db, store) = world();
+    let sc = conn(&store.path);
     // A rollback journal, so a writer's EXCLUSIVE lock blocks readers.
+    drop(sc);
     store
-        .conn
-        .query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
+        .with_conn(None, |c| {
+            c.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
+        })
         .unwrap();
+    let sc = conn(&store.path);
     let reaper = Reaper::new(t.config());
     let now = now_unix();
-    let survey = reaper.survey(&store.conn, now).unwrap();
+    let survey = reaper.survey(&sc, now).unwrap();
     let row = survey
         .rows
         .iter()
@@ -623,16 +652,14 @@ fn a_claim_that_cannot_be_read_at_the_recheck_spares_the_session() {
     assert!(row.orphan);
     // Between the survey and the re-check, the spawner claims it, and a
     // writer holds the file so the claim cannot be read.
-    claim(&store.conn, "msg-warm-1", "spawner", 600, now).unwrap();
+    claim(&sc, "msg-warm-1", "spawner", 600, now).unwrap();
     let holder = rusqlite::Connection::open(&db).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    store
-        .conn
-        .busy_timeout(std::time::Duration::from_millis(100))
+    sc.busy_timeout(std::time::Duration::from_millis(100))
         .unwrap();
-    let outcome = reaper.recheck_and_kill(&store.conn, &row, false, now);
+    let outcome = reaper.recheck_and_kill(&sc, &row, false, now);
     holder.execute_batch("ROLLBACK").unwrap();
-    let keeper_tui::loops::reaper::Outcome::Spared(why) = outcome else {
+    let keeper_tui::loops::reaper::Fate::Spared(why) = outcome else {
         panic!("an unreadable claim must spare the session, got {outcome:?}");
     };
     assert!(why.contains("could not re-read its claim"), "{why}");

@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use keeper_tui::actions::{DEFAULT_REOPEN_NOTE, reopen_thread};
 use keeper_tui::config::JanitorConfig;
+use keeper_tui::loops::PassMode;
 use keeper_tui::loops::janitor::Janitor;
-use keeper_tui::loops::{Loop, PassMode};
 use keeper_tui::store::now_unix;
 use rusqlite::Connection;
 
@@ -60,10 +60,12 @@ fn a_closed_thread_comes_back_active_with_its_note() {
     let path = new_store(dir.path());
     let c = rw(&path);
     add_closed_thread(&c, "T1a2", "shipped: half of it", NOW - 10 * DAY);
-    let mut store = open_writer(&path);
+    let store = open_writer(&path);
     // Multi-byte and long: the 90/200 cuts count characters, not bytes.
     let note = format!("réouvert — {}fin", "étape suivante ".repeat(20));
-    let msg = reopen_thread(&mut store, "T1a2", Some(&note), NOW).unwrap();
+    let msg = reopen_thread(&store, "T1a2", Some(&note), NOW)
+        .unwrap()
+        .to_string();
     assert!(msg.contains("reopened T1a2 (was closed)"), "{msg}");
 
     let (state, outcome, touched, last_move) = full(&c, "T1a2");
@@ -105,8 +107,10 @@ fn without_a_note_the_default_text_is_recorded_and_idle_becomes_active() {
     let path = new_store(dir.path());
     let c = rw(&path);
     add_thread(&c, "T2b3", "idle", NOW - 3 * DAY);
-    let mut store = open_writer(&path);
-    let msg = reopen_thread(&mut store, "T2b3", None, NOW).unwrap();
+    let store = open_writer(&path);
+    let msg = reopen_thread(&store, "T2b3", None, NOW)
+        .unwrap()
+        .to_string();
     assert!(msg.contains("was idle"), "{msg}");
     assert_eq!(
         full(&c, "T2b3"),
@@ -121,7 +125,7 @@ fn without_a_note_the_default_text_is_recorded_and_idle_becomes_active() {
     assert_eq!(events(&c)[0].3, DEFAULT_REOPEN_NOTE);
 
     // A blank note is no note.
-    reopen_thread(&mut store, "T2b3", Some("   "), NOW + 1).unwrap();
+    reopen_thread(&store, "T2b3", Some("   "), NOW + 1).unwrap();
     assert_eq!(notes(&c)[1].1, DEFAULT_REOPEN_NOTE);
 }
 
@@ -131,8 +135,10 @@ fn an_active_thread_stays_active_and_still_gets_the_note() {
     let path = new_store(dir.path());
     let c = rw(&path);
     add_thread(&c, "T3c4", "active", NOW - HOUR);
-    let mut store = open_writer(&path);
-    let msg = reopen_thread(&mut store, "T3c4", Some("checked again"), NOW).unwrap();
+    let store = open_writer(&path);
+    let msg = reopen_thread(&store, "T3c4", Some("checked again"), NOW)
+        .unwrap()
+        .to_string();
     assert!(msg.contains("already active"), "{msg}");
     assert_eq!(
         full(&c, "T3c4"),
@@ -187,18 +193,18 @@ fn a_reopened_thread_is_not_closed_by_the_next_pass() {
     let path = new_store(dir.path());
     let c = rw(&path);
     add_thread(&c, "T6f7", "active", NOW - 3 * DAY);
-    let mut store = open_writer(&path);
-    let mut j = Janitor::new(JanitorConfig {
+    let store = open_writer(&path);
+    let j = Janitor::new(JanitorConfig {
         interval_secs: 3600,
         idle_close_days: 1.0,
         run_at_start: true,
     });
     assert_eq!(
-        j.pass(&mut store, PassMode::Forced, NOW).unwrap().summary,
+        pass(&j, &store, PassMode::Forced, NOW).unwrap().summary,
         "closed=1"
     );
-    reopen_thread(&mut store, "T6f7", None, NOW + 60).unwrap();
-    let report = j.pass(&mut store, PassMode::Forced, NOW + 3600).unwrap();
+    reopen_thread(&store, "T6f7", None, NOW + 60).unwrap();
+    let report = pass(&j, &store, PassMode::Forced, NOW + 3600).unwrap();
     assert_eq!(report.summary, "no_stale");
     let (state, outcome, touched, _) = full(&c, "T6f7");
     assert_eq!((state.as_str(), touched), ("active", NOW + 60));
@@ -208,9 +214,7 @@ fn a_reopened_thread_is_not_closed_by_the_next_pass() {
         Some("auto-closed by janitor: idle > 1d (reopen via note)")
     );
     // A day later without a touch it is stale again.
-    let report = j
-        .pass(&mut store, PassMode::Forced, NOW + 60 + DAY + 1)
-        .unwrap();
+    let report = pass(&j, &store, PassMode::Forced, NOW + 60 + DAY + 1).unwrap();
     assert_eq!(report.summary, "closed=1");
 }
 
@@ -234,12 +238,12 @@ fn on_a_0_21_store_the_note_inherits_the_threads_scope() {
         [],
     )
     .unwrap();
-    let mut store = open_writer(&path);
+    let store = open_writer(&path);
     assert_eq!(
         store.layout.kind,
         keeper_tui::store::LayoutKind::Threadkeeper021
     );
-    reopen_thread(&mut store, "T7a8", Some("back to it"), NOW).unwrap();
+    reopen_thread(&store, "T7a8", Some("back to it"), NOW).unwrap();
     let scope: (String, String) = c
         .query_row("SELECT project_id, memory_scope FROM notes", [], |r| {
             Ok((r.get(0)?, r.get(1)?))

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use common::*;
 use keeper_tui::config::JanitorConfig;
+use keeper_tui::loops::PassMode;
 use keeper_tui::loops::janitor::Janitor;
-use keeper_tui::loops::{Loop, PassMode};
 use keeper_tui::store::LayoutKind;
 use keeper_tui::store::now_unix;
 use keeper_tui::store::snapshot::{
@@ -287,15 +287,15 @@ fn incremental_refresh_equals_a_cold_build() {
     assert_eq!(f.stores.notes, 8);
 
     // The real janitor: a closing pass, then no-op passes that collapse.
-    let mut store = open_writer(&path);
-    let mut j = Janitor::new(JanitorConfig {
+    let store = open_writer(&path);
+    let j = Janitor::new(JanitorConfig {
         interval_secs: 3600,
         idle_close_days: 0.01,
         run_at_start: true,
     });
     for (k, want) in ["closed=", "no_stale", "no_stale"].iter().enumerate() {
         let at = now + k as i64;
-        let report = j.pass(&mut store, PassMode::Forced, at).unwrap();
+        let report = pass(&j, &store, PassMode::Forced, at).unwrap();
         assert!(report.summary.starts_with(want), "{}", report.summary);
         view.refresh(at).unwrap();
         assert_eq!(sizeless(view.figures(at)), cold(&path, 7, at), "pass {k}");

@@ -6,8 +6,8 @@ mod ui_common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keeper_tui::engine::Command;
-use keeper_tui::loops::LoopId;
+use keeper_tui::engine::{Command, EngineError, Outcome};
+use keeper_tui::loops::{LoopId, PassMode, PassResult, Touched};
 use keeper_tui::store::threads::ThreadFilter;
 use keeper_tui::ui::app::{App, Effect, Popup, Purpose};
 use keeper_tui::ui::keys::{BINDINGS, Panel, active};
@@ -72,18 +72,37 @@ fn tab_shift_tab_and_digits_move_focus() {
     key(&mut app, KeyCode::BackTab);
     key(&mut app, KeyCode::BackTab);
     assert_eq!(app.focus, Panel::Stores);
-    // Terminals report Shift-Tab with SHIFT; it must not matter.
+    // Terminals report Shift-Tab with SHIFT; it must not matter. With
+    // nothing supervised, Bridges is not drawn and focus never lands on it.
     app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
-    assert_eq!(app.focus, Panel::Bridges, "wraps around");
+    assert_eq!(app.focus, Panel::Sessions, "wraps around, past Bridges");
     key(&mut app, KeyCode::Tab);
-    assert_eq!(app.focus, Panel::Stores, "wraps around");
-    for (c, panel) in ['1', '2', '3', '4', '5', '6', '7']
-        .into_iter()
-        .zip(Panel::ALL)
-    {
+    assert_eq!(app.focus, Panel::Stores, "wraps around, past Bridges");
+    for (c, panel) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Panel::ALL) {
         ch(&mut app, c);
         assert_eq!(app.focus, panel);
     }
+    ch(&mut app, '7');
+    assert_eq!(
+        app.focus,
+        Panel::Sessions,
+        "7 does not focus a hidden panel"
+    );
+    let (text, error) = status(&app);
+    assert!(error && text.contains("Bridges is not shown"), "{text}");
+}
+
+#[test]
+fn with_a_supervised_process_tab_and_7_reach_bridges() {
+    let mut snap = ui_common::snapshot();
+    snap.bridges = vec![ui_common::bridge_row("bridge")];
+    let mut app = App::new(Arc::new(snap), ui_common::THEME);
+    ch(&mut app, '7');
+    assert_eq!(app.focus, Panel::Bridges);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Panel::Stores, "wraps around");
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Panel::Bridges);
 }
 
 #[test]
@@ -354,11 +373,25 @@ fn a_smaller_snapshot_clamps_selections() {
     assert_eq!(status(&app), ("no thread selected".into(), true));
 }
 
+/// A forced janitor pass that closed two threads, as the engine answers it.
+fn closed_two() -> Outcome {
+    Outcome::Pass {
+        id: LoopId::Janitor,
+        mode: PassMode::Forced,
+        result: PassResult {
+            changed: true,
+            summary: "closed=2".into(),
+            touched: vec![Touched::Thread("T1".into()), Touched::Thread("T2".into())],
+            ..PassResult::default()
+        },
+    }
+}
+
 #[test]
 fn replies_become_messages_errors_or_details() {
     let mut app = app();
-    app.on_reply(Purpose::Message, Ok("janitor pass: closed 2".into()));
-    assert_eq!(status(&app), ("janitor pass: closed 2".into(), false));
+    app.on_reply(Purpose::Message, Ok(closed_two()));
+    assert_eq!(status(&app), ("janitor: closed=2".into(), false));
     assert!(!app.tick(Instant::now()));
     assert!(app.status.is_some(), "still shown");
     assert!(app.tick(Instant::now() + Duration::from_secs(6)));
@@ -368,12 +401,28 @@ fn replies_become_messages_errors_or_details() {
         "nothing left to clear"
     );
 
-    app.on_reply(Purpose::Message, Err("read-only mode: refused".into()));
-    assert_eq!(status(&app), ("read-only mode: refused".into(), true));
-    app.on_reply(Purpose::Silent, Err("listing failed".into()));
+    app.on_reply(
+        Purpose::Message,
+        Err(EngineError::ReadOnly("reopen thread T1".into())),
+    );
+    assert_eq!(
+        status(&app),
+        (
+            "read-only mode: refused to reopen thread T1 (keeper-tui was started with --read-only)"
+                .into(),
+            true
+        )
+    );
+    app.on_reply(
+        Purpose::Silent,
+        Err(EngineError::Refused("listing failed".into())),
+    );
     assert_eq!(status(&app), ("listing failed".into(), true));
 
-    app.on_reply(Purpose::Detail("thread t-0001".into()), Ok("notes…".into()));
+    app.on_reply(
+        Purpose::Detail("thread t-0001".into()),
+        Ok(Outcome::Detail("notes…".into())),
+    );
     assert_eq!(
         app.popup,
         Some(Popup::Detail {
@@ -425,10 +474,10 @@ fn status_bar_hints_come_from_the_key_table() {
 #[test]
 fn status_bar_shows_a_message_beside_the_hints() {
     let mut app = app();
-    app.on_reply(Purpose::Message, Ok("janitor pass: closed 2".into()));
+    app.on_reply(Purpose::Message, Ok(closed_two()));
     let screen = rows(&draw(&mut app, 200, 50));
     let bar = screen.last().unwrap();
-    assert!(bar.starts_with(" janitor pass: closed 2 "), "{bar:?}");
+    assert!(bar.starts_with(" janitor: closed=2 "), "{bar:?}");
     assert!(bar.contains("f force pass  "), "{bar:?}");
 
     ch(&mut app, '?');

@@ -8,8 +8,8 @@ mod ui_common;
 use std::sync::Arc;
 
 use keeper_tui::engine::{Command, Notice};
-use keeper_tui::loops::LoopId;
 use keeper_tui::loops::watchdog::{BridgeRow, Health};
+use keeper_tui::loops::{LoopCommand, LoopId};
 use keeper_tui::store::keeper::HealState;
 use keeper_tui::sys::process::{Liveness, ProcInfo};
 use keeper_tui::ui::app::{App, Effect, Popup, Purpose};
@@ -19,9 +19,10 @@ use ui_common::{NOW, THEME, draw, redact_times, rows};
 fn bridges() -> Vec<BridgeRow> {
     let alive = ProcInfo {
         pid: 4242,
-        state: 'S',
+        zombie: false,
         started_at: NOW - 600,
         cmdline: "bridge --dir /srv".into(),
+        parent: Some(1),
     };
     vec![
         BridgeRow {
@@ -31,6 +32,7 @@ fn bridges() -> Vec<BridgeRow> {
                 heartbeat_age: Some(131),
                 heartbeat_at: Some(NOW - 131),
                 stale: true,
+                proven: true,
                 stamp: Some("a1b2c3d4e5f6".into()),
                 current: Some("a1b2c3d4e5f6".into()),
                 mismatch: false,
@@ -42,6 +44,7 @@ fn bridges() -> Vec<BridgeRow> {
                 failures: 0,
                 last_alert_at: 0,
                 last_action: "bridge tier 2: SIGTERM sent pid=4242 (heartbeat 111s stale)".into(),
+                started_group: 0,
             },
             breaker_limit: 3,
         },
@@ -52,6 +55,7 @@ fn bridges() -> Vec<BridgeRow> {
                 heartbeat_age: None,
                 heartbeat_at: None,
                 stale: true,
+                proven: true,
                 stamp: None,
                 current: None,
                 mismatch: false,
@@ -123,7 +127,7 @@ fn f_evaluates_and_c_resets_the_circuit_only_after_confirming() {
     assert_eq!(
         press(&mut app, 'y'),
         vec![Effect::Send(
-            Command::ResetBreaker("mcp".into()),
+            Command::Loop(LoopCommand::ResetCircuit("mcp".into())),
             Purpose::Message
         )]
     );
@@ -152,4 +156,20 @@ fn what_the_engine_does_on_its_own_reaches_the_status_bar_once() {
     app.status = None;
     app.on_snapshot(Arc::new(snap));
     assert!(app.status.is_none(), "the same notice is shown once");
+}
+
+/// A heal state reset (healthy again, or by the operator) has no action
+/// time: the panel says what happened, never an age counted from 1970.
+#[test]
+fn a_reset_heal_state_shows_no_age_from_time_zero() {
+    let mut row = ui_common::bridge_row("bridge");
+    row.state.last_action = "healthy again".into();
+    row.state.last_action_at = 0;
+    let mut snap = ui_common::snapshot();
+    snap.bridges = vec![row];
+    let mut app = App::new(Arc::new(snap), THEME);
+    press(&mut app, '7');
+    let screen = rows(&draw(&mut app, 160, 45)).join("\n");
+    assert!(screen.contains("healthy again"), "{screen}");
+    assert!(!screen.contains("d ago"), "{screen}");
 }

@@ -7,6 +7,7 @@ mod ui_common;
 use std::sync::Arc;
 
 use keeper_tui::engine::Command;
+use keeper_tui::loops::LoopCommand;
 use keeper_tui::loops::reaper::{SessionRow, Survey, SurveyState, Verdict};
 use keeper_tui::store::keeper::Claim;
 use keeper_tui::sys::tmux::Session;
@@ -55,6 +56,7 @@ fn survey() -> Survey {
     Survey {
         server: "tmux server -L agents".into(),
         at: NOW,
+        grace_secs: 60,
         state: SurveyState::Listed,
         rows: vec![
             row("msg-warm-1", 3600, 0, true, None, true, "orphan: no claim"),
@@ -156,7 +158,7 @@ fn r_asks_first_naming_the_exact_command_and_focus_starts_on_cancel() {
     assert_eq!(
         press(&mut app, KeyCode::Enter),
         vec![Effect::Send(
-            Command::ReapSession("msg-warm-1".into()),
+            Command::Loop(LoopCommand::Reap(vec!["msg-warm-1".into()])),
             Purpose::Message
         )]
     );

@@ -3,7 +3,7 @@
 
 mod ui_common;
 
-use keeper_tui::engine::{Command, LoopStatus, PassOutcome};
+use keeper_tui::engine::{Command, LoopStatus, PassOutcome, Verdict};
 use keeper_tui::loops::{LoopId, PassMode};
 use keeper_tui::store::snapshot::StoreFigures;
 use keeper_tui::store::threads::ThreadFilter;
@@ -78,6 +78,8 @@ fn last_pass(finished_ago: i64, ok: bool) -> PassOutcome {
         started_at: NOW - finished_ago - 1,
         finished_at: NOW - finished_ago,
         ok,
+        changed: ok,
+        touched: 1,
         summary: "closed 1".into(),
     }
 }
@@ -172,42 +174,51 @@ fn verdict_follows_loop_status() {
     let ok = janitor_row(ui_common::janitor_status());
     assert_eq!(
         verdict(&ok, NOW, false),
-        ("ok", "closed 2 of 5 idle".into())
+        (Some(Verdict::Ok), "closed 2 of 5 idle".into())
     );
-    assert_eq!(verdict(&ok, NOW, true).0, "read-only");
+    assert_eq!(verdict(&ok, NOW, true).0, Some(Verdict::ReadOnly));
 
     let mut s = ui_common::janitor_status();
     s.interval_secs = None;
-    assert_eq!(verdict(&janitor_row(s), NOW, false).0, "disabled");
+    assert_eq!(
+        verdict(&janitor_row(s), NOW, false).0,
+        Some(Verdict::Disabled)
+    );
 
     let mut s = ui_common::janitor_status();
     s.running = true;
-    assert_eq!(verdict(&janitor_row(s), NOW, false).0, "running");
+    assert_eq!(
+        verdict(&janitor_row(s), NOW, false).0,
+        Some(Verdict::Running)
+    );
 
     let mut s = ui_common::janitor_status();
     s.last = Some(last_pass(10, false));
     assert_eq!(
         verdict(&janitor_row(s), NOW, false),
-        ("failing", "closed 1".into())
+        (Some(Verdict::Failing), "closed 1".into())
     );
 
     // Every 120 s: a last pass older than 2×120+60 s is stale.
     let mut s = ui_common::janitor_status();
     s.next_due = None;
     s.last = Some(last_pass(300, true));
-    assert_eq!(verdict(&janitor_row(s.clone()), NOW, false).0, "ok");
+    assert_eq!(
+        verdict(&janitor_row(s.clone()), NOW, false).0,
+        Some(Verdict::Ok)
+    );
     s.last = Some(last_pass(301, true));
-    assert_eq!(verdict(&janitor_row(s), NOW, false).0, "stale");
+    assert_eq!(verdict(&janitor_row(s), NOW, false).0, Some(Verdict::Stale));
 
     // Due more than one interval ago and still not run: the task is dead.
     let mut s = ui_common::janitor_status();
     s.next_due = Some(NOW - 121);
-    assert_eq!(verdict(&janitor_row(s), NOW, false).0, "dead");
+    assert_eq!(verdict(&janitor_row(s), NOW, false).0, Some(Verdict::Dead));
 
     let mut ext = janitor_row(ui_common::janitor_status());
     ext.status = None;
     ext.keeper = None;
-    assert_eq!(verdict(&ext, NOW, false), ("ext", String::new()));
+    assert_eq!(verdict(&ext, NOW, false), (None, String::new()));
 }
 
 #[test]

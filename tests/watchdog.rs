@@ -15,17 +15,22 @@ use keeper_tui::store::WriteStore;
 use keeper_tui::store::keeper::{HealState, heal_state, save_heal_state};
 use keeper_tui::sys::process::Liveness;
 
-use proc_common::{World, heal_row, now, running, wait_until, watchdog};
+use proc_common::{World, heal_row, now, nowf, running, wait_until, watchdog};
 
 /// One scheduled pass; its detail lines (one per action).
-fn pass(wd: &mut Watchdog, store: &mut WriteStore) -> Vec<String> {
-    run_pass(wd, store, PassMode::Scheduled, now())
+fn pass(wd: &Watchdog, store: &WriteStore) -> Vec<String> {
+    pass_at(wd, store, now())
+}
+
+fn pass_at(wd: &Watchdog, store: &WriteStore, at: i64) -> Vec<String> {
+    run_pass(wd, &store.path, store, PassMode::Scheduled, at)
         .unwrap()
         .detail
 }
 
-fn pass_at(wd: &mut Watchdog, store: &mut WriteStore, at: i64) -> Vec<String> {
-    run_pass(wd, store, PassMode::Scheduled, at).unwrap().detail
+/// A plain connection to the store, as a test reads it.
+fn conn(store: &WriteStore) -> rusqlite::Connection {
+    rusqlite::Connection::open(&store.path).unwrap()
 }
 
 fn heal_targets(w: &World) -> Vec<String> {
@@ -56,9 +61,9 @@ fn unhang_and_wait_reexec(w: &World) {
 fn healthy_bridge_is_left_alone() {
     let mut w = World::new();
     let pid = w.spawn_bridge(&[]);
-    let mut wd = watchdog(w.config());
-    let mut store = w.store();
-    let detail = pass(&mut wd, &mut store);
+    let wd = watchdog(w.config());
+    let store = w.store();
+    let detail = pass(&wd, &store);
     assert!(detail.is_empty(), "{detail:?}");
     assert!(w.events("heal").is_empty());
     assert!(w.events("circuit_broken").is_empty());
@@ -77,7 +82,7 @@ fn healthy_bridge_is_left_alone() {
 fn healthy_bridge_resets_an_old_heal_state() {
     let mut w = World::new();
     let pid = w.spawn_bridge(&[]);
-    let mut store = w.store();
+    let store = w.store();
     let old = HealState {
         name: "bridge".into(),
         tier: 2,
@@ -85,12 +90,13 @@ fn healthy_bridge_resets_an_old_heal_state() {
         failures: 1,
         last_alert_at: 0,
         last_action: "bridge tier 2: SIGTERM sent pid=1".into(),
+        started_group: 0,
     };
-    save_heal_state(&store.conn, &old).unwrap();
-    let mut wd = watchdog(w.config());
-    let detail = pass(&mut wd, &mut store);
+    save_heal_state(&conn(&store), &old).unwrap();
+    let wd = watchdog(w.config());
+    let detail = pass(&wd, &store);
     assert!(detail.is_empty(), "{detail:?}");
-    let st = heal_state(&store.conn, "bridge").unwrap();
+    let st = heal_state(&conn(&store), "bridge").unwrap();
     assert_eq!((st.tier, st.failures), (0, 0), "{st:?}");
     assert!(w.events("heal").is_empty());
     assert_eq!(w.pid(), Some(pid));
@@ -104,12 +110,12 @@ fn stale_heartbeat_writes_the_restart_marker_and_the_bridge_reexecs() {
     let mut w = World::new();
     let pid = w.spawn_bridge(&["--version", "v1"]);
     w.hang_until_stale(1);
-    let h = check(&w.config(), now());
+    let h = check(&w.config(), nowf());
     assert!(h.stale && !h.healthy(), "{h:?}");
 
-    let mut wd = watchdog(w.config());
-    let mut store = w.store();
-    let detail = pass(&mut wd, &mut store);
+    let wd = watchdog(w.config());
+    let store = w.store();
+    let detail = pass(&wd, &store);
     assert_eq!(detail.len(), 1, "{detail:?}");
     assert!(
         detail[0].starts_with("bridge tier 1: restart marker written (heartbeat"),
@@ -117,7 +123,7 @@ fn stale_heartbeat_writes_the_restart_marker_and_the_bridge_reexecs() {
     );
     assert_eq!(heal_targets(&w), ["bridge:tier1"]);
     assert_eq!(w.events("watchdog_pass").len(), 1);
-    let st = heal_state(&store.conn, "bridge").unwrap();
+    let st = heal_state(&conn(&store), "bridge").unwrap();
     assert_eq!((st.tier, st.failures), (1, 0));
 
     // The real bridge honours it once it runs again: marker consumed,
@@ -140,8 +146,8 @@ fn stale_heartbeat_writes_the_restart_marker_and_the_bridge_reexecs() {
             .unwrap()
             > before
     });
-    assert!(pass(&mut wd, &mut store).is_empty());
-    assert_eq!(heal_state(&store.conn, "bridge").unwrap().tier, 0);
+    assert!(pass(&wd, &store).is_empty());
+    assert_eq!(heal_state(&conn(&store), "bridge").unwrap().tier, 0);
     assert_eq!(w.pid(), Some(pid));
     assert!(w.children[0].try_wait().unwrap().is_none());
 }
@@ -153,14 +159,14 @@ fn still_stale_after_the_cooldown_sends_exactly_one_sigterm() {
     let mut w = World::new();
     let pid = w.spawn_bridge(&[]);
     w.hang_until_stale(1);
-    let mut wd = watchdog(w.config());
-    let mut store = w.store();
-    let first = pass(&mut wd, &mut store);
+    let wd = watchdog(w.config());
+    let store = w.store();
+    let first = pass(&wd, &store);
     assert!(first[0].starts_with("bridge tier 1:"), "{first:?}");
     assert!(w.marker().exists(), "a hung bridge leaves the marker");
-    assert!(!check(&w.config(), now()).healthy(), "still hung");
+    assert!(!check(&w.config(), nowf()).healthy(), "still hung");
 
-    let second = pass(&mut wd, &mut store);
+    let second = pass(&wd, &store);
     assert_eq!(second.len(), 1, "{second:?}");
     assert!(
         second[0].starts_with(&format!("bridge tier 2: SIGTERM sent pid={pid} (")),
@@ -174,11 +180,11 @@ fn still_stale_after_the_cooldown_sends_exactly_one_sigterm() {
     // Now dead, but within a 30 s cooldown: nothing happens.
     let mut cfg = w.config();
     cfg.cooldown_secs = 30;
-    let mut wd = watchdog(cfg);
-    let third = pass(&mut wd, &mut store);
+    let wd = watchdog(cfg);
+    let third = pass(&wd, &store);
     assert!(third.is_empty(), "{third:?}");
     assert_eq!(heal_targets(&w), ["bridge:tier1", "bridge:tier2"]);
-    assert_eq!(heal_state(&store.conn, "bridge").unwrap().tier, 2);
+    assert_eq!(heal_state(&conn(&store), "bridge").unwrap().tier, 2);
     assert!(!w.pid_file().exists() || w.pid() == Some(pid), "no restart");
 }
 
@@ -192,10 +198,10 @@ fn a_bridge_that_ignores_sigterm_is_killed_and_restarted_with_a_new_pid() {
     let mut cfg = w.config();
     // No marker: tier 1 is skipped, straight to SIGTERM.
     cfg.restart_markers = vec![];
-    let mut wd = watchdog(cfg);
-    let mut store = w.store();
+    let wd = watchdog(cfg);
+    let store = w.store();
 
-    let t2 = pass(&mut wd, &mut store);
+    let t2 = pass(&wd, &store);
     assert!(
         t2[0].starts_with(&format!("bridge tier 2: SIGTERM sent pid={old}")),
         "{t2:?}"
@@ -204,7 +210,7 @@ fn a_bridge_that_ignores_sigterm_is_killed_and_restarted_with_a_new_pid() {
     assert!(running(old), "it ignores SIGTERM");
     assert!(w.children[0].try_wait().unwrap().is_none());
 
-    let t3 = pass(&mut wd, &mut store);
+    let t3 = pass(&wd, &store);
     assert_eq!(t3.len(), 1, "{t3:?}");
     let new = w.pid().unwrap();
     w.track(new);
@@ -220,12 +226,30 @@ fn a_bridge_that_ignores_sigterm_is_killed_and_restarted_with_a_new_pid() {
     let status = w.children[0].wait().unwrap();
     assert_eq!(status.signal(), Some(9), "{status:?}");
     assert_eq!(heal_targets(&w), ["bridge:tier2", "bridge:tier3"]);
-    let st = heal_state(&store.conn, "bridge").unwrap();
-    assert_eq!((st.tier, st.failures), (3, 0), "a confirmed start: {st:?}");
+    let st = heal_state(&conn(&store), "bridge").unwrap();
+    assert_eq!(
+        (st.tier, st.failures),
+        (3, 1),
+        "a restart counts toward the breaker until it proves healthy: {st:?}"
+    );
     assert!(matches!(
-        check(&w.config(), now()).liveness,
+        check(&w.config(), nowf()).liveness,
         Liveness::Alive(ref p) if p.pid == new
     ));
+    // Its own heartbeat proves it: the next look forgets the heal.
+    let started = std::time::SystemTime::now();
+    wait_until(
+        Duration::from_secs(10),
+        "the new bridge's heartbeat",
+        || {
+            std::fs::metadata(w.heartbeat())
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m >= started)
+        },
+    );
+    assert!(pass(&wd, &store).is_empty());
+    let st = heal_state(&conn(&store), "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (0, 0), "{st:?}");
 }
 
 // 5. No pid file → tier 3; a failing start → the breaker
@@ -233,10 +257,10 @@ fn a_bridge_that_ignores_sigterm_is_killed_and_restarted_with_a_new_pid() {
 #[test]
 fn no_pid_file_goes_straight_to_tier_3_without_a_signal() {
     let mut w = World::new();
-    let mut store = w.store();
+    let store = w.store();
     // Even with a remembered tier 0 / nothing, no pid means tier 3.
-    let mut wd = watchdog(w.config());
-    let detail = pass(&mut wd, &mut store);
+    let wd = watchdog(w.config());
+    let detail = pass(&wd, &store);
     let new = w.pid().expect("the started bridge wrote its pid");
     w.track(new);
     assert_eq!(detail.len(), 1, "{detail:?}");
@@ -250,14 +274,19 @@ fn no_pid_file_goes_straight_to_tier_3_without_a_signal() {
     assert!(running(new));
     assert!(proc_common::cmdline(new).contains(&w.dir.display().to_string()));
     assert_eq!(heal_targets(&w), ["bridge:tier3"]);
-    let st = heal_state(&store.conn, "bridge").unwrap();
-    assert_eq!((st.tier, st.failures), (3, 0));
-    // Give it its first heartbeat: then it is healthy and left alone.
+    let st = heal_state(&conn(&store), "bridge").unwrap();
+    assert_eq!(
+        (st.tier, st.failures),
+        (3, 1),
+        "counted until it proves healthy"
+    );
+    // Give it its first heartbeat: then it is healthy and its heal forgotten.
     wait_until(Duration::from_secs(10), "the first heartbeat", || {
         w.heartbeat().exists()
     });
-    assert!(pass(&mut wd, &mut store).is_empty());
-    assert_eq!(heal_state(&store.conn, "bridge").unwrap().tier, 0);
+    assert!(pass(&wd, &store).is_empty());
+    let st = heal_state(&conn(&store), "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (0, 0), "{st:?}");
 }
 
 #[test]
@@ -266,15 +295,15 @@ fn a_start_that_fails_three_times_breaks_the_circuit_until_reset() {
     let mut cfg = w.config();
     cfg.start = vec!["/nonexistent/bin".into()];
     cfg.quiet_secs = 3600;
-    let mut wd = watchdog(cfg);
-    let mut store = w.store();
+    let wd = watchdog(cfg);
+    let store = w.store();
 
     for n in 1..=3u32 {
-        let d = pass(&mut wd, &mut store);
+        let d = pass(&wd, &store);
         assert_eq!(d.len(), 1, "pass {n}: {d:?}");
         assert!(d[0].starts_with("bridge tier 3: "), "pass {n}: {d:?}");
         assert!(!d[0].contains("restarted"), "pass {n}: {d:?}");
-        let st = heal_state(&store.conn, "bridge").unwrap();
+        let st = heal_state(&conn(&store), "bridge").unwrap();
         assert_eq!(st.failures, n, "{st:?}");
     }
     assert_eq!(heal_targets(&w).len(), 3);
@@ -284,7 +313,7 @@ fn a_start_that_fails_three_times_breaks_the_circuit_until_reset() {
 
     // Broken: no action on later passes, no second alert within quiet_secs.
     for _ in 0..3 {
-        let d = pass(&mut wd, &mut store);
+        let d = pass(&wd, &store);
         assert!(d.is_empty(), "{d:?}");
     }
     assert_eq!(heal_targets(&w).len(), 3);
@@ -293,26 +322,26 @@ fn a_start_that_fails_three_times_breaks_the_circuit_until_reset() {
     // Once the quiet period is over: one more alert, still no action, and
     // again silence for the next quiet period.
     let later = now() + 3601;
-    let d = pass_at(&mut wd, &mut store, later);
+    let d = pass_at(&wd, &store, later);
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(
-        d[0].starts_with("bridge circuit broken after 3 failed restarts"),
+        d[0].starts_with("bridge circuit broken after 3 restarts that did not come back healthy"),
         "{d:?}"
     );
-    assert!(pass_at(&mut wd, &mut store, later + 10).is_empty());
+    assert!(pass_at(&wd, &store, later + 10).is_empty());
     assert_eq!(w.events("circuit_broken").len(), 2);
     assert_eq!(heal_targets(&w).len(), 3, "no action while broken");
 
     // The operator resets it; the watchdog acts again.
-    let msg = wd.reset(&mut store, "bridge").unwrap();
+    let msg = wd.reset(&store, &conn(&store), "bridge").unwrap();
     assert!(msg.contains("reset"), "{msg}");
-    let st = heal_state(&store.conn, "bridge").unwrap();
+    let st = heal_state(&conn(&store), "bridge").unwrap();
     assert_eq!((st.tier, st.failures), (0, 0));
-    let d = pass(&mut wd, &mut store);
+    let d = pass(&wd, &store);
     assert!(d[0].starts_with("bridge tier 3: "), "{d:?}");
     assert_eq!(heal_targets(&w).len(), 4);
-    assert_eq!(heal_state(&store.conn, "bridge").unwrap().failures, 1);
-    assert!(wd.reset(&mut store, "nobody").is_err());
+    assert_eq!(heal_state(&conn(&store), "bridge").unwrap().failures, 1);
+    assert!(wd.reset(&store, &conn(&store), "nobody").is_err());
 }
 
 #[test]
@@ -320,7 +349,7 @@ fn reset_from_the_cli_closes_the_circuit() {
     let w = World::new();
     let store = w.store();
     save_heal_state(
-        &store.conn,
+        &conn(&store),
         &HealState {
             name: "bridge".into(),
             tier: 3,
@@ -328,6 +357,7 @@ fn reset_from_the_cli_closes_the_circuit() {
             failures: 3,
             last_alert_at: now(),
             last_action: "x".into(),
+            started_group: 0,
         },
     )
     .unwrap();
@@ -396,21 +426,21 @@ fn a_version_mismatch_in_a_real_repository_goes_to_tier_1() {
     cfg.version_file = Some(w.version_file());
     cfg.version_repo = Some(repo.clone());
     cfg.start = w.bridge_argv(&["--version-repo", &repo_s]);
-    let mut wd = watchdog(cfg.clone());
-    let mut store = w.store();
-    let h = check(&cfg, now());
+    let wd = watchdog(cfg.clone());
+    let store = w.store();
+    let h = check(&cfg, nowf());
     assert_eq!(h.stamp.as_deref(), Some(first.as_str()));
     assert!(h.healthy(), "{h:?}");
-    assert!(pass(&mut wd, &mut store).is_empty());
+    assert!(pass(&wd, &store).is_empty());
 
     git(&repo, &["commit", "-q", "--allow-empty", "-m", "two"]);
     let second = git(&repo, &["rev-parse", "HEAD"]);
-    let h = check(&cfg, now());
+    let h = check(&cfg, nowf());
     assert!(h.mismatch && !h.stale, "{h:?}");
     std::fs::remove_file(w.version_file()).unwrap_or(());
     // Removing the stamp would hide the mismatch: put it back as it was.
     std::fs::write(w.version_file(), format!("{first}\n")).unwrap();
-    let d = pass(&mut wd, &mut store);
+    let d = pass(&wd, &store);
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(
         d[0].starts_with(&format!(
@@ -428,8 +458,8 @@ fn a_version_mismatch_in_a_real_repository_goes_to_tier_1() {
             && std::fs::read_to_string(w.version_file()).is_ok_and(|s| s.trim() == second)
     });
     assert_eq!(w.pid(), Some(pid));
-    assert!(pass(&mut wd, &mut store).is_empty());
-    assert_eq!(heal_state(&store.conn, "bridge").unwrap().tier, 0);
+    assert!(pass(&wd, &store).is_empty());
+    assert_eq!(heal_state(&conn(&store), "bridge").unwrap().tier, 0);
     assert_eq!(heal_targets(&w).len(), 1);
 }
 
@@ -442,15 +472,15 @@ fn a_missing_version_stamp_is_not_a_trigger() {
     let mut cfg = w.config();
     cfg.version_file = Some(w.dir.join("no-such.version"));
     cfg.version_repo = Some(repo);
-    let h = check(&cfg, now());
+    let h = check(&cfg, nowf());
     assert_eq!(h.stamp, None);
     assert!(!h.mismatch && h.healthy(), "{h:?}");
-    let mut wd = watchdog(cfg);
-    let mut store = w.store();
-    assert!(pass(&mut wd, &mut store).is_empty());
+    let wd = watchdog(cfg);
+    let store = w.store();
+    assert!(pass(&wd, &store).is_empty());
     // No version file configured at all: no action either.
-    let mut wd = watchdog(w.config());
-    assert!(pass(&mut wd, &mut store).is_empty());
+    let wd = watchdog(w.config());
+    assert!(pass(&wd, &store).is_empty());
     assert!(w.events("heal").is_empty());
     assert!(!w.marker().exists());
     assert_eq!(w.pid(), Some(pid));
@@ -468,7 +498,7 @@ fn an_unknown_stamp_against_a_real_version_is_a_mismatch() {
         std::fs::read_to_string(w.version_file()).unwrap().trim(),
         "unknown"
     );
-    let h = check(&cfg, now());
+    let h = check(&cfg, nowf());
     assert!(h.mismatch, "{h:?}");
 }
 
@@ -486,9 +516,9 @@ fn an_unrelated_process_in_the_pid_file_is_never_signalled() {
     w.children.push(sleep);
     std::fs::write(w.pid_file(), format!("{sleep_pid}\n")).unwrap();
     // Even with a tier remembered that would mean SIGTERM next.
-    let mut store = w.store();
+    let store = w.store();
     save_heal_state(
-        &store.conn,
+        &conn(&store),
         &HealState {
             name: "bridge".into(),
             tier: 1,
@@ -497,13 +527,13 @@ fn an_unrelated_process_in_the_pid_file_is_never_signalled() {
         },
     )
     .unwrap();
-    let h = check(&w.config(), now());
+    let h = check(&w.config(), nowf());
     assert!(
         matches!(h.liveness, Liveness::NotOurs { pid, .. } if pid == sleep_pid),
         "{h:?}"
     );
-    let mut wd = watchdog(w.config());
-    let d = pass(&mut wd, &mut store);
+    let wd = watchdog(w.config());
+    let d = pass(&wd, &store);
     assert_eq!(d.len(), 1, "{d:?}");
     let new = w.pid().unwrap();
     w.track(new);
@@ -534,12 +564,12 @@ fn a_zombie_is_treated_as_dead() {
         proc_common::proc_state(zpid) == Some('Z')
     });
     std::fs::write(w.pid_file(), format!("{zpid}\n")).unwrap();
-    let h = check(&w.config(), now());
+    let h = check(&w.config(), nowf());
     assert_eq!(h.liveness, Liveness::Zombie(zpid));
     assert!(!h.healthy());
-    let mut wd = watchdog(w.config());
-    let mut store = w.store();
-    let d = pass(&mut wd, &mut store);
+    let wd = watchdog(w.config());
+    let store = w.store();
+    let d = pass(&wd, &store);
     let new = w.pid().unwrap();
     w.track(new);
     assert_ne!(new, zpid);
@@ -561,17 +591,17 @@ fn heal_state_survives_a_restart() {
     let pid = w.spawn_bridge(&[]);
     w.hang_until_stale(1);
     {
-        let mut wd = watchdog(w.config());
-        let mut store = w.store();
-        let d = pass(&mut wd, &mut store);
+        let wd = watchdog(w.config());
+        let store = w.store();
+        let d = pass(&wd, &store);
         assert!(d[0].starts_with("bridge tier 1:"), "{d:?}");
     }
-    let mut wd = watchdog(w.config());
-    let mut store = w.store();
-    let st = heal_state(&store.conn, "bridge").unwrap();
+    let wd = watchdog(w.config());
+    let store = w.store();
+    let st = heal_state(&conn(&store), "bridge").unwrap();
     assert_eq!((st.tier, st.failures), (1, 0), "{st:?}");
     assert!(st.last_action_at > 0);
-    let d = pass(&mut wd, &mut store);
+    let d = pass(&wd, &store);
     assert!(
         d[0].starts_with(&format!("bridge tier 2: SIGTERM sent pid={pid}")),
         "{d:?}"

@@ -7,7 +7,7 @@ mod proc_common;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use keeper_tui::config::{Config, Settings, WatchdogConfig};
+use keeper_tui::config::{Config, ProcessConfig, Settings, WatchdogConfig};
 use keeper_tui::engine::{Engine, EngineHandle};
 use keeper_tui::loops::watchdog::Watchdog;
 use keeper_tui::store::keeper::heal_state;
@@ -27,11 +27,15 @@ fn settings(db: &Path) -> Settings {
 }
 
 fn engine_with_watchdog(w: &World) -> (Engine, EngineHandle) {
+    engine_with(w, w.config())
+}
+
+fn engine_with(w: &World, process: ProcessConfig) -> (Engine, EngineHandle) {
     let wd = Watchdog::new(WatchdogConfig {
         tick_secs: 0,
-        processes: vec![w.config()],
+        processes: vec![process],
     });
-    Engine::with_loops(settings(&w.db()), vec![Box::new(wd)]).unwrap()
+    Engine::with_loops(settings(&w.db()), vec![std::sync::Arc::new(wd)]).unwrap()
 }
 
 fn start(
@@ -66,10 +70,20 @@ async fn a_hang_is_healed_without_any_tick() {
     let pid = w.spawn_bridge(&[]);
     // The store must exist before the engine opens its read view.
     drop(w.store());
-    let (engine, _handle) = engine_with_watchdog(&w);
+    // A long cooldown: one step is all this test looks for.
+    let mut cfg = w.config();
+    cfg.cooldown_secs = 3600;
+    let (engine, handle) = engine_with(&w, cfg);
     let (stop, task) = start(engine);
     // Healthy at start: the first pass does nothing.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut rx = handle.snapshots.clone();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|s| s.loops.first().is_some_and(|l| l.passes >= 1)),
+    )
+    .await
+    .expect("the first pass within 10 s")
+    .unwrap();
     assert!(events(&w.db(), "heal").is_empty());
 
     std::fs::write(w.hang_file(), "").unwrap();
@@ -104,14 +118,17 @@ async fn heal_state_survives_an_engine_restart() {
     drop(w.store());
     w.hang_until_stale(1);
     {
-        let (engine, _handle) = engine_with_watchdog(&w);
+        // A long cooldown: this engine stops after tier 1.
+        let mut cfg = w.config();
+        cfg.cooldown_secs = 3600;
+        let (engine, _handle) = engine_with(&w, cfg);
         let (stop, task) = start(engine);
         let found = wait_heal(&w.db(), Duration::from_secs(10)).await;
         let _ = stop.send(());
         task.await.unwrap().unwrap();
         assert_eq!(found.unwrap().0, "bridge:tier1");
     }
-    let st = heal_state(&w.store().conn, "bridge").unwrap();
+    let st = heal_state(&rusqlite::Connection::open(w.db()).unwrap(), "bridge").unwrap();
     assert_eq!((st.tier, st.failures), (1, 0), "{st:?}");
     assert_eq!(events(&w.db(), "heal").len(), 1);
 

@@ -6,8 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use notify::{EventKind, RecursiveMode, Watcher};
-
-use super::Shared;
+use tokio::sync::Notify;
 
 /// Watches a directory for changes to a few named files. Dropping it stops
 /// the watch.
@@ -49,7 +48,7 @@ pub(crate) struct DbWatcher {
 }
 
 impl DbWatcher {
-    pub(crate) fn start(db: &Path, shared: Arc<Shared>) -> notify::Result<Self> {
+    pub(crate) fn start(db: &Path, changed: Arc<Notify>) -> notify::Result<Self> {
         let dir = match db.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => std::path::PathBuf::from("."),
@@ -61,7 +60,7 @@ impl DbWatcher {
             n
         };
         let names = vec![base.clone(), with("-wal"), with("-journal")];
-        let watch = FileWatcher::start(&dir, names, move || shared.refresh.notify_one())?;
+        let watch = FileWatcher::start(&dir, names, move || changed.notify_one())?;
         Ok(DbWatcher { _watch: watch })
     }
 }

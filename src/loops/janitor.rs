@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{Loop, LoopId, PassMode, PassReport};
+use super::{Loop, LoopId, PassCtx, PassMode, PassResult, Touched};
 use crate::config::JanitorConfig;
 use crate::error::{Error, Result};
 use crate::report::fmt_age;
-use crate::store::WriteStore;
 use crate::store::threads::{
     close_stale, days_shown, janitor_cutoff, janitor_outcome, record_janitor_pass, stale_threads,
 };
@@ -42,42 +41,44 @@ impl Loop for Janitor {
         self.config.run_at_start && self.config.interval_secs > 0
     }
 
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport> {
-        if mode == PassMode::Scheduled && self.config.interval_secs == 0 {
-            return Ok(PassReport {
-                summary: "disabled".into(),
-                ..PassReport::default()
-            });
+    /// Nothing to plan or act on outside the store: the whole pass is the
+    /// record step, with the staleness test inside the write itself.
+    fn pass(&self, ctx: &PassCtx<'_>) -> Result<PassResult> {
+        if ctx.mode == PassMode::Scheduled && self.config.interval_secs == 0 {
+            return Ok(PassResult::quiet("disabled"));
         }
-        if mode == PassMode::DryRun {
-            return self.dry_run(&store.conn, &store.path, now);
+        if ctx.mode == PassMode::DryRun {
+            return self.dry_run(ctx.read, &ctx.store.path, ctx.now);
         }
-        let days = self.config.idle_close_days;
+        if ctx.stopping() {
+            return Err(Error::Refused(
+                "shutting down: the pass did not start".into(),
+            ));
+        }
+        let (now, days) = (ctx.now, self.config.idle_close_days);
         let cutoff = janitor_cutoff(now, days);
         let outcome = janitor_outcome(days);
-        let session = store.session_id.clone();
-        let summary = store.write(|tx| {
+        let session = ctx.store.session_id.clone();
+        let (closed, summary) = ctx.store.write(|tx| {
             let closed = close_stale(tx, &session, cutoff, now, &outcome)?;
-            let summary = if closed == 0 {
+            let summary = if closed.is_empty() {
                 "no_stale".to_string()
             } else {
-                format!("closed={closed}")
+                format!("closed={}", closed.len())
             };
             record_janitor_pass(tx, &session, &summary, now)?;
-            Ok(summary)
+            Ok((closed, summary))
         })?;
-        Ok(PassReport {
+        Ok(PassResult {
+            changed: !closed.is_empty(),
             summary,
             detail: Vec::new(),
-            wrote: true,
+            touched: closed.into_iter().map(Touched::Thread).collect(),
+            next_look: None,
         })
     }
 
-    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassReport> {
+    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassResult> {
         let days = self.config.idle_close_days;
         let cutoff = janitor_cutoff(now, days);
         let stale = stale_threads(conn, cutoff).map_err(|e| Error::from_sqlite(path, e))?;
@@ -103,10 +104,10 @@ impl Loop for Janitor {
                 days_shown(days)
             )
         };
-        Ok(PassReport {
+        Ok(PassResult {
             summary,
             detail,
-            wrote: false,
+            ..PassResult::default()
         })
     }
 }

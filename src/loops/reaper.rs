@@ -5,19 +5,20 @@
 //! unknown tmux reaps nothing.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Loop, LoopId, PassMode, PassReport};
+use super::{Loop, LoopCommand, LoopId, LoopReply, PassCtx, PassMode, PassResult, Touched};
 use crate::config::ReaperConfig;
 use crate::error::{Error, Result};
 use crate::report::fmt_age;
-use crate::store::WriteStore;
 use crate::store::events::{insert_event, record_loop_pass};
-use crate::store::keeper::{Claim, claims, release};
+use crate::store::keeper::{Claim, claims, release_if_unchanged};
 use crate::sys::tmux::{Kill, Listing, Session, Tmux, kill_command};
 
 /// One session and what the reaper makes of it.
@@ -28,7 +29,8 @@ pub struct SessionRow {
     pub claim: Option<Claim>,
     /// An orphan by the rules; attached ones are still only reaped by hand.
     pub orphan: bool,
-    /// Why it is or is not an orphan, in the operator's words.
+    /// Why it is or is not an orphan, as of the survey (`reason_at` words
+    /// it again for a later moment).
     pub reason: String,
     /// The same decision, for code to act on.
     pub verdict: Verdict,
@@ -66,6 +68,8 @@ pub enum SurveyState {
 pub struct Survey {
     pub server: String,
     pub at: i64,
+    /// The grace in force, so a verdict can be worded again later.
+    pub grace_secs: u64,
     pub state: SurveyState,
     pub rows: Vec<SessionRow>,
 }
@@ -95,50 +99,68 @@ fn judge(
     cfg: &ReaperConfig,
     own: Option<&str>,
     now: i64,
-) -> (Verdict, String) {
+) -> Verdict {
     let marker = cfg.markers.iter().any(|m| s.name.contains(m.as_str()));
     if !marker {
-        return (Verdict::NotAgent, "not an agent session (no marker)".into());
+        return Verdict::NotAgent;
     }
     if own == Some(s.name.as_str()) {
-        return (Verdict::Own, "keeper-tui runs in this session".into());
+        return Verdict::Own;
     }
     if cfg.protected.contains(&s.name) {
-        return (Verdict::Protected, "protected in the config".into());
+        return Verdict::Protected;
     }
-    if let Some(c) = claim
-        && !c.expired(now)
-    {
-        return (
-            Verdict::Claimed,
-            format!("claimed by {} ({} left)", c.owner, fmt_age(c.ttl_left(now))),
-        );
+    if claim.is_some_and(|c| !c.expired(now)) {
+        return Verdict::Claimed;
     }
-    let age = now - s.created;
-    if age < cfg.grace_secs as i64 {
-        return (
-            Verdict::Young,
-            format!(
+    if now - s.created < cfg.grace_secs as i64 {
+        return Verdict::Young;
+    }
+    Verdict::Orphan
+}
+
+impl SessionRow {
+    /// Why it is or is not an orphan, in the operator's words, with ages
+    /// measured at `now` (so a panel drawn later says what is true then).
+    pub fn reason_at(&self, now: i64, grace_secs: u64) -> String {
+        match self.verdict {
+            Verdict::NotAgent => "not an agent session (no marker)".into(),
+            Verdict::Own => "keeper-tui runs in this session".into(),
+            Verdict::Protected => "protected in the config".into(),
+            Verdict::Claimed => match &self.claim {
+                Some(c) => format!(
+                    "claimed by {} ({} left)",
+                    c.owner,
+                    fmt_age(c.ttl_left(now).max(0))
+                ),
+                None => "claimed".into(),
+            },
+            Verdict::Young => format!(
                 "younger than the grace ({} old, grace {})",
-                fmt_age(age),
-                fmt_age(cfg.grace_secs as i64)
+                fmt_age(now - self.session.created),
+                fmt_age(grace_secs as i64)
             ),
-        );
+            Verdict::Orphan => {
+                let why = match &self.claim {
+                    Some(c) => format!(
+                        "claim by {} expired {} ago",
+                        c.owner,
+                        fmt_age(-c.ttl_left(now))
+                    ),
+                    None => "no claim".into(),
+                };
+                let attached = if self.session.attached > 0 {
+                    format!(
+                        "; {} client(s) attached: reap by hand",
+                        self.session.attached
+                    )
+                } else {
+                    String::new()
+                };
+                format!("orphan: {why}{attached}")
+            }
+        }
     }
-    let why = match claim {
-        Some(c) => format!(
-            "claim by {} expired {} ago",
-            c.owner,
-            fmt_age(-c.ttl_left(now))
-        ),
-        None => "no claim".into(),
-    };
-    let attached = if s.attached > 0 {
-        format!("; {} client(s) attached: reap by hand", s.attached)
-    } else {
-        String::new()
-    };
-    (Verdict::Orphan, format!("orphan: {why}{attached}"))
 }
 
 /// List the sessions (one `list-sessions`) and judge each against the claims.
@@ -156,6 +178,7 @@ pub fn survey(
             return Ok(Survey {
                 server,
                 at: now,
+                grace_secs: cfg.grace_secs,
                 state: SurveyState::NoServer,
                 rows: Vec::new(),
             });
@@ -164,6 +187,7 @@ pub fn survey(
             return Ok(Survey {
                 server,
                 at: now,
+                grace_secs: cfg.grace_secs,
                 state: SurveyState::Unknown(why),
                 rows: Vec::new(),
             });
@@ -177,67 +201,89 @@ pub fn survey(
         .into_iter()
         .map(|s| {
             let claim = by_name.get(&s.name).cloned();
-            let (verdict, reason) = judge(&s, claim.as_ref(), cfg, own, now);
+            let verdict = judge(&s, claim.as_ref(), cfg, own, now);
             let (marker, orphan) = (verdict != Verdict::NotAgent, verdict == Verdict::Orphan);
-            SessionRow {
+            let mut row = SessionRow {
                 verdict,
                 session: s,
                 marker,
                 claim,
                 orphan,
-                reason,
-            }
+                reason: String::new(),
+            };
+            row.reason = row.reason_at(now, cfg.grace_secs);
+            row
         })
         .collect();
     Ok(Survey {
         server,
         at: now,
+        grace_secs: cfg.grace_secs,
         state: SurveyState::Listed,
         rows,
     })
 }
 
-/// What happened to one session a pass set out to reap.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+/// What became of one session a pass or the operator set out to reap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "fate", content = "why")]
+pub enum Fate {
     Reaped(String),
+    /// It was gone when we got there.
     Gone,
+    /// Not killed: something changed since it was judged.
     Spared(String),
+    /// Not killed: the rules never let it be reaped.
+    Refused(String),
+    /// No session of that name (a reap by hand).
+    Missing,
     Failed(String),
+    /// A dry-run: the command it would run.
+    WouldRun(String),
 }
 
-/// Re-check one session right before the kill: same session (same
-/// creation time), still an orphan by a fresh look at its claim, and not
-/// attached unless by hand. Then kill it by its exact name.
-fn reap_one(
-    cfg: &ReaperConfig,
-    tmux: &Tmux,
-    conn: &Connection,
-    row: &SessionRow,
-    by_hand: bool,
-    own: Option<&str>,
-    now: i64,
-) -> Outcome {
-    let name = &row.session.name;
-    // A claim that cannot be read is not "no claim": spare the session.
-    let claim = match claims(conn) {
-        Ok(cs) => cs.into_iter().find(|c| c.name == *name),
-        Err(e) => return Outcome::Spared(format!("could not re-read its claim ({e})")),
-    };
-    if let Some(c) = claim.filter(|c| !c.expired(now)) {
-        return Outcome::Spared(format!("claimed by {} since it was listed", c.owner));
+/// One reap (a pass, or by hand): each session's fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReapReport {
+    pub summary: String,
+    pub sessions: Vec<(String, Fate)>,
+}
+
+impl ReapReport {
+    pub fn reaped(&self) -> impl Iterator<Item = &str> {
+        self.sessions
+            .iter()
+            .filter(|(_, f)| matches!(f, Fate::Reaped(_)))
+            .map(|(n, _)| n.as_str())
     }
-    if !row.marker || own == Some(name.as_str()) || cfg.protected.contains(name) {
-        return Outcome::Spared(row.reason.clone());
+
+    /// One line per session, as the CLI and the Log show them.
+    pub fn lines(&self) -> Vec<String> {
+        self.sessions.iter().map(|(n, f)| fate_line(n, f)).collect()
     }
-    match tmux.kill_if_unchanged(name, row.session.created, by_hand) {
-        Kill::Killed => Outcome::Reaped(row.reason.clone()),
-        Kill::Gone => Outcome::Gone,
-        Kill::Changed if by_hand => Outcome::Spared("a new session took the name".into()),
-        Kill::Changed => {
-            Outcome::Spared("a new session took the name, or a client attached".into())
+}
+
+impl fmt::Display for ReapReport {
+    /// A single session's fate is the whole story; otherwise the summary.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.sessions.as_slice() {
+            [(name, fate)] => f.write_str(&fate_line(name, fate)),
+            _ => f.write_str(&self.summary),
         }
-        Kill::Failed(e) => Outcome::Failed(e),
+    }
+}
+
+pub fn fate_line(name: &str, fate: &Fate) -> String {
+    match fate {
+        Fate::Reaped(reason) => format!("{name}: reaped ({reason})"),
+        Fate::Gone => format!("{name}: already gone"),
+        Fate::Spared(why) => format!("{name}: spared: {why}"),
+        Fate::Refused(why) => format!("{name}: refused: {why}"),
+        Fate::Missing => format!("{name}: no such session (gone already?)"),
+        Fate::Failed(e) => {
+            format!("{name}: kill failed: {e} (not retried until you reap it by hand)")
+        }
+        Fate::WouldRun(cmd) => format!("{name}: would run `{cmd}`"),
     }
 }
 
@@ -246,10 +292,9 @@ pub struct Reaper {
     tmux: Tmux,
     own: Option<String>,
     /// Sessions (name, creation time) whose kill failed: reported once and
-    /// left to the operator, not retried every pass.
-    failed: HashMap<String, i64>,
-    /// Whether the first scheduled pass (the boot reap) has run.
-    booted: bool,
+    /// left to the operator, not retried every pass. Locked only for a
+    /// lookup or an update, never across tmux.
+    failed: Mutex<HashMap<String, i64>>,
 }
 
 impl Reaper {
@@ -260,30 +305,14 @@ impl Reaper {
             config,
             tmux,
             own,
-            failed: HashMap::new(),
-            booted: false,
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The last step for one surveyed session: re-check it (same session,
-    /// still an orphan by a fresh read of its claim, not attached unless by
-    /// hand) and kill it by its exact name. Writes nothing to the store.
-    pub fn recheck_and_kill(
-        &self,
-        conn: &Connection,
-        row: &SessionRow,
-        by_hand: bool,
-        now: i64,
-    ) -> Outcome {
-        reap_one(
-            &self.config,
-            &self.tmux,
-            conn,
-            row,
-            by_hand,
-            self.own.as_deref(),
-            now,
-        )
+    fn failed(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn tmux(&self) -> &Tmux {
@@ -294,18 +323,59 @@ impl Reaper {
         survey(&self.config, &self.tmux, conn, self.own.as_deref(), now)
     }
 
+    /// The act step for one surveyed session: re-check it (a fresh read of
+    /// its claim; then, inside one tmux command, same session and no client
+    /// attached unless by hand) and kill it by its exact name. Writes
+    /// nothing to the store.
+    pub fn recheck_and_kill(
+        &self,
+        read: &Connection,
+        row: &SessionRow,
+        by_hand: bool,
+        now: i64,
+    ) -> Fate {
+        let name = &row.session.name;
+        // A claim that cannot be read is not "no claim": spare the session.
+        let claim = match claims(read) {
+            Ok(cs) => cs.into_iter().find(|c| c.name == *name),
+            Err(e) => return Fate::Spared(format!("could not re-read its claim ({e})")),
+        };
+        if let Some(c) = claim.filter(|c| !c.expired(now)) {
+            return Fate::Spared(format!("claimed by {} since it was listed", c.owner));
+        }
+        if !row.marker
+            || self.own.as_deref() == Some(name.as_str())
+            || self.config.protected.contains(name)
+        {
+            return Fate::Spared(row.reason.clone());
+        }
+        match self
+            .tmux
+            .kill_if_unchanged(name, row.session.created, by_hand)
+        {
+            Kill::Killed => Fate::Reaped(row.reason.clone()),
+            Kill::Gone => Fate::Gone,
+            Kill::Changed if by_hand => Fate::Spared("a new session took the name".into()),
+            Kill::Changed => {
+                Fate::Spared("a new session took the name, or a client attached".into())
+            }
+            Kill::Failed(e) => Fate::Failed(e),
+        }
+    }
+
     /// Reap named sessions by hand (the TUI's `R`, `keeper-tui reap NAME`):
     /// attached ones too, but never one without a marker, keeper's own, a
     /// protected one, or one with a live claim.
     pub fn reap_by_hand(
-        &mut self,
-        store: &mut WriteStore,
+        &self,
+        ctx: &PassCtx<'_>,
         names: &[String],
         dry_run: bool,
-        now: i64,
-    ) -> Result<PassReport> {
-        let sql = |e| Error::from_sqlite(&store.path, e);
-        let survey = self.survey(&store.conn, now).map_err(sql)?;
+    ) -> Result<ReapReport> {
+        let (read, now) = (ctx.read, ctx.now);
+        let survey = self
+            .survey(read, now)
+            .map_err(|e| Error::from_sqlite(&ctx.store.path, e))?;
         let rows = match &survey.state {
             SurveyState::Listed => survey.rows,
             SurveyState::NoServer => {
@@ -321,64 +391,64 @@ impl Reaper {
                 )));
             }
         };
+        let mut fates = Vec::new();
         let mut targets = Vec::new();
-        let mut detail = Vec::new();
         for name in names {
             match rows.iter().find(|r| r.session.name == *name) {
-                None => detail.push(format!("{name}: no such session (gone already?)")),
+                None => fates.push((name.clone(), Fate::Missing)),
                 Some(r) if !r.verdict.reapable_by_hand() => {
-                    detail.push(format!("{name}: refused: {}", r.reason));
+                    fates.push((name.clone(), Fate::Refused(r.reason.clone())));
                 }
                 Some(r) => targets.push(r.clone()),
             }
         }
         if dry_run {
-            detail.extend(targets.iter().map(|r| {
-                format!(
-                    "{}: would run `{}`",
-                    r.session.name,
-                    kill_command(&self.config.tmux, &r.session.name)
-                )
+            let n = targets.len();
+            fates.extend(targets.into_iter().map(|r| {
+                let cmd = kill_command(&self.config.tmux, &r.session.name);
+                (r.session.name, Fate::WouldRun(cmd))
             }));
-            return Ok(PassReport {
-                summary: format!("would reap {} of {} named", targets.len(), names.len()),
-                detail,
-                wrote: false,
+            return Ok(ReapReport {
+                summary: format!("would reap {n} of {} named", names.len()),
+                sessions: fates,
             });
         }
-        let report = self.reap(store, &targets, true, now, detail)?;
-        Ok(report)
+        if ctx.stopping() {
+            return Err(Error::Refused("shutting down: nothing was reaped".into()));
+        }
+        self.reap(ctx, &targets, true, fates)
     }
 
-    /// Kill `targets` (after each one's re-check) and record what happened.
+    /// Act (kill each target after its re-check), then record what
+    /// happened in one write.
     fn reap(
-        &mut self,
-        store: &mut WriteStore,
+        &self,
+        ctx: &PassCtx<'_>,
         targets: &[SessionRow],
         by_hand: bool,
-        now: i64,
-        mut detail: Vec<String>,
-    ) -> Result<PassReport> {
+        mut fates: Vec<(String, Fate)>,
+    ) -> Result<ReapReport> {
+        let now = ctx.now;
         let mut reaped = Vec::new();
         let mut failures = 0;
         for row in targets {
             let name = &row.session.name;
-            match self.recheck_and_kill(&store.conn, row, by_hand, now) {
-                Outcome::Reaped(reason) => {
-                    detail.push(format!("{name}: reaped ({reason})"));
-                    self.failed.remove(name);
-                    reaped.push((name.clone(), reason));
-                }
-                Outcome::Gone => detail.push(format!("{name}: already gone")),
-                Outcome::Spared(why) => detail.push(format!("{name}: spared: {why}")),
-                Outcome::Failed(e) => {
-                    failures += 1;
-                    detail.push(format!(
-                        "{name}: kill failed: {e} (not retried until you reap it by hand)"
+            let fate = self.recheck_and_kill(ctx.read, row, by_hand, now);
+            match &fate {
+                Fate::Reaped(reason) => {
+                    reaped.push((
+                        name.clone(),
+                        reason.clone(),
+                        row.claim.as_ref().map(|c| c.last_used),
                     ));
-                    self.failed.insert(name.clone(), row.session.created);
                 }
+                Fate::Failed(_) => {
+                    failures += 1;
+                    self.failed().insert(name.clone(), row.session.created);
+                }
+                _ => {}
             }
+            fates.push((name.clone(), fate));
         }
         let orphans = targets.len();
         let summary = if reaped.is_empty() && orphans == 0 {
@@ -386,12 +456,16 @@ impl Reaper {
         } else {
             format!("reaped={} orphans={orphans}", reaped.len())
         };
-        let session = store.session_id.clone();
+        let session = ctx.store.session_id.clone();
         let kind = LoopId::Reaper.pass_kind();
-        store.write(|tx| {
-            for (name, reason) in &reaped {
+        ctx.store.write(|tx| {
+            for (name, reason, claim_seen) in &reaped {
                 insert_event(tx, &session, "session_reaped", Some(name), reason, now)?;
-                release(tx, name)?;
+                // Only the expired claim it was judged by: a claim that
+                // landed since belongs to a new session of that name.
+                if let Some(last_used) = claim_seen {
+                    release_if_unchanged(tx, name, *last_used)?;
+                }
             }
             record_loop_pass(tx, &session, kind, &summary, "no_orphans", now)
         })?;
@@ -400,10 +474,9 @@ impl Reaper {
         } else {
             summary
         };
-        Ok(PassReport {
+        Ok(ReapReport {
             summary,
-            detail,
-            wrote: true,
+            sessions: fates,
         })
     }
 }
@@ -431,49 +504,81 @@ impl Loop for Reaper {
         }
     }
 
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn command(&self, cmd: LoopCommand, ctx: &PassCtx<'_>) -> Result<LoopReply> {
+        match cmd {
+            LoopCommand::Reap(names) => {
+                let report = self.reap_by_hand(ctx, &names, false)?;
+                // Asked to reap and reaped nothing: the operator hears a no.
+                if report.reaped().next().is_none() {
+                    return Err(Error::Refused(report.to_string()));
+                }
+                Ok(LoopReply::Reaped(report))
+            }
+            other @ LoopCommand::ResetCircuit(_) => {
+                Err(Error::Refused(format!("the reaper cannot {other:?}")))
+            }
+        }
     }
 
-    fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport> {
+    fn pass(&self, ctx: &PassCtx<'_>) -> Result<PassResult> {
         // The boot reap is the first scheduled pass; it runs even when
         // later scheduled passes are off.
-        let first = !std::mem::replace(&mut self.booted, true);
-        let boot = mode == PassMode::Scheduled && first && self.config.boot_reap;
-        if mode == PassMode::Scheduled && self.config.interval_secs == 0 && !boot {
-            return Ok(PassReport {
-                summary: "disabled".into(),
-                ..PassReport::default()
-            });
+        let boot = ctx.mode == PassMode::Scheduled && ctx.first && self.config.boot_reap;
+        if ctx.mode == PassMode::Scheduled && self.config.interval_secs == 0 && !boot {
+            return Ok(PassResult::quiet("disabled"));
         }
-        if mode == PassMode::DryRun {
-            return self.dry_run(&store.conn, &store.path, now);
+        if ctx.mode == PassMode::DryRun {
+            return self.dry_run(ctx.read, &ctx.store.path, ctx.now);
         }
         let survey = self
-            .survey(&store.conn, now)
-            .map_err(|e| Error::from_sqlite(&store.path, e))?;
+            .survey(ctx.read, ctx.now)
+            .map_err(|e| Error::from_sqlite(&ctx.store.path, e))?;
         if let SurveyState::Unknown(why) = &survey.state {
             return Err(Error::Refused(format!(
                 "{}: {why}; reaped nothing",
                 survey.server
             )));
         }
-        let targets: Vec<SessionRow> = survey
-            .rows
-            .into_iter()
-            .filter(|r| r.orphan && r.session.attached == 0)
-            .filter(|r| self.failed.get(&r.session.name) != Some(&r.session.created))
-            .collect();
-        let mut report = self.reap(store, &targets, false, now, Vec::new())?;
-        if survey.state == SurveyState::NoServer {
-            report
-                .detail
-                .insert(0, format!("no {} is running", survey.server));
+        let targets: Vec<SessionRow> = {
+            let mut failed = self.failed();
+            // Forget failures of sessions that are gone.
+            failed.retain(|name, created| {
+                survey
+                    .rows
+                    .iter()
+                    .any(|r| r.session.name == *name && r.session.created == *created)
+            });
+            survey
+                .rows
+                .into_iter()
+                .filter(|r| r.orphan && r.session.attached == 0)
+                .filter(|r| failed.get(&r.session.name) != Some(&r.session.created))
+                .collect()
+        };
+        if ctx.stopping() {
+            return Err(Error::Refused(
+                "shutting down: the pass did not start".into(),
+            ));
         }
-        Ok(report)
+        let report = self.reap(ctx, &targets, false, Vec::new())?;
+        let mut detail = report.lines();
+        if survey.state == SurveyState::NoServer {
+            detail.insert(0, format!("no {} is running", survey.server));
+        }
+        let touched: Vec<Touched> = report
+            .reaped()
+            .map(|n| Touched::Session(n.to_string()))
+            .collect();
+        Ok(PassResult {
+            changed: !touched.is_empty(),
+            summary: report.summary,
+            detail,
+            touched,
+            next_look: None,
+        })
     }
 
-    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassReport> {
+    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassResult> {
         let survey = self
             .survey(conn, now)
             .map_err(|e| Error::from_sqlite(path, e))?;
@@ -485,35 +590,28 @@ impl Loop for Reaper {
                 )));
             }
             SurveyState::NoServer => {
-                return Ok(PassReport {
-                    summary: format!("no {} is running: nothing to reap", survey.server),
-                    ..PassReport::default()
-                });
+                return Ok(PassResult::quiet(format!(
+                    "no {} is running: nothing to reap",
+                    survey.server
+                )));
             }
             SurveyState::Listed => {}
         }
+        let reapable = |r: &SessionRow| r.orphan && r.session.attached == 0;
         let detail: Vec<String> = survey
             .rows
             .iter()
             .filter(|r| r.marker)
             .map(|r| {
-                let verb = if r.orphan && r.session.attached == 0 {
-                    "would reap"
-                } else {
-                    "keeps"
-                };
+                let verb = if reapable(r) { "would reap" } else { "keeps" };
                 format!("{}: {verb} ({})", r.session.name, r.reason)
             })
             .collect();
-        let n = survey
-            .rows
-            .iter()
-            .filter(|r| r.orphan && r.session.attached == 0)
-            .count();
-        Ok(PassReport {
+        let n = survey.rows.iter().filter(|r| reapable(r)).count();
+        Ok(PassResult {
             summary: format!("would reap {n} of {} session(s)", survey.rows.len()),
             detail,
-            wrote: false,
+            ..PassResult::default()
         })
     }
 }

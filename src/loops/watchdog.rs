@@ -3,157 +3,27 @@
 //! one step per evaluation, with a cooldown and a circuit breaker. Nothing
 //! is signalled unless it is still the process we mean.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod heal;
+mod health;
 
-use nix::sys::signal::Signal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Loop, LoopId, PassMode, PassReport};
+pub use self::heal::CONFIRM_WITHIN;
+pub use self::health::{Health, check, short};
+use super::{
+    Change, Loop, LoopCommand, LoopId, LoopReply, Observation, PassCtx, PassMode, PassResult,
+    Touched,
+};
 use crate::config::{ProcessConfig, WatchdogConfig};
 use crate::error::{Error, Result};
-use crate::store::WriteStore;
 use crate::store::events::{insert_event, record_loop_pass};
 use crate::store::keeper::{HealState, heal_state, save_heal_state};
-use crate::sys::process::{
-    Liveness, liveness, mtime, mtime_precise, now_precise, signal, start_detached, wait_gone,
-};
-
-/// How long a started process has to show a live PID.
-const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
-const VERSION_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// One process, as the watchdog sees it now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Health {
-    pub name: String,
-    pub liveness: Liveness,
-    /// Seconds since the heartbeat file changed; `None` when it is missing.
-    pub heartbeat_age: Option<i64>,
-    /// When it last changed, so a panel can age it with the clock.
-    pub heartbeat_at: Option<i64>,
-    pub stale: bool,
-    pub stamp: Option<String>,
-    pub current: Option<String>,
-    pub mismatch: bool,
-}
-
-impl Health {
-    pub fn healthy(&self) -> bool {
-        self.liveness.pid().is_some() && !self.stale && !self.mismatch
-    }
-
-    /// Why it is unhealthy, for the action's message.
-    pub fn why(&self) -> String {
-        let mut parts = Vec::new();
-        match &self.liveness {
-            Liveness::Alive(_) => {}
-            Liveness::Dead => parts.push("no live pid".to_string()),
-            Liveness::Zombie(pid) => parts.push(format!("pid {pid} is a zombie")),
-            Liveness::NotOurs { pid, why } => parts.push(format!("pid {pid} is not ours: {why}")),
-        }
-        if self.stale {
-            parts.push(self.heartbeat_age.map_or_else(
-                || "no heartbeat file".into(),
-                |a| format!("heartbeat {a}s stale"),
-            ));
-        }
-        if self.mismatch {
-            parts.push(format!(
-                "runs {} but {} is current",
-                short(self.stamp.as_deref()),
-                short(self.current.as_deref())
-            ));
-        }
-        parts.join(", ")
-    }
-}
-
-fn short(v: Option<&str>) -> &str {
-    v.map_or("?", |v| &v[..v.len().min(12)])
-}
-
-/// Run a command with a timeout; its trimmed stdout, if it succeeded.
-fn output_within(argv: &[String], cwd: Option<&Path>, timeout: Duration) -> Option<String> {
-    let (program, rest) = argv.split_first()?;
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(rest)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    if let Some(d) = cwd {
-        cmd.current_dir(d);
-    }
-    let mut child = cmd.spawn().ok()?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait().ok()? {
-            Some(status) if status.success() => {
-                let mut out = String::new();
-                std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
-                return Some(out.trim().to_string()).filter(|s| !s.is_empty());
-            }
-            Some(_) => return None,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            None => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
-
-/// The version the process should run: a repository's HEAD or a command's output.
-fn current_version(p: &ProcessConfig) -> Option<String> {
-    if let Some(repo) = &p.version_repo {
-        let argv = [
-            "git",
-            "-C",
-            &repo.display().to_string(),
-            "rev-parse",
-            "HEAD",
-        ]
-        .map(String::from);
-        return output_within(&argv, None, VERSION_TIMEOUT);
-    }
-    p.version_command
-        .as_ref()
-        .and_then(|c| output_within(c, p.cwd.as_deref(), VERSION_TIMEOUT))
-}
-
-pub fn check(p: &ProcessConfig, now: i64) -> Health {
-    let live = liveness(&p.pid_file, p.cmdline_pattern.as_deref());
-    let heartbeat_at = mtime(&p.heartbeat_file);
-    let heartbeat_age = heartbeat_at.map(|m| (now - m).max(0));
-    // Sub-second times: the threshold is crossed at a moment, not a second.
-    let stale = mtime_precise(&p.heartbeat_file)
-        .is_none_or(|m| now_precise() - m > p.heartbeat_stale_secs as f64);
-    let stamp = p
-        .version_file
-        .as_ref()
-        .and_then(|f| std::fs::read_to_string(f).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    // No stamp, or no way to know the current version: not a mismatch.
-    let current = if stamp.is_some() {
-        current_version(p)
-    } else {
-        None
-    };
-    let mismatch = matches!((&stamp, &current), (Some(s), Some(c)) if s != c);
-    Health {
-        name: p.name.clone(),
-        liveness: live,
-        heartbeat_age,
-        heartbeat_at,
-        stale,
-        stamp,
-        current,
-        mismatch,
-    }
-}
+use crate::sys::process::now_precise;
 
 /// One process row for the Bridges panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -163,28 +33,92 @@ pub struct BridgeRow {
     pub breaker_limit: u32,
 }
 
+/// What one evaluation decides for one process.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    /// Healthy; `reset` when it has proved itself and old heal state is left.
+    Healthy {
+        reset: bool,
+    },
+    /// Healthy but freshly (re)started and not yet beating: the heal state
+    /// stays until it proves itself, looked at again at `until`.
+    Settling {
+        until: f64,
+    },
+    Cooldown {
+        until: i64,
+    },
+    Broken {
+        alert: bool,
+        until: i64,
+    },
+    Act(u8),
+}
+
+fn decide(p: &ProcessConfig, h: &Health, st: &HealState, now: i64) -> Step {
+    let dirty = st.tier != 0 || st.failures != 0;
+    if h.healthy() {
+        if dirty && !h.proven {
+            let clock = health::beat_clock(&p.heartbeat_file, &h.liveness).unwrap_or(now as f64);
+            return Step::Settling {
+                until: clock + p.heartbeat_stale_secs as f64,
+            };
+        }
+        return Step::Healthy { reset: dirty };
+    }
+    if st.last_action_at > 0 && now - st.last_action_at < p.cooldown_secs as i64 {
+        return Step::Cooldown {
+            until: st.last_action_at + p.cooldown_secs as i64,
+        };
+    }
+    if st.failures >= p.breaker_limit {
+        return Step::Broken {
+            alert: now - st.last_alert_at >= p.quiet_secs as i64,
+            until: st.last_alert_at.max(now) + p.quiet_secs as i64,
+        };
+    }
+    let mut tier = if h.liveness.pid().is_none() {
+        3
+    } else {
+        (st.tier + 1).min(3)
+    };
+    if tier == 1 && p.restart_markers.is_empty() {
+        tier = 2;
+    }
+    Step::Act(tier)
+}
+
+/// What the record step writes for one process.
+struct Record {
+    state: HealState,
+    events: Vec<(&'static str, String, String)>,
+    message: Option<String>,
+    touched: Option<Touched>,
+}
+
 pub struct Watchdog {
     pub config: WatchdogConfig,
-    /// When a healthy pass was last recorded: heartbeats wake the watchdog
-    /// often, and each healthy look need not become a write to the store.
-    last_noop_record: i64,
+    /// When a healthy pass was last recorded: each healthy look need not
+    /// become a write to the store.
+    last_noop_record: AtomicI64,
 }
 
 impl Watchdog {
     pub fn new(config: WatchdogConfig) -> Self {
         Watchdog {
             config,
-            last_noop_record: 0,
+            last_noop_record: AtomicI64::new(0),
         }
     }
 
     pub fn rows(&self, conn: &Connection, now: i64) -> rusqlite::Result<Vec<BridgeRow>> {
+        let nowf = now_precise().max(now as f64);
         self.config
             .processes
             .iter()
             .map(|p| {
                 Ok(BridgeRow {
-                    health: check(p, now),
+                    health: check(p, nowf),
                     state: heal_state(conn, &p.name)?,
                     breaker_limit: p.breaker_limit,
                 })
@@ -192,228 +126,142 @@ impl Watchdog {
             .collect()
     }
 
-    /// One escalation step for one process; the action's message, if any.
-    fn step(
-        store: &mut WriteStore,
-        p: &ProcessConfig,
-        dry_run: bool,
-        now: i64,
-    ) -> Result<Option<String>> {
-        let sql = |e| Error::from_sqlite(&store.path, e);
-        let h = check(p, now);
-        let mut st = heal_state(&store.conn, &p.name).map_err(sql)?;
-        if h.healthy() {
-            if !dry_run && (st.tier != 0 || st.failures != 0) {
-                st = HealState {
-                    name: p.name.clone(),
-                    last_action: "healthy again".into(),
-                    ..HealState::default()
-                };
-                store.write(|tx| save_heal_state(tx, &st))?;
-            }
-            return Ok(None);
-        }
-        if st.last_action_at > 0 && now - st.last_action_at < p.cooldown_secs as i64 {
-            return Ok(None);
-        }
-        let session = store.session_id.clone();
-        if st.failures >= p.breaker_limit {
-            if dry_run || now - st.last_alert_at < p.quiet_secs as i64 {
-                return Ok(None);
-            }
-            st.last_alert_at = now;
-            let text = format!(
-                "{} circuit broken after {} failed restarts: no action until `keeper-tui watchdog reset {}` ({})",
-                p.name,
-                st.failures,
-                p.name,
-                h.why()
-            );
-            store.write(|tx| {
-                save_heal_state(tx, &st)?;
-                insert_event(tx, &session, "circuit_broken", Some(&p.name), &text, now)
-            })?;
-            return Ok(Some(text));
-        }
-        let mut tier = if h.liveness.pid().is_none() {
-            3
-        } else {
-            (st.tier + 1).min(3)
-        };
-        if tier == 1 && p.restart_markers.is_empty() {
-            tier = 2;
-        }
-        if dry_run {
-            return Ok(Some(format!(
-                "{} would go to tier {tier} ({})",
-                p.name,
-                h.why()
-            )));
-        }
-        let (text, confirmed) = act(p, &h, tier);
-        st.tier = tier;
-        st.last_action_at = crate::store::now_unix();
-        st.last_action.clone_from(&text);
-        if tier == 3 {
-            st.failures = if confirmed { 0 } else { st.failures + 1 };
-        }
-        let broken = st.failures >= p.breaker_limit;
-        if broken {
-            st.last_alert_at = st.last_action_at;
-        }
-        store.write(|tx| {
-            save_heal_state(tx, &st)?;
-            insert_event(
-                tx,
-                &session,
-                "heal",
-                Some(&format!("{}:tier{tier}", p.name)),
-                &text,
-                now,
-            )?;
-            if broken {
-                let alert = format!(
-                    "{}: {} restarts in a row not confirmed; the watchdog stops acting",
-                    p.name, st.failures
-                );
-                insert_event(tx, &session, "circuit_broken", Some(&p.name), &alert, now)?;
-            }
-            Ok(())
-        })?;
-        Ok(Some(text))
+    fn process(&self, name: &str) -> Result<&ProcessConfig> {
+        self.config
+            .processes
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = self
+                    .config
+                    .processes
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                Error::Refused(format!(
+                    "no supervised process {name:?}; configured: {}",
+                    names.join(", ")
+                ))
+            })
     }
 
     /// Forget a process's heal state, closing its circuit breaker.
-    pub fn reset(&self, store: &mut WriteStore, name: &str) -> Result<String> {
-        let Some(p) = self.config.processes.iter().find(|p| p.name == name) else {
-            let names: Vec<_> = self
-                .config
-                .processes
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
-            return Err(Error::Refused(format!(
-                "no supervised process {name:?}; configured: {}",
-                names.join(", ")
-            )));
-        };
+    pub fn reset(
+        &self,
+        store: &crate::store::WriteStore,
+        read: &Connection,
+        name: &str,
+    ) -> Result<String> {
+        let p = self.process(name)?;
+        let old = heal_state(read, &p.name).map_err(|e| Error::from_sqlite(&store.path, e))?;
         let st = HealState {
             name: p.name.clone(),
             last_action: "reset by the operator".into(),
+            started_group: old.started_group,
             ..HealState::default()
         };
         store.write(|tx| save_heal_state(tx, &st))?;
         Ok(format!("{name}: heal state reset, circuit closed"))
     }
-}
 
-/// Do one tier. Returns the message and, for tier 3, whether the start
-/// was confirmed.
-fn act(p: &ProcessConfig, h: &Health, tier: u8) -> (String, bool) {
-    let why = h.why();
-    match tier {
-        1 => {
-            let stamp = format!("{}\n", crate::store::now_unix());
-            let failed: Vec<String> = p
-                .restart_markers
-                .iter()
-                .filter_map(|m| {
-                    std::fs::write(m, &stamp)
-                        .err()
-                        .map(|e| format!("{}: {e}", m.display()))
+    /// The act step for one process, and what to record of it.
+    fn act_one(
+        p: &ProcessConfig,
+        h: &Health,
+        mut st: HealState,
+        step: &Step,
+        ctx: &PassCtx<'_>,
+    ) -> Option<Record> {
+        let now = ctx.now;
+        match *step {
+            Step::Healthy { reset: false }
+            | Step::Settling { .. }
+            | Step::Cooldown { .. }
+            | Step::Broken { alert: false, .. } => None,
+            Step::Healthy { reset: true } => Some(Record {
+                state: HealState {
+                    name: p.name.clone(),
+                    last_action: "healthy again".into(),
+                    started_group: st.started_group,
+                    ..HealState::default()
+                },
+                events: Vec::new(),
+                message: None,
+                touched: None,
+            }),
+            Step::Broken { alert: true, .. } => {
+                st.last_alert_at = now;
+                let text = format!(
+                    "{} circuit broken after {} restarts that did not come back healthy: no action until `keeper-tui watchdog reset {}` ({})",
+                    p.name,
+                    st.failures,
+                    p.name,
+                    h.why()
+                );
+                Some(Record {
+                    state: st,
+                    events: vec![("circuit_broken", p.name.clone(), text.clone())],
+                    message: Some(text),
+                    touched: None,
                 })
-                .collect();
-            if failed.is_empty() {
-                (
-                    format!("{} tier 1: restart marker written ({why})", p.name),
-                    false,
-                )
-            } else {
-                (
-                    format!(
-                        "{} tier 1: could not write {} ({why})",
-                        p.name,
-                        failed.join("; ")
-                    ),
-                    false,
-                )
             }
-        }
-        2 => match h
-            .liveness
-            .pid()
-            .map(|pid| (pid, signal(pid, Signal::SIGTERM)))
-        {
-            Some((pid, Ok(()))) => (
-                format!("{} tier 2: SIGTERM sent pid={pid} ({why})", p.name),
-                false,
-            ),
-            Some((_, Err(e))) => (format!("{} tier 2: {e} ({why})", p.name), false),
-            None => (
-                format!("{} tier 2: no live pid to signal ({why})", p.name),
-                false,
-            ),
-        },
-        _ => restart(p, h, &why),
-    }
-}
-
-fn restart(p: &ProcessConfig, h: &Health, why: &str) -> (String, bool) {
-    let mut done = Vec::new();
-    if let Some(pid) = h.liveness.pid()
-        && !wait_gone(pid, Duration::from_secs(p.grace_secs))
-    {
-        {
-            // Still the process we mean? Then and only then, SIGKILL.
-            if liveness(&p.pid_file, p.cmdline_pattern.as_deref()).pid() == Some(pid) {
-                match signal(pid, Signal::SIGKILL) {
-                    Ok(()) => done.push(format!("SIGKILL pid={pid}")),
-                    Err(e) => done.push(e),
+            Step::Act(tier) => {
+                let stopping = || ctx.stopping();
+                let acted = heal::act(p, h, &st, tier, &stopping);
+                st.tier = tier;
+                st.last_action_at = crate::store::now_unix();
+                st.last_action.clone_from(&acted.text);
+                if let Some(g) = acted.started_group {
+                    st.started_group = g;
                 }
-                let _ = wait_gone(pid, Duration::from_secs(2));
+                if acted.restart_attempted {
+                    st.failures += 1;
+                }
+                let mut events =
+                    vec![("heal", format!("{}:tier{tier}", p.name), acted.text.clone())];
+                if st.failures >= p.breaker_limit {
+                    st.last_alert_at = st.last_action_at;
+                    events.push((
+                        "circuit_broken",
+                        p.name.clone(),
+                        format!(
+                            "{}: {} restarts in a row did not come back healthy; the watchdog stops acting",
+                            p.name, st.failures
+                        ),
+                    ));
+                }
+                Some(Record {
+                    state: st,
+                    events,
+                    message: Some(acted.text),
+                    touched: Some(Touched::Process {
+                        name: p.name.clone(),
+                        pid: acted.pid,
+                    }),
+                })
             }
         }
     }
-    let old = h.liveness.pid();
-    match start_detached(&p.start, p.cwd.as_deref(), &p.log_file) {
-        Err(e) => {
-            done.push(format!("start failed: {e}"));
-            (
-                format!("{} tier 3: {} ({why})", p.name, done.join(", ")),
-                false,
-            )
-        }
-        Ok(spawned) => {
-            let confirmed = confirm(p, old, spawned);
-            match confirmed {
-                Some(pid) => done.push(format!("restarted, new pid={pid}")),
-                None => done.push(format!(
-                    "started pid={spawned} but no live pid within {}s",
-                    CONFIRM_WITHIN.as_secs()
-                )),
-            }
-            (
-                format!("{} tier 3: {} ({why})", p.name, done.join(", ")),
-                confirmed.is_some(),
-            )
-        }
-    }
-}
 
-/// A start is confirmed when the pid file names a live process of ours
-/// other than the old one within the confirm window.
-fn confirm(p: &ProcessConfig, old: Option<i32>, _spawned: u32) -> Option<i32> {
-    let deadline = Instant::now() + CONFIRM_WITHIN;
-    loop {
-        if let Some(pid) = liveness(&p.pid_file, p.cmdline_pattern.as_deref()).pid()
-            && Some(pid) != old
-        {
-            return Some(pid);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    /// When to look again, from the decisions just made.
+    fn next_look(
+        steps: &[(f64, Step)],
+        acted_at: i64,
+        cooldowns: &[u64],
+        nowf: f64,
+    ) -> Option<Duration> {
+        steps
+            .iter()
+            .zip(cooldowns)
+            .map(|((stale_at, step), cooldown)| match step {
+                Step::Healthy { .. } => *stale_at,
+                Step::Settling { until } => *until,
+                Step::Cooldown { until } | Step::Broken { until, .. } => *until as f64,
+                Step::Act(_) => (acted_at + *cooldown as i64) as f64,
+            })
+            .map(|at| (at - nowf).max(0.0))
+            .min_by(f64::total_cmp)
+            .map(Duration::from_secs_f64)
     }
 }
 
@@ -430,36 +278,110 @@ impl Loop for Watchdog {
         !self.config.processes.is_empty()
     }
 
-    fn pass(&mut self, store: &mut WriteStore, mode: PassMode, now: i64) -> Result<PassReport> {
-        let dry_run = mode == PassMode::DryRun;
-        let mut actions = Vec::new();
-        for p in &self.config.processes.clone() {
-            if let Some(text) = Self::step(store, p, dry_run, now)? {
-                actions.push(text);
+    fn pass(&self, ctx: &PassCtx<'_>) -> Result<PassResult> {
+        if ctx.mode == PassMode::DryRun {
+            return self.dry_run(ctx.read, &ctx.store.path, ctx.now);
+        }
+        let now = ctx.now;
+        let nowf = now_precise().max(now as f64);
+        let sql = |e| Error::from_sqlite(&ctx.store.path, e);
+        // Plan: what each process looks like, and what its heal state says to do.
+        let mut plans = Vec::new();
+        for p in &self.config.processes {
+            let h = check(p, nowf);
+            let st = heal_state(ctx.read, &p.name).map_err(sql)?;
+            let step = decide(p, &h, &st, now);
+            plans.push((p, h, st, step));
+        }
+        if ctx.stopping() && plans.iter().any(|(.., s)| matches!(s, Step::Act(_))) {
+            return Err(Error::ShuttingDown("the heal did not start"));
+        }
+        // Act, with no database lock held.
+        let mut records = Vec::new();
+        for (p, h, st, step) in &plans {
+            if let Some(r) = Self::act_one(p, h, st.clone(), step, ctx) {
+                records.push(r);
             }
         }
-        let summary = if actions.is_empty() {
+        let messages: Vec<String> = records.iter().filter_map(|r| r.message.clone()).collect();
+        let all_healthy = plans
+            .iter()
+            .all(|(.., s)| matches!(s, Step::Healthy { .. }));
+        let summary = if !messages.is_empty() {
+            messages.join("; ")
+        } else if all_healthy {
             "all_healthy".to_string()
         } else {
-            actions.join("; ")
+            let waiting: Vec<String> = plans
+                .iter()
+                .filter(|(.., s)| !matches!(s, Step::Healthy { .. }))
+                .map(|(p, _, _, s)| match s {
+                    Step::Settling { .. } => {
+                        format!("{} restarted, waiting for its first heartbeat", p.name)
+                    }
+                    Step::Cooldown { until } => {
+                        format!("{} unhealthy, next step in {}s", p.name, until - now)
+                    }
+                    _ => format!("{} unhealthy, circuit broken", p.name),
+                })
+                .collect();
+            waiting.join("; ")
         };
-        let noop_due = now - self.last_noop_record >= self.config.tick_secs.max(60) as i64;
-        if !dry_run && (!actions.is_empty() || noop_due || mode == PassMode::Forced) {
-            if actions.is_empty() {
-                self.last_noop_record = now;
-            }
-            let session = store.session_id.clone();
+        let noop_due = now - self.last_noop_record.load(Ordering::SeqCst)
+            >= self.config.tick_secs.max(60) as i64;
+        let record_pass =
+            !messages.is_empty() || (all_healthy && (noop_due || ctx.mode == PassMode::Forced));
+        // Record: one transaction for every process.
+        if !records.is_empty() || record_pass {
+            let session = ctx.store.session_id.clone();
             let kind = LoopId::Watchdog.pass_kind();
-            store.write(|tx| record_loop_pass(tx, &session, kind, &summary, "all_healthy", now))?;
+            ctx.store.write(|tx| {
+                for r in &records {
+                    save_heal_state(tx, &r.state)?;
+                    for (kind, target, text) in &r.events {
+                        insert_event(tx, &session, kind, Some(target), text, now)?;
+                    }
+                }
+                if record_pass {
+                    record_loop_pass(tx, &session, kind, &summary, "all_healthy", now)?;
+                }
+                Ok(())
+            })?;
+            if record_pass && messages.is_empty() {
+                self.last_noop_record.store(now, Ordering::SeqCst);
+            }
         }
-        Ok(PassReport {
+        let steps: Vec<(f64, Step)> = plans
+            .iter()
+            .map(|(p, h, _, s)| {
+                let clock = health::beat_clock(&p.heartbeat_file, &h.liveness).unwrap_or(nowf);
+                (clock + p.heartbeat_stale_secs as f64, s.clone())
+            })
+            .collect();
+        let cooldowns: Vec<u64> = plans.iter().map(|(p, ..)| p.cooldown_secs).collect();
+        let acted_at = crate::store::now_unix();
+        Ok(PassResult {
+            changed: !records.is_empty(),
             summary,
-            detail: actions,
-            wrote: !dry_run,
+            detail: messages,
+            touched: records.into_iter().filter_map(|r| r.touched).collect(),
+            next_look: Self::next_look(&steps, acted_at, &cooldowns, now_precise()),
         })
     }
 
-    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassReport> {
+    fn command(&self, cmd: LoopCommand, ctx: &PassCtx<'_>) -> Result<LoopReply> {
+        match cmd {
+            LoopCommand::ResetCircuit(name) => {
+                self.reset(ctx.store, ctx.read, &name)?;
+                Ok(LoopReply::CircuitReset { name })
+            }
+            other @ LoopCommand::Reap(_) => {
+                Err(Error::Refused(format!("the watchdog cannot {other:?}")))
+            }
+        }
+    }
+
+    fn dry_run(&self, conn: &Connection, path: &Path, now: i64) -> Result<PassResult> {
         let rows = self
             .rows(conn, now)
             .map_err(|e| Error::from_sqlite(path, e))?;
@@ -479,15 +401,15 @@ impl Loop for Watchdog {
             })
             .collect();
         let sick = rows.iter().filter(|r| !r.health.healthy()).count();
-        Ok(PassReport {
+        Ok(PassResult {
             summary: format!("{sick} of {} unhealthy", rows.len()),
             detail,
-            wrote: false,
+            ..PassResult::default()
         })
     }
 
     fn observe(&self, conn: &Connection, now: i64) -> Option<super::Observation> {
-        self.rows(conn, now).ok().map(super::Observation::Bridges)
+        self.rows(conn, now).ok().map(Observation::Bridges)
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {
@@ -498,22 +420,33 @@ impl Loop for Watchdog {
             .collect()
     }
 
-    fn wake_in(&self, _now: i64) -> Option<Duration> {
-        // The moment a fresh heartbeat goes stale: no file event marks it.
-        let now = now_precise();
-        self.config
+    /// A heartbeat or pid file changed: when does the first process go
+    /// stale, and the rows as they look now. Reads files, the process table
+    /// and the heal rows — no version command.
+    fn on_change(&self, read: &Connection, now: i64) -> Change {
+        let nowf = now_precise().max(now as f64);
+        let look_in = self
+            .config
             .processes
             .iter()
-            .filter_map(|p| {
-                mtime_precise(&p.heartbeat_file)
-                    .map(|m| m + p.heartbeat_stale_secs as f64 + 0.01 - now)
-            })
-            .filter(|s| *s > 0.0)
+            .map(|p| health::stale_in(p, nowf))
             .min_by(f64::total_cmp)
-            .map(Duration::from_secs_f64)
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+            .map(Duration::from_secs_f64);
+        let rows: rusqlite::Result<Vec<BridgeRow>> = self
+            .config
+            .processes
+            .iter()
+            .map(|p| {
+                Ok(BridgeRow {
+                    health: health::check_files(p, nowf),
+                    state: heal_state(read, &p.name)?,
+                    breaker_limit: p.breaker_limit,
+                })
+            })
+            .collect();
+        Change {
+            look_in,
+            seen: rows.ok().map(Observation::Heartbeats),
+        }
     }
 }

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS keeper_heal (
     last_action_at  INTEGER NOT NULL,
     failures        INTEGER NOT NULL,
     last_alert_at   INTEGER NOT NULL,
-    last_action     TEXT NOT NULL
+    last_action     TEXT NOT NULL,
+    started_group   INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS keeper_claims (
     name        TEXT PRIMARY KEY,
@@ -50,12 +51,25 @@ pub fn ensure_tables(conn: &Connection) -> rusqlite::Result<()> {
         [],
         |r| r.get(0),
     )?;
-    if present < 3 {
+    // keeper_heal from before the watchdog remembered what it started.
+    let heal_columns: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('keeper_heal') WHERE name='started_group'",
+        [],
+        |r| r.get(0),
+    )?;
+    let upgrade = present == 3 && heal_columns == 0;
+    if present < 3 || upgrade {
+        let mut sql = KEEPER_TABLES.to_string();
+        if upgrade {
+            sql.push_str(
+                "ALTER TABLE keeper_heal ADD COLUMN started_group INTEGER NOT NULL DEFAULT 0;",
+            );
+        }
         // Inside a caller's transaction the tables land with its writes.
         if conn.is_autocommit() {
-            conn.execute_batch(&format!("BEGIN IMMEDIATE;{KEEPER_TABLES}COMMIT;"))?;
+            conn.execute_batch(&format!("BEGIN IMMEDIATE;{sql}COMMIT;"))?;
         } else {
-            conn.execute_batch(KEEPER_TABLES)?;
+            conn.execute_batch(&sql)?;
         }
     }
     Ok(())
@@ -72,11 +86,15 @@ pub struct PassRecord {
     pub summary: String,
 }
 
-/// Append to the pass history, creating keeper's tables on first use so a
-/// store keeper only reads never gains them.
+/// Passes kept per loop; older ones are pruned as new ones land.
+pub const PASSES_KEPT: i64 = 1000;
+
+/// Append to the pass history (and prune it), creating keeper's tables on
+/// first use so a store keeper only reads never gains them.
 pub fn record_pass(conn: &Connection, rec: &PassRecord) -> rusqlite::Result<()> {
     ensure_tables(conn)?;
-    conn.execute(
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
         "INSERT INTO keeper_passes (loop_id, mode, started_at, finished_at, ok, summary) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -88,7 +106,12 @@ pub fn record_pass(conn: &Connection, rec: &PassRecord) -> rusqlite::Result<()> 
             rec.summary
         ],
     )?;
-    Ok(())
+    tx.execute(
+        "DELETE FROM keeper_passes WHERE loop_id = ?1 AND id <= \
+         (SELECT id FROM keeper_passes WHERE loop_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        params![rec.loop_id, PASSES_KEPT],
+    )?;
+    tx.commit()
 }
 
 /// The newest `limit` passes of one loop; empty when keeper has never
@@ -207,6 +230,22 @@ pub fn release(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM keeper_claims WHERE name=?1", [name])? > 0)
 }
 
+/// Drop a claim only if it is still the one judged (same last use): a
+/// claim renewed or taken since is left alone.
+pub fn release_if_unchanged(
+    conn: &Connection,
+    name: &str,
+    last_used: i64,
+) -> rusqlite::Result<bool> {
+    if !has_claims_table(conn)? {
+        return Ok(false);
+    }
+    Ok(conn.execute(
+        "DELETE FROM keeper_claims WHERE name=?1 AND last_used=?2",
+        params![name, last_used],
+    )? > 0)
+}
+
 /// The watchdog's memory of one process, kept across restarts of keeper-tui.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HealState {
@@ -218,6 +257,9 @@ pub struct HealState {
     pub failures: u32,
     pub last_alert_at: i64,
     pub last_action: String,
+    /// Process group of the process keeper-tui last started (its pid under
+    /// `setsid`); 0 when none. Signals to a member go to the whole group.
+    pub started_group: i32,
 }
 
 pub fn heal_state(conn: &Connection, name: &str) -> rusqlite::Result<HealState> {
@@ -227,9 +269,18 @@ pub fn heal_state(conn: &Connection, name: &str) -> rusqlite::Result<HealState> 
             ..HealState::default()
         });
     }
+    let has_group: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('keeper_heal') WHERE name='started_group'",
+        [],
+        |r| r.get(0),
+    )?;
+    let group = if has_group { "started_group" } else { "0" };
     let found = conn
         .query_row(
-            "SELECT tier, last_action_at, failures, last_alert_at, last_action FROM keeper_heal WHERE name=?1",
+            &format!(
+                "SELECT tier, last_action_at, failures, last_alert_at, last_action, {group} \
+                 FROM keeper_heal WHERE name=?1"
+            ),
             [name],
             |r| {
                 Ok(HealState {
@@ -239,6 +290,7 @@ pub fn heal_state(conn: &Connection, name: &str) -> rusqlite::Result<HealState> 
                     failures: r.get(2)?,
                     last_alert_at: r.get(3)?,
                     last_action: r.get(4)?,
+                    started_group: r.get(5)?,
                 })
             },
         )
@@ -253,11 +305,20 @@ pub fn heal_state(conn: &Connection, name: &str) -> rusqlite::Result<HealState> 
 pub fn save_heal_state(conn: &Connection, st: &HealState) -> rusqlite::Result<()> {
     ensure_tables(conn)?;
     conn.execute(
-        "INSERT INTO keeper_heal (name, tier, last_action_at, failures, last_alert_at, last_action) \
-         VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(name) DO UPDATE SET tier=excluded.tier, \
-         last_action_at=excluded.last_action_at, failures=excluded.failures, \
-         last_alert_at=excluded.last_alert_at, last_action=excluded.last_action",
-        params![st.name, st.tier, st.last_action_at, st.failures, st.last_alert_at, st.last_action],
+        "INSERT INTO keeper_heal (name, tier, last_action_at, failures, last_alert_at, last_action, \
+         started_group) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(name) DO UPDATE SET \
+         tier=excluded.tier, last_action_at=excluded.last_action_at, failures=excluded.failures, \
+         last_alert_at=excluded.last_alert_at, last_action=excluded.last_action, \
+         started_group=excluded.started_group",
+        params![
+            st.name,
+            st.tier,
+            st.last_action_at,
+            st.failures,
+            st.last_alert_at,
+            st.last_action,
+            st.started_group
+        ],
     )?;
     Ok(())
 }

@@ -209,21 +209,18 @@ pub fn seed(path: &Path, spec: SeedSpec) -> Result<SeedCounts> {
             path.display()
         )));
     }
-    let mut store = WriteStore::open(path, "keeper-seed")?;
+    let store = WriteStore::open(path, "keeper-seed")?;
     let p = store.path.clone();
     let sql = |e| Error::from_sqlite(&p, e);
     store
-        .conn
-        .pragma_update(None, "synchronous", "OFF")
+        .with_conn(None, |c| c.pragma_update(None, "synchronous", "OFF"))
         .map_err(sql)?;
     let counts = store.write(|tx| fill(tx, spec))?;
     store
-        .conn
-        .pragma_update(None, "synchronous", "NORMAL")
-        .map_err(sql)?;
-    store
-        .conn
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .with_conn(None, |c| {
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        })
         .map_err(sql)?;
     Ok(counts)
 }

@@ -61,14 +61,14 @@ pub fn stale_threads(conn: &Connection, cutoff: i64) -> rusqlite::Result<Vec<Sta
 /// Close every stale thread inside the caller's write transaction. The
 /// staleness test sits inside the statements themselves, so a thread whose
 /// note committed before this transaction took the write lock is not stale
-/// any more and is left alone. Returns how many closed.
+/// any more and is left alone. Returns the ids it closed.
 pub fn close_stale(
     tx: &Transaction<'_>,
     session_id: &str,
     cutoff: i64,
     now: i64,
     outcome: &str,
-) -> rusqlite::Result<usize> {
+) -> rusqlite::Result<Vec<String>> {
     let summary = truncate_chars(outcome, 200);
     // Events first, oldest thread first, as threadkeeper's one-by-one loop
     // orders them; the UPDATE below then matches the very same rows because
@@ -81,10 +81,12 @@ pub fn close_stale(
         ),
         params![cutoff, session_id, summary, now],
     )?;
-    tx.execute(
-        &format!("UPDATE threads SET state='closed', outcome=?2, last_touched_at=?3 WHERE {STALE}"),
-        params![cutoff, outcome, now],
-    )
+    let mut stmt = tx.prepare(&format!(
+        "UPDATE threads SET state='closed', outcome=?2, last_touched_at=?3 WHERE {STALE} \
+         RETURNING id"
+    ))?;
+    stmt.query_map(params![cutoff, outcome, now], |r| r.get(0))?
+        .collect()
 }
 
 /// Record a `janitor_pass`, collapsing repeated `no_stale` passes.
@@ -103,6 +105,24 @@ pub struct Reopened {
     pub id: String,
     pub previous_state: String,
     pub note_id: i64,
+}
+
+impl std::fmt::Display for Reopened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.previous_state == "active" {
+            write!(
+                f,
+                "{} was already active; note #{} added",
+                self.id, self.note_id
+            )
+        } else {
+            write!(
+                f,
+                "reopened {} (was {}); note #{} added",
+                self.id, self.previous_state, self.note_id
+            )
+        }
+    }
 }
 
 /// threadkeeper's `note(kind='move')`: insert the note, touch the thread

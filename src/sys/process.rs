@@ -1,24 +1,26 @@
-//! Processes the watchdog supervises, read from `/proc`: is the PID alive,
-//! is it a zombie, and is it still the process we mean (PIDs get reused)?
-//! Signals go only to a process that passed that identity check.
+//! Processes keeper-tui supervises, through `sysinfo` (Linux and macOS):
+//! is a PID alive, is it a zombie, is it still the process we mean (PIDs get
+//! reused), and what its tree costs. Every signal re-checks identity right
+//! before it is sent.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid as NixPid;
 use serde::Serialize;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
-/// What `/proc/PID` says about a process.
+/// What the system says about one process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcInfo {
     pub pid: i32,
-    /// `R`, `S`, `D`, `Z`, …
-    pub state: char,
+    pub zombie: bool,
     /// Unix seconds the process started.
     pub started_at: i64,
     pub cmdline: String,
+    pub parent: Option<i32>,
 }
 
 /// Liveness of the PID a pid file names.
@@ -42,44 +44,50 @@ impl Liveness {
             _ => None,
         }
     }
+
+    pub fn info(&self) -> Option<&ProcInfo> {
+        match self {
+            Liveness::Alive(p) => Some(p),
+            _ => None,
+        }
+    }
 }
 
-fn boot_time() -> Option<i64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-fn clock_ticks() -> i64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+fn sys_pid(pid: i32) -> Option<Pid> {
+    u32::try_from(pid)
         .ok()
-        .flatten()
-        .unwrap_or(100)
+        .filter(|p| *p > 0)
+        .map(Pid::from_u32)
 }
 
-pub fn read_proc(pid: i32) -> Option<ProcInfo> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: split after it.
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    let start_ticks: i64 = fields.get(19)?.parse().ok()?;
-    let started_at = boot_time()? + start_ticks / clock_ticks();
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
-    Some(ProcInfo {
+fn info_of(pid: i32, p: &sysinfo::Process) -> ProcInfo {
+    let cmdline = p
+        .cmd()
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    ProcInfo {
         pid,
-        state,
-        started_at,
+        zombie: matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead),
+        started_at: p.start_time() as i64,
         cmdline: cmdline.trim().to_string(),
-    })
+        parent: p.parent().map(|pp| pp.as_u32() as i32),
+    }
+}
+
+/// One process as it is right now; `None` when there is no such process.
+pub fn inspect(pid: i32) -> Option<ProcInfo> {
+    let spid = sys_pid(pid)?;
+    let mut sys = System::new();
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[spid]),
+        true,
+        ProcessRefreshKind::nothing()
+            .with_cmd(UpdateKind::Always)
+            .without_tasks(),
+    );
+    sys.process(spid).map(|p| info_of(pid, p))
 }
 
 pub fn read_pid_file(path: &Path) -> Option<(i32, i64)> {
@@ -106,18 +114,21 @@ pub fn mtime(path: &Path) -> Option<i64> {
     std::fs::metadata(path).ok().map(|m| m.mtime())
 }
 
+/// Slack between a process starting and its pid file being written.
+const PID_FILE_SLACK: i64 = 2;
+
 /// Is the process in `pid_file` alive, and is it the one we mean? It must
 /// match `pattern` (a substring of its command line) and must not have
 /// started after the pid file was written (a PID reused by a newer process
-/// would have). Slack of 2 s covers a pid file written at start.
+/// would have).
 pub fn liveness(pid_file: &Path, pattern: Option<&str>) -> Liveness {
     let Some((pid, written)) = read_pid_file(pid_file) else {
         return Liveness::Dead;
     };
-    let Some(info) = read_proc(pid) else {
+    let Some(info) = inspect(pid) else {
         return Liveness::Dead;
     };
-    if info.state == 'Z' || info.state == 'X' {
+    if info.zombie {
         return Liveness::Zombie(pid);
     }
     if let Some(p) = pattern
@@ -128,7 +139,7 @@ pub fn liveness(pid_file: &Path, pattern: Option<&str>) -> Liveness {
             why: format!("its command line {:?} lacks {p:?}", info.cmdline),
         };
     }
-    if info.started_at > written + 2 {
+    if info.started_at > written + PID_FILE_SLACK {
         return Liveness::NotOurs {
             pid,
             why: "it started after the pid file was written (PID reused)".into(),
@@ -137,15 +148,94 @@ pub fn liveness(pid_file: &Path, pattern: Option<&str>) -> Liveness {
     Liveness::Alive(info)
 }
 
-pub fn signal(pid: i32, sig: Signal) -> Result<(), String> {
-    kill(Pid::from_raw(pid), sig).map_err(|e| format!("{sig} to pid {pid} failed: {e}"))
+/// The process a signal is meant for: checked again right before sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub pid: i32,
+    pub started_at: i64,
+    pub pattern: Option<String>,
+    /// The process group keeper-tui started it in: while it is still in
+    /// that group, the whole group is signalled, so whatever it spawned
+    /// goes too.
+    pub group: Option<i32>,
+}
+
+impl Target {
+    pub fn of(info: &ProcInfo, pattern: Option<&str>, group: Option<i32>) -> Self {
+        Target {
+            pid: info.pid,
+            started_at: info.started_at,
+            pattern: pattern.map(String::from),
+            group,
+        }
+    }
+}
+
+/// Why a signal was not sent, or failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum SignalError {
+    /// The process is gone (or a zombie): nothing to signal.
+    Gone,
+    /// The PID now names another process: never signalled.
+    NotOurs(String),
+    Failed(String),
+}
+
+impl std::fmt::Display for SignalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignalError::Gone => f.write_str("the process is gone"),
+            SignalError::NotOurs(why) => write!(f, "not signalled: {why}"),
+            SignalError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Is `t` still the process it was when judged?
+pub fn still_same(t: &Target) -> Result<ProcInfo, SignalError> {
+    let info = inspect(t.pid).ok_or(SignalError::Gone)?;
+    if info.zombie {
+        return Err(SignalError::Gone);
+    }
+    if info.started_at != t.started_at {
+        return Err(SignalError::NotOurs(format!(
+            "pid {} was restarted or reused (started at {}, not {})",
+            t.pid, info.started_at, t.started_at
+        )));
+    }
+    if let Some(p) = &t.pattern
+        && !info.cmdline.contains(p.as_str())
+    {
+        return Err(SignalError::NotOurs(format!(
+            "pid {}'s command line {:?} lacks {p:?}",
+            t.pid, info.cmdline
+        )));
+    }
+    Ok(info)
+}
+
+/// Send `sig` to `t` if, looked at just now, it is still the same process.
+/// A group target is signalled as a group only while it is still in it.
+pub fn signal_checked(t: &Target, sig: Signal) -> Result<(), SignalError> {
+    still_same(t)?;
+    let pid = NixPid::from_raw(t.pid);
+    let group = t
+        .group
+        .filter(|g| *g > 1)
+        .map(NixPid::from_raw)
+        .filter(|g| nix::unistd::getpgid(Some(pid)).is_ok_and(|pg| pg == *g));
+    let sent = match group {
+        Some(g) => killpg(g, sig),
+        None => kill(pid, sig),
+    };
+    sent.map_err(|e| SignalError::Failed(format!("{sig} to pid {} failed: {e}", t.pid)))
 }
 
 /// Wait up to `grace` for `pid` to exit (or turn zombie).
 pub fn wait_gone(pid: i32, grace: Duration) -> bool {
     let deadline = Instant::now() + grace;
     loop {
-        if read_proc(pid).is_none_or(|p| p.state == 'Z' || p.state == 'X') {
+        if inspect(pid).is_none_or(|p| p.zombie) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -156,17 +246,14 @@ pub fn wait_gone(pid: i32, grace: Duration) -> bool {
 }
 
 /// Start `argv` detached: its own session (`setsid`, else its own process
-/// group), no stdin, output
-/// appended to `log`. Returns the PID of the started process.
+/// group), no stdin, output appended to `log`. Returns the PID of the
+/// started process.
 pub fn start_detached(argv: &[String], cwd: Option<&Path>, log: &Path) -> Result<u32, String> {
     let (program, rest) = argv.split_first().ok_or("the start command is empty")?;
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
-        .map_err(|e| format!("cannot open the log {}: {e}", log.display()))?;
-    let err = out
-        .try_clone()
         .map_err(|e| format!("cannot open the log {}: {e}", log.display()))?;
     let build = |launcher: Option<&str>| -> std::io::Result<std::process::Child> {
         let mut cmd = if let Some(l) = launcher {
@@ -183,7 +270,7 @@ pub fn start_detached(argv: &[String], cwd: Option<&Path>, log: &Path) -> Result
         cmd.args(rest)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
-            .stderr(err.try_clone()?);
+            .stderr(out.try_clone()?);
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
@@ -203,16 +290,106 @@ pub fn start_detached(argv: &[String], cwd: Option<&Path>, log: &Path) -> Result
     Ok(pid)
 }
 
+/// Memory and CPU of a process and everything below it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TreeUsage {
+    pub rss_bytes: u64,
+    /// Percent of one core, summed over the tree, since the last look.
+    pub cpu_percent: f32,
+    pub processes: usize,
+}
+
+/// A process table kept between looks, so CPU use can be measured as a
+/// difference. Reads the whole table on each refresh: meant for a panel
+/// that is on screen, not for a loop.
+pub struct Probe {
+    sys: System,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Probe {
+    pub fn new() -> Self {
+        // Do not keep a `stat` file open per process between looks.
+        sysinfo::set_open_files_limit(0);
+        Probe { sys: System::new() }
+    }
+
+    pub fn refresh(&mut self) {
+        self.sys.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing()
+                .with_memory()
+                .with_cpu()
+                .without_tasks(),
+        );
+    }
+
+    /// `pid` and its descendants, as of the last refresh.
+    pub fn tree(&self, pid: i32) -> Option<TreeUsage> {
+        let root = sys_pid(pid)?;
+        self.sys.process(root)?;
+        let procs = self.sys.processes();
+        let mut usage = TreeUsage::default();
+        let mut stack = vec![root];
+        while let Some(p) = stack.pop() {
+            let Some(node) = procs.get(&p) else { continue };
+            usage.rss_bytes += node.memory();
+            usage.cpu_percent += node.cpu_usage();
+            usage.processes += 1;
+            stack.extend(
+                procs
+                    .iter()
+                    .filter(|(_, c)| c.parent() == Some(p))
+                    .map(|(cp, _)| *cp),
+            );
+        }
+        Some(usage)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn reads_our_own_process() {
-        let me = read_proc(std::process::id() as i32).unwrap();
-        assert!(matches!(me.state, 'R' | 'S'));
+        let me = inspect(std::process::id() as i32).unwrap();
+        assert!(!me.zombie);
         let now = crate::store::now_unix();
         assert!(me.started_at <= now && me.started_at > now - 3600, "{me:?}");
         assert!(!me.cmdline.is_empty());
+        assert!(inspect(0).is_none() && inspect(-5).is_none());
+    }
+
+    #[test]
+    fn a_tree_counts_the_children() {
+        let mut child = Command::new("sh");
+        std::os::unix::process::CommandExt::process_group(&mut child, 0);
+        let mut child = child
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut probe = Probe::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let usage = loop {
+            probe.refresh();
+            let u = probe.tree(pid).unwrap();
+            if u.processes == 3 || Instant::now() > deadline {
+                break u;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = killpg(NixPid::from_raw(pid), Signal::SIGKILL);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(usage.processes, 3, "{usage:?}");
+        assert!(usage.rss_bytes > 0);
     }
 }

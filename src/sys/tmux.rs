@@ -4,9 +4,9 @@
 //! and unknown never reaps (a busy tmux once looked "gone" and every live
 //! session was purged).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::command::{self, Ran};
 
 use serde::Serialize;
 
@@ -107,58 +107,24 @@ impl Tmux {
         Tmux { server, timeout }
     }
 
-    /// Run tmux with our server arguments, killing it if it overruns. The
-    /// output is drained while tmux runs: a listing bigger than a pipe
-    /// buffer would otherwise block tmux and look like "no answer".
+    /// Run tmux with our server arguments, killing it if it overruns.
     fn run(&self, args: &[&str]) -> Answer {
-        let mut cmd = Command::new("tmux");
-        cmd.args(self.server.args())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => return Answer::NotRun(format!("cannot run tmux: {e}")),
-        };
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_string(&mut text);
-                }
-                text
-            })
-        };
-        let stdout = drain(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let stderr = drain(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Answer::TimedOut;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => return Answer::NotRun(format!("waiting for tmux failed: {e}")),
-            }
-        };
-        Answer::Out {
-            ok: status.success(),
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
+        let server = self.server.args();
+        let mut line: Vec<&str> = vec!["tmux"];
+        line.extend(server.iter().map(String::as_str));
+        line.extend_from_slice(args);
+        match command::run(&line, None, self.timeout) {
+            Ran::Exited {
+                status,
+                stdout,
+                stderr,
+            } => Answer::Out {
+                ok: status.success(),
+                stdout,
+                stderr,
+            },
+            Ran::TimedOut => Answer::TimedOut,
+            Ran::NotRun(e) => Answer::NotRun(e),
         }
     }
 
@@ -268,6 +234,31 @@ impl Tmux {
             Answer::Out { ok: true, .. } => Kill::Gone,
             failed => self.kill_failed(failed),
         }
+    }
+
+    /// Start a detached session running `command` (no config file read).
+    pub fn new_session(&self, name: &str, command: &str) -> Result<(), String> {
+        match self.run(&["-f", "/dev/null", "new-session", "-d", "-s", name, command]) {
+            Answer::Out { ok: true, .. } => Ok(()),
+            Answer::Out { stderr, .. } => Err(stderr.trim().to_string()),
+            Answer::TimedOut => Err("tmux did not answer".into()),
+            Answer::NotRun(e) => Err(e),
+        }
+    }
+
+    /// The server's socket file, while it runs.
+    pub fn socket_path(&self) -> Option<String> {
+        match self.run(&["display-message", "-p", "#{socket_path}"]) {
+            Answer::Out {
+                ok: true, stdout, ..
+            } => Some(stdout.trim().to_string()).filter(|p| !p.is_empty()),
+            _ => None,
+        }
+    }
+
+    /// Stop the server and every session on it.
+    pub fn kill_server(&self) {
+        let _ = self.run(&["kill-server"]);
     }
 
     /// The session a pane belongs to, when the pane is on this server

@@ -11,7 +11,7 @@ use super::keys::{self, Action, Panel, action_for};
 use super::panels::loops::LoopRow;
 use super::theme::Theme;
 use crate::engine::{Command, Reply, Snapshot};
-use crate::loops::LoopId;
+use crate::loops::{LoopCommand, LoopId};
 use crate::store::threads::ThreadFilter;
 
 /// Spells the tmux command that reaps a session, for the confirm popup.
@@ -171,15 +171,15 @@ impl App {
     pub fn on_reply(&mut self, purpose: Purpose, reply: Reply) {
         match (purpose, reply) {
             (Purpose::Silent, Ok(_)) => {}
-            (Purpose::Detail(title), Ok(text)) => {
+            (Purpose::Detail(title), Ok(outcome)) => {
                 self.popup = Some(Popup::Detail {
                     title,
-                    text,
+                    text: outcome.to_string(),
                     scroll: 0,
                 });
             }
-            (Purpose::Message, Ok(text)) => self.say(text, false),
-            (_, Err(text)) => self.say(text, true),
+            (Purpose::Message, Ok(outcome)) => self.say(outcome.to_string(), false),
+            (_, Err(e)) => self.say(e.to_string(), true),
         }
     }
 
@@ -365,8 +365,8 @@ impl App {
         match action {
             Action::Quit => return vec![Effect::Quit],
             Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
-            Action::FocusNext => return self.focus_on(self.focus.next()),
-            Action::FocusPrev => return self.focus_on(self.focus.prev()),
+            Action::FocusNext => return self.focus_on(self.step_focus(true)),
+            Action::FocusPrev => return self.focus_on(self.step_focus(false)),
             Action::Focus(p) => return self.focus_on(p),
             Action::Down => self.mv(|at, _| at + 1),
             Action::Up => self.mv(|at, _| at.saturating_sub(1)),
@@ -488,7 +488,35 @@ impl App {
     }
 
     /// Moving onto Sessions asks the reaper for a fresh look at tmux.
+    /// Panels on screen: Bridges only when something is supervised.
+    fn shown(&self, panel: Panel) -> bool {
+        panel != Panel::Bridges || !self.snapshot.bridges.is_empty()
+    }
+
+    /// The next panel on screen from `from`, going forward or back.
+    fn step_focus(&self, forward: bool) -> Panel {
+        let mut p = self.focus;
+        for _ in 0..Panel::ALL.len() {
+            p = if forward { p.next() } else { p.prev() };
+            if self.shown(p) {
+                return p;
+            }
+        }
+        self.focus
+    }
+
     fn focus_on(&mut self, panel: Panel) -> Vec<Effect> {
+        if !self.shown(panel) {
+            self.say(
+                format!(
+                    "{} {} is not shown: no [[watchdog.process]] is configured",
+                    panel.number(),
+                    panel.title()
+                ),
+                true,
+            );
+            return Vec::new();
+        }
         let arriving = panel == Panel::Sessions && self.focus != Panel::Sessions;
         self.focus = panel;
         if arriving {
@@ -533,7 +561,7 @@ impl App {
             operation: "reset the circuit breaker of".into(),
             target: name.clone(),
             detail: Some(detail),
-            command: Command::ResetBreaker(name),
+            command: Command::Loop(LoopCommand::ResetCircuit(name)),
             on_confirm: false,
         }));
 
@@ -565,11 +593,11 @@ impl App {
             );
             return Vec::new();
         }
-        let server = self
+        let (server, grace) = self
             .snapshot
             .sessions
             .as_ref()
-            .map(|s| s.server.clone())
+            .map(|s| (s.server.clone(), s.grace_secs))
             .unwrap_or_default();
         let command = self.reap_command.as_ref().map_or_else(
             || format!("tmux kill-session -t ={}", row.session.name),
@@ -578,8 +606,11 @@ impl App {
         self.popup = Some(Popup::Confirm(Confirm {
             operation: "reap session".into(),
             target: row.session.name.clone(),
-            detail: Some(format!("runs `{command}` on {server} ({})", row.reason)),
-            command: Command::ReapSession(row.session.name),
+            detail: Some(format!(
+                "runs `{command}` on {server} ({})",
+                row.reason_at(crate::store::now_unix(), grace)
+            )),
+            command: Command::Loop(LoopCommand::Reap(vec![row.session.name])),
             on_confirm: false,
         }));
         Vec::new()

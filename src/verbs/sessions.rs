@@ -83,23 +83,27 @@ pub fn sessions(settings: &Settings, a: &SessionsArgs) -> Result<ExitCode> {
 }
 
 pub fn reap(settings: &Settings, a: &ReapArgs) -> Result<ExitCode> {
-    let mut reaper = Reaper::new(settings.config.reaper.clone());
+    let reaper = Reaper::new(settings.config.reaper.clone());
     let now = now_unix();
-    let report = if a.names.is_empty() {
-        if a.dry_run {
-            let read = ReadStore::open(&settings.db_path)?;
+    let db = &settings.db_path;
+    let (summary, lines) = if a.names.is_empty() {
+        let r = if a.dry_run {
+            let read = ReadStore::open(db)?;
             reaper.dry_run(&read.conn, &read.path, now)?
         } else {
-            let mut store =
-                WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-            actions::run_pass(&mut reaper, &mut store, PassMode::Forced, now)?
-        }
+            let store = WriteStore::open_existing(db, &settings.config.session_id)?;
+            actions::run_pass(&reaper, db, &store, PassMode::Forced, now)?
+        };
+        (r.summary, r.detail)
     } else {
-        let mut store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-        reaper.reap_by_hand(&mut store, &a.names, a.dry_run, now)?
+        let store = WriteStore::open_existing(db, &settings.config.session_id)?;
+        let r = actions::with_ctx(db, &store, PassMode::Forced, now, |ctx| {
+            reaper.reap_by_hand(ctx, &a.names, a.dry_run)
+        })?;
+        (r.summary.clone(), r.lines())
     };
-    let mut text = format!("reaper: {}", report.summary);
-    for line in &report.detail {
+    let mut text = format!("reaper: {summary}");
+    for line in &lines {
         text.push_str("\n  ");
         text.push_str(line);
     }
@@ -114,7 +118,7 @@ pub fn claim_verb(settings: &Settings, a: &ClaimArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "operator".into()));
     let previous = store
-        .with_busy_timeout(None, |c| claim(c, &a.name, &owner, ttl as i64, now_unix()))
+        .with_conn(None, |c| claim(c, &a.name, &owner, ttl as i64, now_unix()))
         .map_err(|e| Error::from_sqlite(&store.path, e))?;
     out(&match previous {
         Some(p) if p != owner => format!("claimed {} for {owner} (was {p}), ttl {ttl}s", a.name),
@@ -126,7 +130,7 @@ pub fn claim_verb(settings: &Settings, a: &ClaimArgs) -> Result<ExitCode> {
 pub fn touch_verb(settings: &Settings, a: &NameArgs) -> Result<ExitCode> {
     let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
     let done = store
-        .with_busy_timeout(None, |c| touch(c, &a.name, now_unix()))
+        .with_conn(None, |c| touch(c, &a.name, now_unix()))
         .map_err(|e| Error::from_sqlite(&store.path, e))?;
     if done {
         out(&format!("touched {}", a.name))
@@ -138,7 +142,7 @@ pub fn touch_verb(settings: &Settings, a: &NameArgs) -> Result<ExitCode> {
 pub fn release_verb(settings: &Settings, a: &NameArgs) -> Result<ExitCode> {
     let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
     let done = store
-        .with_busy_timeout(None, |c| release(c, &a.name))
+        .with_conn(None, |c| release(c, &a.name))
         .map_err(|e| Error::from_sqlite(&store.path, e))?;
     if done {
         out(&format!("released {}", a.name))

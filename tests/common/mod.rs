@@ -183,3 +183,14 @@ pub fn clean_failure(o: &Output, path: &Path) -> String {
     );
     err
 }
+
+/// One pass of `lp` as the `pass` verb runs it: planned from a fresh
+/// read-only connection, recorded through `store`.
+pub fn pass(
+    lp: &dyn keeper_tui::loops::Loop,
+    store: &WriteStore,
+    mode: keeper_tui::loops::PassMode,
+    now: i64,
+) -> keeper_tui::error::Result<keeper_tui::loops::PassResult> {
+    keeper_tui::actions::with_ctx(&store.path, store, mode, now, |ctx| lp.pass(ctx))
+}

@@ -56,6 +56,10 @@ pub fn now() -> i64 {
     keeper_tui::store::now_unix()
 }
 
+pub fn nowf() -> f64 {
+    keeper_tui::sys::process::now_precise()
+}
+
 /// A temporary directory for one bridge (and its store), and everything
 /// started in it. Drop kills: the child we spawned, whatever pid the pid
 /// file names when its command line is a bridge of this directory, and

@@ -120,6 +120,8 @@ pub fn janitor_status() -> LoopStatus {
             started_at: NOW - 81,
             finished_at: NOW - 80,
             ok: true,
+            changed: true,
+            touched: 2,
             summary: "closed 2 of 5 idle".into(),
         }),
         passes: 12,
@@ -251,4 +253,35 @@ pub fn redact_times(s: &str) -> String {
         }
     }
     out
+}
+
+/// A healthy supervised process with no heal state.
+pub fn bridge_row(name: &str) -> keeper_tui::loops::watchdog::BridgeRow {
+    use keeper_tui::loops::watchdog::{BridgeRow, Health};
+    use keeper_tui::store::keeper::HealState;
+    use keeper_tui::sys::process::{Liveness, ProcInfo};
+    BridgeRow {
+        health: Health {
+            name: name.into(),
+            liveness: Liveness::Alive(ProcInfo {
+                pid: 4242,
+                zombie: false,
+                started_at: NOW - 600,
+                cmdline: format!("{name} --serve"),
+                parent: Some(1),
+            }),
+            heartbeat_age: Some(1),
+            heartbeat_at: Some(NOW - 1),
+            stale: false,
+            proven: true,
+            stamp: None,
+            current: None,
+            mismatch: false,
+        },
+        state: HealState {
+            name: name.into(),
+            ..HealState::default()
+        },
+        breaker_limit: 3,
+    }
 }

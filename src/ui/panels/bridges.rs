@@ -58,7 +58,12 @@ impl StatefulWidget for BridgesPanel<'_> {
                         .last_action
                         .strip_prefix(&prefix)
                         .unwrap_or(&r.state.last_action);
-                    format!("{} ago: {text}", fmt_age(self.now - r.state.last_action_at))
+                    // A reset leaves no action time: say what, not when.
+                    if r.state.last_action_at > 0 {
+                        format!("{} ago: {text}", fmt_age(self.now - r.state.last_action_at))
+                    } else {
+                        text.to_string()
+                    }
                 };
                 let health = if broken {
                     "BROKEN".to_string()

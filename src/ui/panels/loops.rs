@@ -11,7 +11,7 @@ use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 use super::super::keys::Panel;
 use super::super::theme::Theme;
 use super::block;
-use crate::engine::{LoopStatus, Snapshot};
+use crate::engine::{LoopStatus, Snapshot, Verdict};
 use crate::loops::LoopId;
 use crate::report::fmt_age;
 use crate::store::events::AUTO_CLOSED;
@@ -134,36 +134,18 @@ impl LoopRow {
     }
 }
 
-/// `ok`, `running`, `failing`, `stale`, `dead`, `disabled`, `read-only`,
-/// or `ext` for loops threadkeeper runs.
-pub fn verdict(row: &LoopRow, now: i64, read_only: bool) -> (&'static str, String) {
+/// The verdict on one of keeper's loops (`None`: threadkeeper runs it,
+/// shown as `ext`) and its last pass's result.
+pub fn verdict(row: &LoopRow, now: i64, read_only: bool) -> (Option<Verdict>, String) {
     let Some(s) = &row.status else {
-        return ("ext", String::new());
+        return (None, String::new());
     };
     let last = s
         .last
         .as_ref()
         .map(|l| l.summary.clone())
         .unwrap_or_default();
-    if read_only {
-        return ("read-only", last);
-    }
-    if s.running {
-        return ("running", last);
-    }
-    if s.last.as_ref().is_some_and(|l| !l.ok) {
-        return ("failing", last);
-    }
-    let Some(every) = s.interval_secs.map(|i| i as i64) else {
-        return ("disabled", last);
-    };
-    if s.next_due.is_some_and(|due| now - due > every.max(60)) {
-        return ("dead", last);
-    }
-    match s.last.as_ref() {
-        Some(l) if now - l.finished_at > 2 * every + 60 => ("stale", last),
-        _ => ("ok", last),
-    }
+    (Some(Verdict::of(s, now, read_only)), last)
 }
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -237,11 +219,12 @@ impl StatefulWidget for LoopsPanel<'_> {
         let rows = self.rows.iter().map(|r| {
             let (verdict, last) = verdict(r, self.now, self.read_only);
             let vstyle = match verdict {
-                "ok" | "running" => t.ok(),
-                "failing" | "dead" => t.bad(),
-                "stale" => t.warn(),
-                _ => t.dim(),
+                Some(Verdict::Ok | Verdict::Running) => t.ok(),
+                Some(Verdict::Failing | Verdict::Dead) => t.bad(),
+                Some(Verdict::Stale) => t.warn(),
+                Some(Verdict::Disabled | Verdict::ReadOnly) | None => t.dim(),
             };
+            let verdict = verdict.map_or("ext", Verdict::name);
             let flat = r.flat();
             let name = if flat {
                 format!("{} ⚠", r.label)

@@ -58,7 +58,8 @@ impl SessionsPanel<'_> {
             cells.push(Cell::from(fmt_age(self.now - r.session.activity)));
         }
         cells.push(Cell::from(attached));
-        cells.push(Cell::from(r.reason.clone()));
+        let grace = self.survey.map_or(0, |s| s.grace_secs);
+        cells.push(Cell::from(r.reason_at(self.now, grace)));
         Row::new(cells).style(style)
     }
 }

@@ -1,0 +1,183 @@
+//! The demo's world: a temp directory with a seeded store, a private tmux
+//! server with agent sessions, and a bridge under the watchdog. Removed
+//! when dropped, whatever the exit path.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::bridge::Files;
+use crate::config::{Config, Settings};
+use crate::error::{Error, Result};
+use crate::store::now_unix;
+use crate::store::seed::{SeedSpec, seed};
+use crate::sys::process::{Target, inspect, read_pid_file, signal_checked};
+use crate::sys::tmux::{Server, Tmux};
+
+/// The demo's directory and its private tmux server; both go away when
+/// dropped, whatever the exit path.
+pub struct DemoWorld {
+    pub dir: PathBuf,
+    pub db: PathBuf,
+    /// `tmux -L` name of the demo's own server: the operator's sessions are
+    /// never the demo reaper's business.
+    pub tmux_socket: String,
+}
+
+impl DemoWorld {
+    fn tmux(&self) -> Tmux {
+        Tmux::new(Server::Named(self.tmux_socket.clone()), TMUX_TIMEOUT)
+    }
+}
+
+impl Drop for DemoWorld {
+    fn drop(&mut self) {
+        // The demo bridge (and any restart the watchdog made) goes too.
+        if let Some((pid, _)) = read_pid_file(&Files::in_dir(&self.bridge_dir()).pid)
+            && let Some(info) = inspect(pid)
+        {
+            let pattern = format!("bridge --dir {}", self.bridge_dir().display());
+            let t = Target::of(&info, Some(&pattern), Some(pid));
+            let _ = signal_checked(&t, nix::sys::signal::Signal::SIGKILL);
+        }
+        let tmux = self.tmux();
+        // tmux leaves its socket file behind after kill-server: ask where it is first.
+        let socket_path = tmux.socket_path();
+        tmux.kill_server();
+        if let Some(p) = socket_path {
+            let _ = std::fs::remove_file(p);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const TMUX_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Agent sessions for the demo: two orphans, one claimed, one agent with a
+/// prefix, and two that are not agents at all.
+const DEMO_SESSIONS: &[&str] = &[
+    "msg-warm-1001",
+    "msg-warm-1002",
+    "msg-warm-1003",
+    "echo-msg-warm-1718",
+    "topic-12476",
+    "scratch",
+];
+
+fn start_demo_sessions(tmux: &Tmux) {
+    for name in DEMO_SESSIONS {
+        if let Err(e) = tmux.new_session(name, "sleep 86400") {
+            tracing::info!("demo: tmux unavailable ({e}), the Sessions panel will say so");
+            return;
+        }
+    }
+}
+
+impl DemoWorld {
+    pub fn create() -> Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("keeper-demo-{}-{nanos:x}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::Io(format!(
+                "cannot create the demo directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let tmux_socket = format!("keeper-demo-{}", std::process::id());
+        let world = DemoWorld {
+            db: dir.join("threadkeeper.sqlite"),
+            dir,
+            tmux_socket,
+        };
+        let spec = SeedSpec {
+            threads: 1500,
+            events: 40_000,
+            notes: 8000,
+            seed: 7,
+            now: now_unix(),
+            span_days: 30,
+        };
+        seed(&world.db, spec)?;
+        start_demo_sessions(&world.tmux());
+        std::fs::create_dir_all(world.bridge_dir()).map_err(|e| {
+            Error::Io(format!(
+                "cannot create {}: {e}",
+                world.bridge_dir().display()
+            ))
+        })?;
+        crate::sys::process::start_detached(
+            &world.bridge_argv(),
+            None,
+            &world.bridge_dir().join("bridge.log"),
+        )
+        .map_err(|e| Error::Io(format!("cannot start the demo bridge: {e}")))?;
+        let store = crate::store::WriteStore::open_existing(&world.db, "keeper-demo")?;
+        store
+            .with_conn(None, |c| {
+                crate::store::keeper::claim(c, "msg-warm-1003", "demo-jobs", 3600, now_unix())
+            })
+            .map_err(|e| Error::from_sqlite(&world.db, e))?;
+        Ok(world)
+    }
+
+    pub fn bridge_dir(&self) -> PathBuf {
+        self.dir.join("bridge")
+    }
+
+    /// A bridge that ignores SIGTERM: a hang (create `bridge/bridge.hang`)
+    /// climbs all three tiers before the watchdog brings it back.
+    fn bridge_argv(&self) -> Vec<String> {
+        let exe = std::env::current_exe()
+            .map_or_else(|_| "keeper-tui".into(), |p| p.display().to_string());
+        let dir = self.bridge_dir().display().to_string();
+        vec![
+            exe,
+            "bridge".into(),
+            "--dir".into(),
+            dir,
+            "--version".into(),
+            "demo-1".into(),
+            "--heartbeat-ms".into(),
+            "500".into(),
+            "--ignore-sigterm".into(),
+        ]
+    }
+
+    /// Short intervals so things visibly happen; the janitor waits for its
+    /// interval (or a forced pass) so the operator sees it close threads.
+    pub fn settings(&self) -> Settings {
+        let mut config = Config::default();
+        config.janitor.interval_secs = 120;
+        config.janitor.run_at_start = false;
+        // The demo's sessions are fresh: they turn orphan after the grace and
+        // the scheduled pass reaps them while you watch (or press R).
+        config.reaper.tmux = Server::Named(self.tmux_socket.clone());
+        config.reaper.grace_secs = 20;
+        config.reaper.interval_secs = 90;
+        config.reaper.boot_reap = false;
+        let files = Files::in_dir(&self.bridge_dir());
+        config.watchdog.tick_secs = 5;
+        config.watchdog.processes = vec![crate::config::ProcessConfig {
+            name: "bridge".into(),
+            pid_file: files.pid,
+            heartbeat_file: files.heartbeat,
+            heartbeat_stale_secs: 5,
+            version_file: Some(files.version),
+            version_repo: None,
+            version_command: None,
+            restart_markers: vec![files.marker],
+            start: self.bridge_argv(),
+            cwd: None,
+            log_file: self.bridge_dir().join("bridge.log"),
+            cmdline_pattern: Some(format!("bridge --dir {}", self.bridge_dir().display())),
+            cooldown_secs: 5,
+            grace_secs: 2,
+            breaker_limit: 3,
+            quiet_secs: 60,
+        }];
+        config.log_dir = Some(self.dir.join("log"));
+        Settings::resolve(config, None, Some(&self.db))
+    }
+}

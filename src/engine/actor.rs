@@ -1,0 +1,488 @@
+//! One actor per loop: a task that owns the loop, sleeps until the loop is
+//! due, wants a look, or is asked for something, and runs each pass and
+//! each command on the blocking pool. Async code here only moves values
+//! and timers; every store read, tmux call and signal is in a job.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::hub::{Event, Events};
+use super::jobs::{ReadPool, guarded};
+use super::{EngineError, LoopStatus, Outcome, PassOutcome, Reply};
+use crate::loops::{Loop, LoopCommand, LoopId, PassCtx, PassMode, PassResult};
+use crate::store::{WriteStore, now_unix};
+
+/// What an actor can be asked.
+pub(crate) enum LoopMsg {
+    /// One more pass; forces that arrive during a pass share the next one.
+    Force(Option<oneshot::Sender<Reply>>),
+    DryRun(oneshot::Sender<Reply>),
+    Command(LoopCommand, oneshot::Sender<Reply>),
+    /// Look at what the loop watches, for its panel.
+    Observe,
+}
+
+impl LoopMsg {
+    pub(crate) fn into_reply(self) -> Option<oneshot::Sender<Reply>> {
+        match self {
+            LoopMsg::Force(r) => r,
+            LoopMsg::DryRun(r) | LoopMsg::Command(_, r) => Some(r),
+            LoopMsg::Observe => None,
+        }
+    }
+}
+
+pub(crate) struct LoopCtx {
+    pub db: PathBuf,
+    /// `None` under `--read-only`.
+    pub writer: Option<Arc<WriteStore>>,
+    /// Set as the engine stops; passes check it before acting.
+    pub stopping: Arc<AtomicBool>,
+    pub events: Events,
+    /// False under `--read-only`: no scheduled passes.
+    pub scheduled: bool,
+}
+
+pub(crate) fn initial_status(lp: &dyn Loop, scheduled: bool) -> LoopStatus {
+    LoopStatus {
+        id: lp.id(),
+        interval_secs: if scheduled {
+            lp.interval().map(|d| d.as_secs())
+        } else {
+            None
+        },
+        running: false,
+        next_due: None,
+        last: None,
+        passes: 0,
+        failures: 0,
+    }
+}
+
+/// What the actor's jobs share: the loop, its context, its connections.
+struct Shared {
+    lp: Arc<dyn Loop>,
+    ctx: LoopCtx,
+    pool: ReadPool,
+}
+
+/// A finished pass, with the waiters it answers.
+struct PassDone {
+    mode: PassMode,
+    started_at: i64,
+    result: Result<PassResult, EngineError>,
+    waiters: Vec<oneshot::Sender<Reply>>,
+}
+
+enum JobDone {
+    /// A watched file changed: the loop's answer to "when do you look?".
+    Look(Option<Duration>),
+    Answered,
+}
+
+impl Shared {
+    fn id(&self) -> LoopId {
+        self.lp.id()
+    }
+
+    /// Run `f` with a pass context on a pooled read connection.
+    fn with_ctx<T>(
+        &self,
+        what: &str,
+        mode: PassMode,
+        first: bool,
+        f: impl FnOnce(&PassCtx<'_>) -> crate::error::Result<T>,
+    ) -> Result<T, EngineError> {
+        let Some(store) = self.ctx.writer.as_deref() else {
+            return Err(EngineError::ReadOnly(what.to_string()));
+        };
+        guarded(what, || {
+            self.pool
+                .with(|read| {
+                    f(&PassCtx {
+                        read: &read.conn,
+                        store,
+                        mode,
+                        now: now_unix(),
+                        first,
+                        stopping: &self.ctx.stopping,
+                    })
+                })
+                .and_then(|r| r)
+                .map_err(|e| EngineError::from_error(what, e))
+        })
+    }
+
+    fn pass(&self, mode: PassMode, first: bool) -> Result<PassResult, EngineError> {
+        let what = format!("{} pass", self.id());
+        let started = now_unix();
+        let result = self.with_ctx(&what, mode, first, |ctx| self.lp.pass(ctx));
+        if let Some(store) = self.ctx.writer.as_deref() {
+            match &result {
+                Err(EngineError::ShuttingDown(_)) => {}
+                r => crate::actions::record_history(
+                    store,
+                    self.lp.as_ref(),
+                    mode,
+                    started,
+                    r.as_ref().map_err(ToString::to_string),
+                ),
+            }
+        }
+        self.observe();
+        result
+    }
+
+    fn dry_run(&self) -> Reply {
+        let id = self.id();
+        let what = format!("{id} dry-run");
+        guarded(&what, || {
+            self.pool
+                .with(|read| self.lp.dry_run(&read.conn, &read.path, now_unix()))
+                .and_then(|r| r)
+                .map(|result| Outcome::DryRun { id, result })
+                .map_err(|e| EngineError::from_error(&what, e))
+        })
+    }
+
+    fn command(&self, cmd: LoopCommand) -> Reply {
+        let what = format!("{} {cmd:?}", self.id());
+        let answer = self.with_ctx(&what, PassMode::Forced, false, |ctx| {
+            self.lp.command(cmd, ctx)
+        });
+        self.ctx.events.send(Event::Wrote);
+        self.observe();
+        answer.map(Outcome::Loop)
+    }
+
+    fn observe(&self) {
+        let seen = guarded("a look", || {
+            self.pool
+                .with(|read| self.lp.observe(&read.conn, now_unix()))
+                .map_err(|e| EngineError::from_error("a look", e))
+        });
+        match seen {
+            Ok(Some(o)) => self.ctx.events.send(Event::Observed(o)),
+            Ok(None) => {}
+            Err(e) => tracing::debug!("{}: {e}", self.id()),
+        }
+    }
+
+    fn look(&self) -> Option<Duration> {
+        let change = guarded("a look", || {
+            self.pool
+                .with(|read| self.lp.on_change(&read.conn, now_unix()))
+                .map_err(|e| EngineError::from_error("a look", e))
+        });
+        match change {
+            Ok(c) => {
+                if let Some(o) = c.seen {
+                    self.ctx.events.send(Event::Observed(o));
+                }
+                c.look_in
+            }
+            Err(e) => {
+                tracing::debug!("{}: {e}", self.id());
+                None
+            }
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A wake-up a pass asked for is never sooner than this after a pass that
+/// changed nothing: a loop that keeps answering "now" cannot spin.
+const MIN_RELOOK: Duration = Duration::from_millis(50);
+
+struct Actor {
+    shared: Arc<Shared>,
+    interval: Option<Duration>,
+    status: LoopStatus,
+    sent: Option<LoopStatus>,
+    /// The interval's next moment.
+    next_due: Option<Instant>,
+    /// When the last pass wants to look again (a cooldown's end, a
+    /// heartbeat's stale moment).
+    pass_wants: Option<Instant>,
+    /// When a watched file's change says to look.
+    look_wants: Option<Instant>,
+    pass: JoinSet<PassDone>,
+    jobs: JoinSet<JobDone>,
+    /// Forces asked for while a pass runs: they share the next pass.
+    queued: Option<Vec<oneshot::Sender<Reply>>>,
+    first_scheduled: bool,
+}
+
+pub(crate) async fn run(
+    lp: Arc<dyn Loop>,
+    ctx: LoopCtx,
+    mut mailbox: mpsc::UnboundedReceiver<LoopMsg>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let scheduled = ctx.scheduled;
+    let interval = if scheduled { lp.interval() } else { None };
+    let at_start = scheduled && lp.run_at_start();
+    let files = lp.watched_files();
+    let status = initial_status(lp.as_ref(), scheduled);
+    let shared = Arc::new(Shared {
+        pool: ReadPool::new(ctx.db.clone()),
+        lp,
+        ctx,
+    });
+    let wake = Arc::new(Notify::new());
+    let _watchers = watch_files(&shared.ctx.events, status.id, &files, &wake);
+    let now = Instant::now();
+    let mut a = Actor {
+        interval,
+        status,
+        sent: None,
+        next_due: if at_start {
+            Some(now)
+        } else {
+            interval.map(|i| now + i)
+        },
+        pass_wants: None,
+        look_wants: None,
+        pass: JoinSet::new(),
+        jobs: JoinSet::new(),
+        queued: None,
+        first_scheduled: true,
+        shared,
+    };
+    loop {
+        let due = earliest(a.next_due, earliest(a.pass_wants, a.look_wants));
+        a.publish(due);
+        let idle = a.pass.is_empty();
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            Some(done) = a.pass.join_next(), if !a.pass.is_empty() => match done {
+                Ok(done) => a.finished(done),
+                Err(e) => a.shared.ctx.events.notice(true, format!("{} pass lost: {e}", a.status.id)),
+            },
+            Some(msg) = mailbox.recv() => a.on_msg(msg),
+            () = wake.notified() => {
+                let sh = Arc::clone(&a.shared);
+                a.jobs.spawn_blocking(move || JobDone::Look(sh.look()));
+            }
+            Some(done) = a.jobs.join_next(), if !a.jobs.is_empty() => {
+                if let Ok(JobDone::Look(look_in)) = done {
+                    a.look_wants = look_in.map(|d| Instant::now() + d);
+                }
+            }
+            () = sleep_until(due), if idle && due.is_some() => {
+                let first = std::mem::replace(&mut a.first_scheduled, false);
+                a.start(PassMode::Scheduled, first, Vec::new());
+            }
+        }
+    }
+    a.stop(&mut mailbox).await;
+}
+
+impl Actor {
+    /// Tell the hub when something it shows changed.
+    fn publish(&mut self, due: Option<Instant>) {
+        let now = Instant::now();
+        self.status.next_due =
+            due.map(|t| now_unix() + t.saturating_duration_since(now).as_secs() as i64);
+        if self.sent.as_ref() != Some(&self.status) {
+            self.sent = Some(self.status.clone());
+            self.shared
+                .ctx
+                .events
+                .send(Event::Loop(self.status.clone()));
+        }
+    }
+
+    fn start(&mut self, mode: PassMode, first: bool, waiters: Vec<oneshot::Sender<Reply>>) {
+        self.status.running = true;
+        let sh = Arc::clone(&self.shared);
+        self.pass.spawn_blocking(move || PassDone {
+            mode,
+            started_at: now_unix(),
+            result: sh.pass(mode, first),
+            waiters,
+        });
+    }
+
+    fn on_msg(&mut self, msg: LoopMsg) {
+        let sh = Arc::clone(&self.shared);
+        let events = sh.ctx.events.clone();
+        match msg {
+            LoopMsg::Force(reply) => {
+                let waiters: Vec<_> = reply.into_iter().collect();
+                if self.pass.is_empty() {
+                    self.start(PassMode::Forced, false, waiters);
+                } else {
+                    self.queued.get_or_insert_with(Vec::new).extend(waiters);
+                }
+            }
+            LoopMsg::DryRun(reply) => {
+                self.jobs.spawn_blocking(move || {
+                    events.reply(reply, sh.dry_run());
+                    JobDone::Answered
+                });
+            }
+            LoopMsg::Command(cmd, reply) => {
+                self.jobs.spawn_blocking(move || {
+                    events.reply(reply, sh.command(cmd));
+                    JobDone::Answered
+                });
+            }
+            LoopMsg::Observe => {
+                self.jobs.spawn_blocking(move || {
+                    sh.observe();
+                    JobDone::Answered
+                });
+            }
+        }
+    }
+
+    fn finished(&mut self, done: PassDone) {
+        let PassDone {
+            mode,
+            started_at,
+            result,
+            waiters,
+        } = done;
+        let id = self.status.id;
+        let events = &self.shared.ctx.events;
+        let (ok, changed, touched, summary) = match &result {
+            Ok(r) => (true, r.changed, r.touched.len(), r.summary.clone()),
+            Err(e) => (false, false, 0, e.to_string()),
+        };
+        let cancelled = matches!(result, Err(EngineError::ShuttingDown(_)));
+        if !cancelled {
+            self.status.passes += 1;
+            if !ok {
+                self.status.failures += 1;
+            }
+            self.status.last = Some(PassOutcome {
+                mode,
+                started_at,
+                finished_at: now_unix(),
+                ok,
+                changed,
+                touched,
+                summary: if ok {
+                    format!("{id}: {summary}")
+                } else {
+                    summary.clone()
+                },
+            });
+        }
+        self.status.running = false;
+        // A scheduled pass that found nothing to do is not news: the Loops
+        // panel shows it.
+        match &result {
+            Ok(r) if r.changed || mode != PassMode::Scheduled => {
+                events.notice(false, format!("{} {id}: {}", mode.name(), r.summary));
+            }
+            Ok(_) => {}
+            Err(e) if cancelled => events.notice(false, format!("{id}: {e}")),
+            Err(e) => events.notice(true, format!("{} {e}", mode.name())),
+        }
+        if changed {
+            events.send(Event::Wrote);
+        }
+        let now = Instant::now();
+        self.look_wants = None;
+        self.pass_wants = match &result {
+            Ok(r) => r
+                .next_look
+                .map(|d| now + if r.changed { d } else { d.max(MIN_RELOOK) }),
+            Err(_) => None,
+        };
+        if mode == PassMode::Scheduled && self.next_due.is_some_and(|d| d <= now) {
+            self.next_due = self.interval.map(|i| now + i);
+        }
+        let reply: Reply = result.map(|result| Outcome::Pass { id, mode, result });
+        for w in waiters {
+            let _ = w.send(reply.clone());
+        }
+        if let Some(waiters) = self.queued.take() {
+            self.start(PassMode::Forced, false, waiters);
+        }
+    }
+
+    /// The engine is stopping: a pass in flight finishes (it sees
+    /// `stopping` before acting), everyone still waiting is answered, and
+    /// every job is joined.
+    async fn stop(mut self, mailbox: &mut mpsc::UnboundedReceiver<LoopMsg>) {
+        while let Some(done) = self.pass.join_next().await {
+            if let Ok(done) = done {
+                self.queued.take().into_iter().flatten().for_each(|w| {
+                    let _ = w.send(Err(EngineError::Stopped));
+                });
+                self.finished(done);
+            }
+        }
+        mailbox.close();
+        while let Some(msg) = mailbox.recv().await {
+            if let Some(r) = msg.into_reply() {
+                let _ = r.send(Err(EngineError::Stopped));
+            }
+        }
+        while self.jobs.join_next().await.is_some() {}
+        self.publish(None);
+    }
+}
+
+/// One watcher per directory holding watched files; a change to any of
+/// them wakes the loop. A directory that cannot be watched is reported.
+fn watch_files(
+    events: &Events,
+    id: LoopId,
+    files: &[PathBuf],
+    wake: &Arc<Notify>,
+) -> Vec<super::watch::FileWatcher> {
+    let mut by_dir: HashMap<PathBuf, Vec<OsString>> = HashMap::new();
+    for f in files {
+        if let (Some(dir), Some(name)) = (f.parent(), f.file_name()) {
+            by_dir
+                .entry(dir.to_path_buf())
+                .or_default()
+                .push(name.to_os_string());
+        }
+    }
+    by_dir
+        .into_iter()
+        .filter_map(|(dir, names)| {
+            let w = Arc::clone(wake);
+            match super::watch::FileWatcher::start(&dir, names, move || w.notify_one()) {
+                Ok(watcher) => Some(watcher),
+                Err(e) => {
+                    events.notice(
+                        true,
+                        format!(
+                            "{id}: cannot watch {} ({e}); checking on its tick",
+                            dir.display()
+                        ),
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}

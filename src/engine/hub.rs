@@ -1,0 +1,510 @@
+//! The hub: the engine's own task. It owns what the screen shows (loop
+//! statuses, notices, the store's figures and rows), routes commands to the
+//! actor that can answer them, and publishes a snapshot after every batch
+//! of news. Nothing here blocks: store work runs in the view actor and the
+//! loop actors, a reopen on the blocking pool.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use super::actor::{self, LoopCtx, LoopMsg};
+use super::jobs::guarded;
+use super::view::{self, ViewMsg};
+use super::{
+    Command, Engine, EngineError, LoopStatus, Notice, Outcome, RefreshInfo, Reply, Request,
+    Snapshot,
+};
+use crate::loops::reaper::Survey;
+use crate::loops::watchdog::BridgeRow;
+use crate::loops::{LoopId, Observation};
+use crate::store::now_unix;
+use crate::store::snapshot::StoreFigures;
+use crate::store::threads::{ThreadFilter, ThreadRow};
+
+const NOTICES_KEPT: usize = 200;
+
+/// What the engine's tasks tell the hub.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Notice {
+        error: bool,
+        text: String,
+    },
+    Loop(LoopStatus),
+    Observed(Observation),
+    Store(Box<StoreNews>),
+    /// keeper wrote to the store: the view re-reads it now rather than
+    /// after the file watch notices.
+    Wrote,
+}
+
+/// The view actor's news: only the parts that changed are `Some`.
+#[derive(Debug, Default)]
+pub(crate) struct StoreNews {
+    pub figures: Option<StoreFigures>,
+    pub threads: Option<(ThreadFilter, Vec<ThreadRow>)>,
+    pub refreshed: Option<RefreshInfo>,
+    pub readable: Option<Readable>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Readable {
+    Yes,
+    No(String),
+}
+
+/// Sends events to the hub; one per task.
+#[derive(Clone)]
+pub(crate) struct Events(pub mpsc::UnboundedSender<Event>);
+
+impl Events {
+    pub(crate) fn notice(&self, error: bool, text: impl Into<String>) {
+        let text = text.into();
+        if error {
+            tracing::warn!("{text}");
+        } else {
+            tracing::info!("{text}");
+        }
+        let _ = self.0.send(Event::Notice { error, text });
+    }
+
+    pub(crate) fn send(&self, ev: Event) {
+        let _ = self.0.send(ev);
+    }
+
+    /// Answer a waiter, and put the answer's first line in the Log.
+    pub(crate) fn reply(&self, to: oneshot::Sender<Reply>, answer: Reply) {
+        let (error, text) = match &answer {
+            Ok(o) => (false, o.to_string()),
+            Err(e) => (true, e.to_string()),
+        };
+        if !text.is_empty() {
+            self.notice(error, text.lines().next().unwrap_or_default().to_string());
+        }
+        let _ = to.send(answer);
+    }
+}
+
+struct State {
+    generation: u64,
+    loops: Vec<LoopStatus>,
+    notices: VecDeque<Notice>,
+    store: Option<StoreFigures>,
+    store_error: Option<String>,
+    last_refresh: Option<RefreshInfo>,
+    threads: Vec<ThreadRow>,
+    thread_filter: ThreadFilter,
+    sessions: Option<Survey>,
+    bridges: Vec<BridgeRow>,
+}
+
+impl State {
+    fn new(loops: Vec<LoopStatus>, figures: StoreFigures, threads: Vec<ThreadRow>) -> Self {
+        State {
+            generation: 0,
+            loops,
+            notices: VecDeque::new(),
+            store: Some(figures),
+            store_error: None,
+            last_refresh: None,
+            threads,
+            thread_filter: ThreadFilter::default(),
+            sessions: None,
+            bridges: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, ev: Event, view_changed: &Notify) {
+        match ev {
+            Event::Notice { error, text } => {
+                if self.notices.len() == NOTICES_KEPT {
+                    self.notices.pop_front();
+                }
+                self.notices.push_back(Notice {
+                    at: now_unix(),
+                    error,
+                    text,
+                });
+            }
+            Event::Loop(status) => match self.loops.iter_mut().find(|l| l.id == status.id) {
+                Some(l) => *l = status,
+                None => self.loops.push(status),
+            },
+            Event::Observed(Observation::Sessions(s)) => self.sessions = Some(s),
+            Event::Observed(Observation::Bridges(rows)) => self.bridges = rows,
+            Event::Observed(Observation::Heartbeats(mut rows)) => {
+                // A heartbeat look does not ask for the current version.
+                for r in &mut rows {
+                    if let Some(old) = self.bridges.iter().find(|b| b.health.name == r.health.name)
+                    {
+                        r.health.stamp.clone_from(&old.health.stamp);
+                        r.health.current.clone_from(&old.health.current);
+                        r.health.mismatch = old.health.mismatch;
+                    }
+                }
+                self.bridges = rows;
+            }
+            Event::Store(news) => {
+                if let Some(f) = news.figures {
+                    self.store = Some(f);
+                }
+                if let Some((filter, rows)) = news.threads {
+                    self.thread_filter = filter;
+                    self.threads = rows;
+                }
+                if let Some(r) = news.refreshed {
+                    self.last_refresh = Some(r);
+                }
+                match news.readable {
+                    Some(Readable::Yes) => self.store_error = None,
+                    Some(Readable::No(e)) => self.store_error = Some(e),
+                    None => {}
+                }
+            }
+            Event::Wrote => view_changed.notify_one(),
+        }
+    }
+
+    fn snapshot(&mut self, db_path: &str, read_only: bool) -> Snapshot {
+        self.generation += 1;
+        Snapshot {
+            generation: self.generation,
+            db_path: db_path.to_string(),
+            read_only,
+            store: if self.store_error.is_some() {
+                None
+            } else {
+                self.store.clone()
+            },
+            store_error: self.store_error.clone(),
+            last_refresh: self.last_refresh.clone(),
+            loops: self.loops.clone(),
+            notices: self.notices.iter().cloned().collect(),
+            threads: self.threads.clone(),
+            thread_filter: self.thread_filter.clone(),
+            sessions: self.sessions.clone(),
+            bridges: self.bridges.clone(),
+        }
+    }
+}
+
+/// How long a stopping engine waits for a pass that has started acting.
+const STOP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The engine's tasks, as started.
+struct Started {
+    tasks: JoinSet<()>,
+    mailboxes: HashMap<LoopId, mpsc::UnboundedSender<LoopMsg>>,
+    view_tx: mpsc::UnboundedSender<ViewMsg>,
+    view_changed: Arc<Notify>,
+    statuses: Vec<LoopStatus>,
+    /// Dropping it stops the database watch.
+    _db_watch: Option<super::watch::DbWatcher>,
+}
+
+/// Start the view actor and one actor per loop.
+fn start_tasks(
+    settings: &crate::config::Settings,
+    loops: Vec<Arc<dyn crate::loops::Loop>>,
+    writer: Option<&Arc<crate::store::WriteStore>>,
+    view: crate::store::snapshot::StoreView,
+    events: &Events,
+    stop: &watch::Receiver<bool>,
+    stopping: &Arc<AtomicBool>,
+) -> Started {
+    let read_only = settings.config.read_only;
+    let mut tasks = JoinSet::new();
+    let view_changed = Arc::new(Notify::new());
+    let (view_tx, view_rx) = mpsc::unbounded_channel();
+    let db_watch =
+        match super::watch::DbWatcher::start(&settings.db_path, Arc::clone(&view_changed)) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                events.notice(
+                    true,
+                    format!("file watch unavailable ({e}); press r to refresh"),
+                );
+                None
+            }
+        };
+    tasks.spawn(view::run(
+        view,
+        view::ViewCtx {
+            db: settings.db_path.clone(),
+            window_days: settings.config.window_days,
+            debounce: settings.config.debounce(),
+            events: events.clone(),
+            changed: Arc::clone(&view_changed),
+        },
+        view_rx,
+        stop.clone(),
+    ));
+    let mut mailboxes = HashMap::new();
+    let mut statuses = Vec::new();
+    for lp in loops {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ctx = LoopCtx {
+            db: settings.db_path.clone(),
+            writer: writer.cloned(),
+            stopping: Arc::clone(stopping),
+            events: events.clone(),
+            scheduled: !read_only,
+        };
+        statuses.push(actor::initial_status(lp.as_ref(), !read_only));
+        mailboxes.insert(lp.id(), tx);
+        tasks.spawn(actor::run(lp, ctx, rx, stop.clone()));
+    }
+    statuses.sort_by_key(|s| s.id);
+    Started {
+        tasks,
+        mailboxes,
+        view_tx,
+        view_changed,
+        statuses,
+        _db_watch: db_watch,
+    }
+}
+
+pub(super) async fn run(
+    engine: Engine,
+    shutdown: impl Future<Output = ()>,
+) -> crate::error::Result<()> {
+    let Engine {
+        settings,
+        loops,
+        writer,
+        view,
+        threads,
+        snapshot_tx,
+        mut commands,
+    } = engine;
+    let read_only = settings.config.read_only;
+    let db_path = settings.db_path.display().to_string();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let events_out = Events(events_tx);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut jobs: JoinSet<()> = JoinSet::new();
+    let figures = view.figures(now_unix());
+    let mut started = start_tasks(
+        &settings,
+        loops,
+        writer.as_ref(),
+        view,
+        &events_out,
+        &stop_rx,
+        &stopping,
+    );
+    let mut state = State::new(std::mem::take(&mut started.statuses), figures, threads);
+    events_out.notice(
+        false,
+        format!("engine started on {}", settings.db_path.display()),
+    );
+    // Whatever changed between `new` and the watch starting is caught here,
+    // and every loop takes a first look for its panel.
+    started.view_changed.notify_one();
+    for tx in started.mailboxes.values() {
+        let _ = tx.send(LoopMsg::Observe);
+    }
+
+    tokio::pin!(shutdown);
+    let mut commands_open = true;
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(ev) = events.recv() => {
+                state.apply(ev, &started.view_changed);
+                while let Ok(ev) = events.try_recv() {
+                    state.apply(ev, &started.view_changed);
+                }
+                snapshot_tx.send_replace(Arc::new(state.snapshot(&db_path, read_only)));
+            }
+            req = commands.recv(), if commands_open => match req {
+                Some(req) => route(req, &Routes {
+                    read_only,
+                    loops: &started.mailboxes,
+                    view: &started.view_tx,
+                    writer: writer.as_ref(),
+                    events: &events_out,
+                }, &mut jobs),
+                // Every handle is gone: nobody can ask for anything more,
+                // but loops keep running until shutdown.
+                None => commands_open = false,
+            },
+            Some(done) = jobs.join_next(), if !jobs.is_empty() => {
+                if let Err(e) = done {
+                    events_out.notice(true, format!("an engine job ended badly: {e}"));
+                }
+            }
+        }
+    }
+
+    stopping.store(true, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    let Started {
+        tasks,
+        mailboxes,
+        view_tx,
+        view_changed,
+        ..
+    } = started;
+    drop((mailboxes, view_tx));
+    join_all(tasks, jobs, &mut events, &mut state, &view_changed).await;
+    state.apply(
+        Event::Notice {
+            error: false,
+            text: "engine stopped".into(),
+        },
+        &view_changed,
+    );
+    tracing::info!("engine stopped");
+    snapshot_tx.send_replace(Arc::new(state.snapshot(&db_path, read_only)));
+    if let Some(w) = writer {
+        fold_wal(&w);
+    }
+    Ok(())
+}
+
+/// Shutdown: passes that have not started acting give up; the rest finish
+/// and record. Every task and job is joined, and what they said on the way
+/// out is kept.
+async fn join_all(
+    mut tasks: JoinSet<()>,
+    mut jobs: JoinSet<()>,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    state: &mut State,
+    view_changed: &Notify,
+) {
+    let joined = tokio::time::timeout(STOP_PATIENCE, async {
+        loop {
+            tokio::select! {
+                Some(ev) = events.recv() => state.apply(ev, view_changed),
+                done = tasks.join_next() => match done {
+                    Some(Err(e)) => tracing::error!("engine task ended badly: {e}"),
+                    Some(Ok(())) => {}
+                    None => break,
+                },
+            }
+        }
+        while jobs.join_next().await.is_some() {}
+    })
+    .await;
+    if joined.is_err() {
+        tracing::error!("engine tasks still busy after {STOP_PATIENCE:?}; stopping anyway");
+    }
+    while let Ok(ev) = events.try_recv() {
+        state.apply(ev, view_changed);
+    }
+}
+
+/// Let the writer fold the WAL back into the file as the engine stops: the
+/// view closed first (its task ended), and a read-only connection closing
+/// last could not, leaving the operator a WAL as big as the last janitor
+/// pass.
+fn fold_wal(w: &crate::store::WriteStore) {
+    let folded = w.with_conn(Some(Duration::from_millis(500)), |c| {
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    });
+    if let Err(e) = folded {
+        tracing::info!("WAL left for the next writer to fold in: {e}");
+    }
+}
+
+struct Routes<'a> {
+    read_only: bool,
+    loops: &'a HashMap<LoopId, mpsc::UnboundedSender<LoopMsg>>,
+    view: &'a mpsc::UnboundedSender<ViewMsg>,
+    writer: Option<&'a Arc<crate::store::WriteStore>>,
+    events: &'a Events,
+}
+
+/// Send one request to whoever answers it. Never waits.
+fn route(req: Request, r: &Routes<'_>, jobs: &mut JoinSet<()>) {
+    let Request { command, reply } = req;
+    // The single read-only gate.
+    if r.read_only && command.changes_store() {
+        r.events
+            .reply(reply, Err(EngineError::ReadOnly(command.describe())));
+        return;
+    }
+    let to_loop = |id: LoopId, msg: LoopMsg| -> Result<(), LoopMsg> {
+        match r.loops.get(&id) {
+            Some(tx) => tx.send(msg).map_err(|e| e.0),
+            None => Err(msg),
+        }
+    };
+    let unanswered = |msg: LoopMsg, id: LoopId| {
+        if let Some(reply) = msg.into_reply() {
+            let _ = reply.send(Err(EngineError::NoLoop(id)));
+        }
+    };
+    match command {
+        Command::ForcePass(id) => {
+            if let Err(msg) = to_loop(id, LoopMsg::Force(Some(reply))) {
+                unanswered(msg, id);
+            }
+        }
+        Command::ForceAll => {
+            let mut ids: Vec<LoopId> = r.loops.keys().copied().collect();
+            ids.sort();
+            for id in &ids {
+                let _ = to_loop(*id, LoopMsg::Force(None));
+            }
+            r.events.reply(reply, Ok(Outcome::Forcing(ids)));
+        }
+        Command::DryRun(id) => {
+            if let Err(msg) = to_loop(id, LoopMsg::DryRun(reply)) {
+                unanswered(msg, id);
+            }
+        }
+        Command::Loop(cmd) => {
+            let id = cmd.loop_id();
+            if let Err(msg) = to_loop(id, LoopMsg::Command(cmd, reply)) {
+                unanswered(msg, id);
+            }
+        }
+        Command::ReopenThread { id, note } => {
+            let Some(w) = r.writer.cloned() else {
+                r.events.reply(
+                    reply,
+                    Err(EngineError::ReadOnly(format!("reopen thread {id}"))),
+                );
+                return;
+            };
+            let events = r.events.clone();
+            jobs.spawn_blocking(move || {
+                let what = format!("reopen {id}");
+                let answer = guarded(&what, || {
+                    crate::actions::reopen_thread(&w, &id, note.as_deref(), now_unix())
+                        .map(Outcome::Reopened)
+                        .map_err(|e| EngineError::from_error(&what, e))
+                });
+                events.send(Event::Wrote);
+                events.reply(reply, answer);
+            });
+        }
+        Command::Observe => {
+            for tx in r.loops.values() {
+                let _ = tx.send(LoopMsg::Observe);
+            }
+            let _ = reply.send(Ok(Outcome::Done));
+        }
+        Command::Refresh => send_view(r, ViewMsg::Refresh(reply)),
+        Command::SetThreadFilter(f) => send_view(r, ViewMsg::Filter(f, reply)),
+        Command::ThreadDetail(id) => send_view(r, ViewMsg::ThreadDetail(id, reply)),
+        Command::LoopHistory(kind) => send_view(r, ViewMsg::LoopHistory(kind, reply)),
+    }
+}
+
+fn send_view(r: &Routes<'_>, msg: ViewMsg) {
+    if let Err(e) = r.view.send(msg) {
+        e.0.fail(EngineError::Stopped);
+    }
+}

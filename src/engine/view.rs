@@ -1,0 +1,298 @@
+//! The view actor: owns the read-only `StoreView` behind the panels. It
+//! re-reads the store when the file watch (or a write of ours) says it
+//! changed, slides the windows once a minute, and answers the panels'
+//! questions — one at a time, in the order asked, on the blocking pool, so
+//! a newer thread filter can never be overtaken by an older one.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use super::hub::{Event, Events, Readable, StoreNews};
+use super::jobs::{guarded, panic_text};
+use super::{EngineError, Outcome, RefreshInfo, Reply, THREADS_LISTED, detail};
+use crate::store::now_unix;
+use crate::store::snapshot::{RefreshStats, StoreView};
+use crate::store::threads::{ThreadFilter, list_threads};
+
+/// Windows ("fires in 7 d") slide with the clock; recomputing them needs no
+/// query, only the figures held in memory.
+const SLIDE_EVERY: Duration = Duration::from_secs(60);
+
+pub(crate) enum ViewMsg {
+    Refresh(oneshot::Sender<Reply>),
+    Filter(ThreadFilter, oneshot::Sender<Reply>),
+    ThreadDetail(String, oneshot::Sender<Reply>),
+    LoopHistory(String, oneshot::Sender<Reply>),
+}
+
+impl ViewMsg {
+    /// Answer without doing it (the engine is stopping).
+    pub(crate) fn fail(self, e: EngineError) {
+        let reply = match self {
+            ViewMsg::Refresh(r)
+            | ViewMsg::Filter(_, r)
+            | ViewMsg::ThreadDetail(_, r)
+            | ViewMsg::LoopHistory(_, r) => r,
+        };
+        let _ = reply.send(Err(e));
+    }
+}
+
+pub(crate) struct ViewCtx {
+    pub db: PathBuf,
+    pub window_days: u32,
+    pub debounce: Duration,
+    pub events: Events,
+    /// Poked by the file watch and after every write of ours; a permit
+    /// waits while a refresh runs, so a burst costs one more refresh.
+    pub changed: Arc<Notify>,
+}
+
+/// What the view actor owns; moved into each blocking job and back.
+struct Held {
+    view: Option<StoreView>,
+    filter: ThreadFilter,
+    /// The error last reported, so each new one is said once.
+    error: Option<String>,
+}
+
+enum Work {
+    Changed { full: bool },
+    Slide,
+    Filter(ThreadFilter),
+    ThreadDetail(String),
+    LoopHistory(String),
+}
+
+pub(crate) async fn run(
+    view: StoreView,
+    ctx: ViewCtx,
+    mut rx: mpsc::UnboundedReceiver<ViewMsg>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut held = Some(Held {
+        view: Some(view),
+        filter: ThreadFilter::default(),
+        error: None,
+    });
+    let ctx = Arc::new(ctx);
+    let mut slide =
+        tokio::time::interval_at(tokio::time::Instant::now() + SLIDE_EVERY, SLIDE_EVERY);
+    slide.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Questions that arrived among filter keystrokes, answered next.
+    let mut backlog = VecDeque::new();
+    loop {
+        let (work, replies) = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            Some(msg) = next_msg(&mut backlog, &mut rx) => coalesce(msg, &mut rx, &mut backlog),
+            () = ctx.changed.notified() => {
+                if !ctx.debounce.is_zero() {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        () = tokio::time::sleep(ctx.debounce) => {}
+                    }
+                }
+                (Work::Changed { full: false }, Vec::new())
+            }
+            _ = slide.tick() => (Work::Slide, Vec::new()),
+        };
+        // An operator's refresh is an action: its result goes to the Log.
+        let logged = matches!(work, Work::Changed { full: true });
+        let Some(h) = held.take() else { break };
+        let job_ctx = Arc::clone(&ctx);
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut h = h;
+            let answer = guarded("the store view", || do_work(&mut h, work, &job_ctx));
+            (h, answer)
+        })
+        .await;
+        match joined {
+            Ok((h, answer)) => {
+                held = Some(h);
+                for r in replies {
+                    if logged {
+                        ctx.events.reply(r, answer.clone());
+                    } else {
+                        let _ = r.send(answer.clone());
+                    }
+                }
+            }
+            Err(e) => {
+                // Only a cancelled runtime gets here: the view went with it.
+                let text = if e.is_panic() {
+                    panic_text(e.into_panic().as_ref())
+                } else {
+                    e.to_string()
+                };
+                ctx.events
+                    .notice(true, format!("the store view stopped: {text}"));
+                break;
+            }
+        }
+    }
+    // Whoever is still queued is told, not left waiting.
+    for msg in backlog {
+        msg.fail(EngineError::Stopped);
+    }
+    rx.close();
+    while let Some(msg) = rx.recv().await {
+        msg.fail(EngineError::Stopped);
+    }
+}
+
+async fn next_msg(
+    backlog: &mut VecDeque<ViewMsg>,
+    rx: &mut mpsc::UnboundedReceiver<ViewMsg>,
+) -> Option<ViewMsg> {
+    match backlog.pop_front() {
+        Some(m) => Some(m),
+        None => rx.recv().await,
+    }
+}
+
+/// Turn one message (and, for filters, any newer ones already queued) into
+/// one piece of work and the replies it owes.
+fn coalesce(
+    msg: ViewMsg,
+    rx: &mut mpsc::UnboundedReceiver<ViewMsg>,
+    backlog: &mut VecDeque<ViewMsg>,
+) -> (Work, Vec<oneshot::Sender<Reply>>) {
+    match msg {
+        ViewMsg::Refresh(r) => (Work::Changed { full: true }, vec![r]),
+        ViewMsg::ThreadDetail(id, r) => (Work::ThreadDetail(id), vec![r]),
+        ViewMsg::LoopHistory(kind, r) => (Work::LoopHistory(kind), vec![r]),
+        ViewMsg::Filter(mut filter, r) => {
+            // Keystrokes typed while a query ran: only the newest filter
+            // matters, and every keystroke is answered by it.
+            let mut replies = vec![r];
+            while let Ok(next) = rx.try_recv() {
+                match next {
+                    ViewMsg::Filter(f, r) => {
+                        filter = f;
+                        replies.push(r);
+                    }
+                    other => backlog.push_back(other),
+                }
+            }
+            (Work::Filter(filter), replies)
+        }
+    }
+}
+
+fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
+    match work {
+        Work::Changed { full } => {
+            let took = refresh(h, full, ctx);
+            match &h.error {
+                Some(e) => Err(EngineError::Refused(format!("refresh failed: {e}"))),
+                None => Ok(Outcome::Refreshed { took_us: took }),
+            }
+        }
+        Work::Slide => {
+            if let Some(v) = &h.view {
+                ctx.events.send(Event::Store(Box::new(StoreNews {
+                    figures: Some(v.figures(now_unix())),
+                    ..StoreNews::default()
+                })));
+            }
+            Ok(Outcome::Done)
+        }
+        Work::Filter(filter) => {
+            h.filter = filter;
+            let Some(v) = &h.view else {
+                return Err(unreadable());
+            };
+            match list_threads(v.conn(), &h.filter, THREADS_LISTED) {
+                Ok(rows) => {
+                    ctx.events.send(Event::Store(Box::new(StoreNews {
+                        threads: Some((h.filter.clone(), rows)),
+                        ..StoreNews::default()
+                    })));
+                    Ok(Outcome::Done)
+                }
+                Err(e) => Err(EngineError::Refused(format!("listing threads failed: {e}"))),
+            }
+        }
+        Work::ThreadDetail(id) => {
+            let Some(v) = &h.view else {
+                return Err(unreadable());
+            };
+            crate::store::threads::thread_detail(v.conn(), &id, 50)
+                .map_err(|e| EngineError::Refused(e.to_string()))?
+                .map(|(t, notes)| Outcome::Detail(detail::thread(&t, &notes, now_unix())))
+                .ok_or_else(|| EngineError::Refused(format!("thread {id:?} no longer exists")))
+        }
+        Work::LoopHistory(kind) => {
+            let Some(v) = &h.view else {
+                return Err(unreadable());
+            };
+            crate::store::events::recent_of_kind(v.conn(), &kind, 30)
+                .map(|rows| Outcome::Detail(detail::loop_history(&kind, &rows, now_unix())))
+                .map_err(|e| EngineError::Refused(e.to_string()))
+        }
+    }
+}
+
+fn unreadable() -> EngineError {
+    EngineError::Refused("the store is unreadable right now".into())
+}
+
+/// Re-read the store (or reopen it if it had gone) and send the news.
+/// Returns how long it took, in µs.
+fn refresh(h: &mut Held, full: bool, ctx: &ViewCtx) -> u64 {
+    let started = Instant::now();
+    let now = now_unix();
+    let result = match h.view.as_mut() {
+        Some(v) if full => v.rebuild(now),
+        Some(v) => v.refresh(now),
+        None => StoreView::open(&ctx.db, ctx.window_days).map(|v| {
+            h.view = Some(v);
+            RefreshStats {
+                rebuilt: true,
+                ..RefreshStats::default()
+            }
+        }),
+    };
+    let took_us = started.elapsed().as_micros() as u64;
+    let mut news = StoreNews::default();
+    match result {
+        Ok(stats) => {
+            if let Some(v) = &h.view {
+                if stats.threads_recounted || stats.rebuilt || full {
+                    match list_threads(v.conn(), &h.filter, THREADS_LISTED) {
+                        Ok(rows) => news.threads = Some((h.filter.clone(), rows)),
+                        Err(e) => ctx
+                            .events
+                            .notice(true, format!("listing threads failed: {e}")),
+                    }
+                }
+                news.figures = Some(v.figures(now));
+            }
+            if h.error.take().is_some() {
+                news.readable = Some(Readable::Yes);
+                ctx.events.notice(false, "store is readable again");
+            }
+            news.refreshed = Some(RefreshInfo {
+                at: now,
+                took_us,
+                stats,
+            });
+        }
+        Err(e) => {
+            h.view = None;
+            let text = e.to_string();
+            if h.error.as_deref() != Some(text.as_str()) {
+                ctx.events.notice(true, format!("store unreadable: {text}"));
+            }
+            news.readable = Some(Readable::No(text.clone()));
+            h.error = Some(text);
+        }
+    }
+    ctx.events.send(Event::Store(Box::new(news)));
+    took_us
+}
