@@ -1,6 +1,6 @@
 //! The TOML config: defaults, validation and the paths keeper-tui uses.
 //! Every key is checked by hand so an error names the key, quotes the bad
-//! value and says what would be right. `assets/keeper.toml` documents them.
+//! value and says what would be right. `keeper-tui config` prints them all.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +11,10 @@ use toml::{Table, Value};
 use crate::error::{Error, Result};
 
 pub const DEFAULT_SESSION_ID: &str = "keeper-tui";
+
+/// The shipped config, every key at its default with its meaning; printed
+/// by `keeper-tui config` so a binary-only install has it too.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../assets/keeper.toml");
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JanitorConfig {
@@ -222,7 +226,7 @@ impl Config {
 
         if let Some((key, _)) = root.iter().next() {
             return Err(err(format!(
-                "unknown section or key {key:?} (valid sections: [store], [engine], [janitor], [reaper], [watchdog])"
+                "unknown section or key {key:?} (valid sections: [store], [engine], [janitor], [reaper], [watchdog]; `keeper-tui config` prints every key)"
             )));
         }
         Ok(cfg)

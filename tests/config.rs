@@ -135,6 +135,39 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
 }
 
 #[test]
+fn the_config_verb_prints_the_defaults_even_over_a_broken_config() {
+    let home = tempfile::tempdir().unwrap();
+    let o = keeper(home.path())
+        .arg("--config")
+        .arg(fixture("syntax_error.toml"))
+        .arg("config")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = stdout(&o);
+    let cfg = Config::parse(&printed, Path::new("keeper-tui config")).unwrap();
+    assert_eq!(cfg, Config::default());
+    // Every key is there to edit, not only the defaults' values.
+    for key in [
+        "tmux_socket_name",
+        "heartbeat_stale_secs",
+        "version_command",
+    ] {
+        assert!(printed.contains(key), "no {key} in:\n{printed}");
+    }
+
+    let o = keeper(home.path())
+        .args(["config", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("keeper-tui config > ~/.config/keeper-tui/keeper.toml"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn the_binary_refuses_a_bad_config_before_doing_anything() {
     let home = tempfile::tempdir().unwrap();
     let db = new_store(home.path());
