@@ -91,27 +91,51 @@ fn every_key_is_read() {
 #[test]
 fn each_mistake_names_the_key_and_quotes_the_value() {
     let cases: &[(&str, &[&str])] = &[
-        ("bad_key.toml", &["janitor.idle_close_dayz", "= 2"]),
-        ("unknown_section.toml", &["\"jantor\"", "[janitor]"]),
+        (
+            "bad_key.toml",
+            &["line 3, column 1:", "janitor.idle_close_dayz", "= 2"],
+        ),
+        (
+            "unknown_section.toml",
+            &["line 4, column 2:", "\"jantor\"", "[janitor]"],
+        ),
         (
             "interval_string.toml",
-            &["janitor.interval_secs", "\"abc\""],
+            &["line 2, column 17:", "janitor.interval_secs", "\"abc\""],
         ),
-        ("negative_days.toml", &["janitor.idle_close_days = -1"]),
-        ("window_zero.toml", &["store.window_days = 0", "1 to 3650"]),
-        ("syntax_error.toml", &["line 4"]),
-        ("section_as_value.toml", &["janitor = 3", "[janitor]"]),
+        (
+            "negative_days.toml",
+            &["line 2, column 19:", "janitor.idle_close_days = -1"],
+        ),
+        (
+            "window_zero.toml",
+            &["line 2, column 15:", "store.window_days = 0", "1 to 3650"],
+        ),
+        ("syntax_error.toml", &["line 4, column 9:"]),
+        (
+            "section_as_value.toml",
+            &["line 1, column 11:", "janitor = 3", "[janitor]"],
+        ),
         (
             "read_only_string.toml",
-            &["engine.read_only", "\"yes\"", "true or false"],
+            &[
+                "line 2, column 13:",
+                "engine.read_only",
+                "\"yes\"",
+                "true or false",
+            ],
         ),
         (
             "process_missing_key.toml",
-            &["watchdog.process[1] needs heartbeat_file"],
+            &[
+                "line 1, column 1:",
+                "watchdog.process[1] needs heartbeat_file",
+            ],
         ),
         (
             "process_bad_seconds.toml",
             &[
+                "line 7, column 17:",
                 "watchdog.process[1].cooldown_secs",
                 "\"soon\"",
                 "whole number of seconds",
@@ -119,7 +143,7 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
         ),
         (
             "empty_marker.toml",
-            &["reaper.markers", "\"\"", "non-empty"],
+            &["line 2, column 25:", "reaper.markers", "\"\"", "non-empty"],
         ),
     ];
     for (name, needles) in cases {
@@ -132,6 +156,74 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
             assert!(msg.contains(n), "{name}: no {n:?} in: {msg}");
         }
     }
+}
+
+/// The message after `config PATH: `, checked to start that way.
+fn message(name: &str) -> String {
+    let msg = parse(name).unwrap_err().to_string();
+    let prefix = format!("config {}: ", fixture(name).display());
+    msg.strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{name}: does not start with {prefix:?}: {msg}"))
+        .to_string()
+}
+
+#[test]
+fn a_value_of_the_wrong_kind_is_told_with_its_line_and_column() {
+    assert_eq!(
+        message("interval_string.toml"),
+        "line 2, column 17: janitor.interval_secs = \"abc\" is not valid: \
+         expected a whole number of seconds (0 turns scheduled passes off)"
+    );
+}
+
+#[test]
+fn an_unknown_key_lists_the_keys_its_section_takes() {
+    assert_eq!(
+        message("bad_key.toml"),
+        "line 3, column 1: unknown key janitor.idle_close_dayz (= 2); \
+         valid keys in [janitor]: interval_secs, idle_close_days, run_at_start"
+    );
+    assert_eq!(
+        message("process_unknown_key.toml"),
+        "line 7, column 3: unknown key watchdog.process[1].restart_marker \
+         (= [\"/run/bridge/restart\"]); valid keys in [[watchdog.process]]: name, pid_file, \
+         heartbeat_file, heartbeat_stale_secs, version_file, version_repo, version_command, \
+         restart_markers, start, cwd, log_file, cmdline_pattern, cooldown_secs, grace_secs, \
+         breaker_limit, quiet_secs"
+    );
+}
+
+#[test]
+fn an_unknown_section_lists_the_sections() {
+    assert_eq!(
+        message("unknown_section.toml"),
+        "line 4, column 2: unknown section or key \"jantor\" (valid sections: [store], \
+         [engine], [janitor], [reaper], [watchdog]; `keeper-tui config` prints every key)"
+    );
+}
+
+#[test]
+fn mistakes_across_keys_are_told_where_the_second_key_is() {
+    assert_eq!(
+        message("process_duplicate_name.toml"),
+        "line 9, column 11: watchdog.process[2].name = \"bridge\" is not valid: \
+         expected a name no other watchdog process has (watchdog.process[1] has it)"
+    );
+    assert_eq!(
+        message("process_two_versions.toml"),
+        "line 8, column 19: watchdog.process[1].version_command = [\"bridge\", \"--version\"] \
+         is not valid: expected either version_repo or version_command, not both"
+    );
+    assert_eq!(
+        message("tmux_two_sockets.toml"),
+        "line 3, column 20: reaper.tmux_socket_name = \"agents\" is not valid: \
+         expected either tmux_socket_name (-L) or tmux_socket_path (-S), not both"
+    );
+    assert_eq!(
+        message("markers_none.toml"),
+        "line 3, column 11: reaper.markers = [] is not valid: \
+         expected at least one marker such as \"msg-warm-\""
+    );
 }
 
 #[test]
