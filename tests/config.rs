@@ -203,6 +203,15 @@ fn an_unknown_section_lists_the_sections() {
 }
 
 #[test]
+fn a_heartbeat_stale_after_zero_seconds_is_refused() {
+    assert_eq!(
+        message("heartbeat_zero.toml"),
+        "line 8, column 24: watchdog.process[1].heartbeat_stale_secs = 0 is not valid: \
+         expected a whole number of seconds from 1 to 86400"
+    );
+}
+
+#[test]
 fn mistakes_across_keys_are_told_where_the_second_key_is() {
     assert_eq!(
         message("process_duplicate_name.toml"),

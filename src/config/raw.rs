@@ -112,7 +112,7 @@ pub(super) struct RawProcess {
     pub name: Option<Spanned<Text>>,
     pub pid_file: Option<Text>,
     pub heartbeat_file: Option<Text>,
-    #[serde(deserialize_with = "seconds_to_a_day")]
+    #[serde(deserialize_with = "heartbeat_stale_secs")]
     pub heartbeat_stale_secs: Option<u64>,
     pub version_file: Option<Text>,
     pub version_repo: Option<Text>,
@@ -226,6 +226,11 @@ fn interval_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
 
 fn seconds_to_a_day<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     whole(d, 0, 86_400, "a whole number of seconds from 0 to 86400")
+}
+
+/// 0 would make every heartbeat stale the moment it is written.
+fn heartbeat_stale_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 86_400, "a whole number of seconds from 1 to 86400")
 }
 
 fn tmux_timeout_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {

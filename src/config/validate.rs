@@ -180,10 +180,7 @@ fn process_config(table: Spanned<RawProcess>) -> Result<ProcessConfig, Problem> 
         name,
         pid_file: expand_home(&pid_file),
         heartbeat_file: expand_home(&heartbeat_file),
-        heartbeat_stale_secs: raw
-            .heartbeat_stale_secs
-            .unwrap_or(HEARTBEAT_STALE_SECS)
-            .max(1),
+        heartbeat_stale_secs: raw.heartbeat_stale_secs.unwrap_or(HEARTBEAT_STALE_SECS),
         version_file: raw.version_file.as_ref().map(path),
         version_repo: raw.version_repo.as_ref().map(path),
         version_command: version_command.map(|c| c.into_inner().0),
