@@ -205,10 +205,12 @@ fn expand_home(p: &str) -> PathBuf {
     }
 }
 
+/// `$VAR` when it is an absolute path, else `~/fallback`. The XDG Base
+/// Directory spec says a relative value is invalid and must be ignored.
 fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
     std::env::var_os(var)
-        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+        .filter(|v| v.is_absolute())
         .or_else(|| home().map(|h| h.join(fallback)))
 }
 

@@ -269,6 +269,42 @@ fn the_config_verb_prints_the_defaults_even_over_a_broken_config() {
 }
 
 #[test]
+fn relative_xdg_directories_are_ignored() {
+    let home = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    // Were the relative value used, this broken config would stop `info`.
+    let relative = cwd.path().join("relative/config/keeper-tui");
+    std::fs::create_dir_all(&relative).unwrap();
+    std::fs::copy(fixture("bad_key.toml"), relative.join("keeper.toml")).unwrap();
+    let dir = home.path().join(".config/keeper-tui");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keeper.toml"), "[store]\nwindow_days = 14\n").unwrap();
+
+    let o = keeper(home.path())
+        .current_dir(cwd.path())
+        .env("XDG_CONFIG_HOME", "relative/config")
+        .env("XDG_STATE_HOME", "relative/state")
+        .arg("info")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "config:    {}\n",
+            dir.join("keeper.toml").display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("window:    14 days"), "{out}");
+    let log = home.path().join(".local/state/keeper-tui/keeper-tui.log");
+    assert!(
+        out.contains(&format!("log:       {}\n", log.display())),
+        "{out}"
+    );
+}
+
+#[test]
 fn the_binary_refuses_a_bad_config_before_doing_anything() {
     let home = tempfile::tempdir().unwrap();
     let db = new_store(home.path());
