@@ -231,6 +231,9 @@ pub fn default_log_dir() -> PathBuf {
 pub struct Settings {
     pub config: Config,
     pub config_path: Option<PathBuf>,
+    /// Empty when nothing names the store and there is no `$HOME` to find
+    /// the default under: opening the store then says how to name it,
+    /// rather than a relative default landing wherever the cwd is.
     pub db_path: PathBuf,
     pub db_from: &'static str,
     pub log_dir: PathBuf,
@@ -249,10 +252,10 @@ impl Settings {
         } else if let Some(p) = &config.db {
             (p.clone(), "config [store].db")
         } else {
-            (
-                crate::store::resolve_db_path(None, None, home().as_deref()),
-                "default",
-            )
+            match crate::store::resolve_db_path(None, None, home().as_deref()) {
+                Some(p) => (p, "default"),
+                None => (PathBuf::new(), "nowhere"),
+            }
         };
         let log_dir = config.log_dir.clone().unwrap_or_else(default_log_dir);
         Settings {

@@ -164,12 +164,19 @@ fn info(settings: &Settings) -> Result<ExitCode> {
         |p| p.display().to_string(),
     );
     let _ = writeln!(w, "config:    {cfg}");
-    let _ = writeln!(
-        w,
-        "database:  {} (from {})",
-        settings.db_path.display(),
-        settings.db_from
-    );
+    if settings.db_path.as_os_str().is_empty() {
+        let _ = writeln!(
+            w,
+            "database:  none (no --db, THREADKEEPER_DB, [store].db or $HOME): name it with --db PATH or THREADKEEPER_DB=PATH"
+        );
+    } else {
+        let _ = writeln!(
+            w,
+            "database:  {} (from {})",
+            settings.db_path.display(),
+            settings.db_from
+        );
+    }
     let layout = match ReadStore::open(&settings.db_path) {
         Ok(r) => format!(
             "{} (user_version {}, journal {}, {} tables)",

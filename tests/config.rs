@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::*;
 use keeper_tui::config::{Config, JanitorConfig};
@@ -302,6 +303,50 @@ fn relative_xdg_directories_are_ignored() {
         out.contains(&format!("log:       {}\n", log.display())),
         "{out}"
     );
+}
+
+#[test]
+fn without_home_the_store_must_be_named() {
+    let cwd = tempfile::tempdir().unwrap();
+    let without_home = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_keeper-tui"))
+            .current_dir(cwd.path())
+            .env_remove("HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("THREADKEEPER_DB")
+            .env_remove("RUST_LOG")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [&["status"][..], &["pass", "janitor"], &["reopen", "T1"]] {
+        let o = without_home(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot locate the threadkeeper store")
+                && err.contains("--db PATH")
+                && err.contains("THREADKEEPER_DB"),
+            "{args:?}: {err}"
+        );
+    }
+    let o = without_home(&["info"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("database:  none (no --db, THREADKEEPER_DB, [store].db or $HOME)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        std::fs::read_dir(cwd.path()).unwrap().next().is_none(),
+        "something was created in the current directory"
+    );
+
+    // Named, the store is found as usual.
+    let db = new_store(cwd.path());
+    let o = without_home(&["--db", db.to_str().unwrap(), "status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
