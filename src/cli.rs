@@ -14,7 +14,7 @@ use crate::loops::LoopId;
     about = "Operator console for a threadkeeper store: live stores/loops/outcomes, and the loops that keep it healthy",
     long_about = "keeper-tui reads and supervises a threadkeeper SQLite store (0.8.x and 0.21.x files).\n\n\
 The store is found at --db, else $THREADKEEPER_DB, else [store].db in the config, else ~/.threadkeeper/db.sqlite.\n\
-The config is read from --config, else $XDG_CONFIG_HOME/keeper-tui/keeper.toml (every key is documented in assets/keeper.toml).",
+The config is read from --config, else $XDG_CONFIG_HOME/keeper-tui/keeper.toml, else ~/.config/keeper-tui/keeper.toml; `keeper-tui config` prints every key with its default and meaning.",
     after_long_help = "With no command, keeper-tui opens the TUI over the same engine `keeper-tui engine` runs headless; press ? in it for every key.\n\nExit status: 0 success; 1 an error (message on stderr: what was wrong, the bad value, what would be right); 2 a usage error or an unknown thread id."
 )]
 pub struct Cli {
@@ -67,6 +67,8 @@ pub enum Verb {
     /// Supervised processes: health and heal state, or reset a broken circuit
     #[command(subcommand)]
     Watchdog(WatchdogVerb),
+    /// Print the default config, every key with its meaning, to stdout: `keeper-tui config > ~/.config/keeper-tui/keeper.toml`
+    Config,
     /// A bridge process for demos and tests (writes pid, version, heartbeat)
     #[command(hide = true)]
     Bridge(BridgeArgs),

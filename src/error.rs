@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(
+        "cannot locate the threadkeeper store: no --db, no THREADKEEPER_DB, no [store].db in the config, and no $HOME to find ~/.threadkeeper/db.sqlite under; name it with --db PATH or THREADKEEPER_DB=PATH"
+    )]
+    NoStoreLocation,
+
     #[error("no threadkeeper database at {path}: {hint}", path = .path.display())]
     NoDatabase { path: PathBuf, hint: &'static str },
 

@@ -31,17 +31,30 @@ const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// moment a checkpoint or recovery holds the WAL index.
 const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where the store is: `--db`, else `THREADKEEPER_DB`, else the default.
-pub fn resolve_db_path(flag: Option<&Path>, env: Option<&str>, home: Option<&Path>) -> PathBuf {
+/// Where the store is: `--db`, else `THREADKEEPER_DB`, else
+/// `~/.threadkeeper/db.sqlite`; `None` when none of them is known, never a
+/// path relative to whatever the current directory happens to be.
+pub fn resolve_db_path(
+    flag: Option<&Path>,
+    env: Option<&str>,
+    home: Option<&Path>,
+) -> Option<PathBuf> {
     if let Some(p) = flag {
-        return p.to_path_buf();
+        return Some(p.to_path_buf());
     }
     if let Some(e) = env.filter(|e| !e.is_empty()) {
-        return PathBuf::from(e);
+        return Some(PathBuf::from(e));
     }
-    home.map_or_else(|| PathBuf::from(".threadkeeper"), Path::to_path_buf)
-        .join(".threadkeeper")
-        .join("db.sqlite")
+    home.map(|h| h.join(".threadkeeper").join("db.sqlite"))
+}
+
+/// An empty path is what `Settings` holds when nothing names the store.
+fn check_located(path: &Path) -> Result<()> {
+    if path.as_os_str().is_empty() {
+        Err(Error::NoStoreLocation)
+    } else {
+        Ok(())
+    }
 }
 
 /// Which threadkeeper wrote the file, detected by probing tables and
@@ -140,6 +153,7 @@ pub struct WriteStore {
 }
 
 fn check_existing_file(path: &Path) -> Result<()> {
+    check_located(path)?;
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Err(Error::IsDirectory { path: path.into() }),
         Ok(_) => Ok(()),
@@ -213,6 +227,7 @@ impl WriteStore {
     /// Open the store for writing, creating a threadkeeper-compatible core
     /// store when the file does not exist yet (its directory must).
     pub fn open(path: &Path, session_id: &str) -> Result<Self> {
+        check_located(path)?;
         let exists = match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => return Err(Error::IsDirectory { path: path.into() }),
             Ok(m) => {

@@ -21,6 +21,11 @@ use crate::store::snapshot::StoreView;
 use crate::store::{ReadStore, WriteStore, now_unix};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Before the config is loaded: a fresh copy of the defaults is how an
+    // operator replaces a broken file.
+    if let Some(Verb::Config) = cli.command {
+        return print_default_config();
+    }
     let (config, config_path) = Config::load(cli.global.config.as_deref())?;
     let settings = Settings::resolve(config, config_path, cli.global.db.as_deref());
     let Some(command) = cli.command else {
@@ -51,7 +56,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Release(a) => sessions::release_verb(&settings, &a),
         Verb::Watchdog(v) => watchdog_verb(&settings, &v),
         Verb::Bridge(a) => crate::demo::bridge::run(&a).map(|()| ExitCode::SUCCESS),
+        Verb::Config => print_default_config(),
     }
+}
+
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "a verb like the others, whose results `run` returns"
+)]
+fn print_default_config() -> Result<ExitCode> {
+    // As is, without `out`'s extra newline, so the output is the file byte
+    // for byte.
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(crate::config::DEFAULT_CONFIG_TOML.as_bytes());
+    Ok(ExitCode::SUCCESS)
 }
 
 #[allow(
@@ -149,12 +168,19 @@ fn info(settings: &Settings) -> Result<ExitCode> {
         |p| p.display().to_string(),
     );
     let _ = writeln!(w, "config:    {cfg}");
-    let _ = writeln!(
-        w,
-        "database:  {} (from {})",
-        settings.db_path.display(),
-        settings.db_from
-    );
+    if settings.db_path.as_os_str().is_empty() {
+        let _ = writeln!(
+            w,
+            "database:  none (no --db, THREADKEEPER_DB, [store].db or $HOME): name it with --db PATH or THREADKEEPER_DB=PATH"
+        );
+    } else {
+        let _ = writeln!(
+            w,
+            "database:  {} (from {})",
+            settings.db_path.display(),
+            settings.db_from
+        );
+    }
     let layout = match ReadStore::open(&settings.db_path) {
         Ok(r) => format!(
             "{} (user_version {}, journal {}, {} tables)",
@@ -229,7 +255,7 @@ fn watchdog_verb(settings: &Settings, v: &crate::cli::WatchdogVerb) -> Result<Ex
     let wd = Watchdog::new(settings.config.watchdog.clone());
     if wd.config.processes.is_empty() {
         return Err(Error::Refused(
-            "no supervised processes: add [[watchdog.process]] tables to the config (see assets/keeper.toml)".into(),
+            "no supervised processes: add [[watchdog.process]] tables to the config (`keeper-tui config` prints an example)".into(),
         ));
     }
     match v {

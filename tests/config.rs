@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::*;
 use keeper_tui::config::{Config, JanitorConfig};
@@ -91,27 +92,51 @@ fn every_key_is_read() {
 #[test]
 fn each_mistake_names_the_key_and_quotes_the_value() {
     let cases: &[(&str, &[&str])] = &[
-        ("bad_key.toml", &["janitor.idle_close_dayz", "= 2"]),
-        ("unknown_section.toml", &["\"jantor\"", "[janitor]"]),
+        (
+            "bad_key.toml",
+            &["line 3, column 1:", "janitor.idle_close_dayz", "= 2"],
+        ),
+        (
+            "unknown_section.toml",
+            &["line 4, column 2:", "\"jantor\"", "[janitor]"],
+        ),
         (
             "interval_string.toml",
-            &["janitor.interval_secs", "\"abc\""],
+            &["line 2, column 17:", "janitor.interval_secs", "\"abc\""],
         ),
-        ("negative_days.toml", &["janitor.idle_close_days = -1"]),
-        ("window_zero.toml", &["store.window_days = 0", "1 to 3650"]),
-        ("syntax_error.toml", &["line 4"]),
-        ("section_as_value.toml", &["janitor = 3", "[janitor]"]),
+        (
+            "negative_days.toml",
+            &["line 2, column 19:", "janitor.idle_close_days = -1"],
+        ),
+        (
+            "window_zero.toml",
+            &["line 2, column 15:", "store.window_days = 0", "1 to 3650"],
+        ),
+        ("syntax_error.toml", &["line 4, column 9:"]),
+        (
+            "section_as_value.toml",
+            &["line 1, column 11:", "janitor = 3", "[janitor]"],
+        ),
         (
             "read_only_string.toml",
-            &["engine.read_only", "\"yes\"", "true or false"],
+            &[
+                "line 2, column 13:",
+                "engine.read_only",
+                "\"yes\"",
+                "true or false",
+            ],
         ),
         (
             "process_missing_key.toml",
-            &["watchdog.process[1] needs heartbeat_file"],
+            &[
+                "line 1, column 1:",
+                "watchdog.process[1] needs heartbeat_file",
+            ],
         ),
         (
             "process_bad_seconds.toml",
             &[
+                "line 7, column 17:",
                 "watchdog.process[1].cooldown_secs",
                 "\"soon\"",
                 "whole number of seconds",
@@ -119,7 +144,7 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
         ),
         (
             "empty_marker.toml",
-            &["reaper.markers", "\"\"", "non-empty"],
+            &["line 2, column 25:", "reaper.markers", "\"\"", "non-empty"],
         ),
     ];
     for (name, needles) in cases {
@@ -132,6 +157,196 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
             assert!(msg.contains(n), "{name}: no {n:?} in: {msg}");
         }
     }
+}
+
+/// The message after `config PATH: `, checked to start that way.
+fn message(name: &str) -> String {
+    let msg = parse(name).unwrap_err().to_string();
+    let prefix = format!("config {}: ", fixture(name).display());
+    msg.strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{name}: does not start with {prefix:?}: {msg}"))
+        .to_string()
+}
+
+#[test]
+fn a_value_of_the_wrong_kind_is_told_with_its_line_and_column() {
+    assert_eq!(
+        message("interval_string.toml"),
+        "line 2, column 17: janitor.interval_secs = \"abc\" is not valid: \
+         expected a whole number of seconds (0 turns scheduled passes off)"
+    );
+}
+
+#[test]
+fn an_unknown_key_lists_the_keys_its_section_takes() {
+    assert_eq!(
+        message("bad_key.toml"),
+        "line 3, column 1: unknown key janitor.idle_close_dayz (= 2); \
+         valid keys in [janitor]: interval_secs, idle_close_days, run_at_start"
+    );
+    assert_eq!(
+        message("process_unknown_key.toml"),
+        "line 7, column 3: unknown key watchdog.process[1].restart_marker \
+         (= [\"/run/bridge/restart\"]); valid keys in [[watchdog.process]]: name, pid_file, \
+         heartbeat_file, heartbeat_stale_secs, version_file, version_repo, version_command, \
+         restart_markers, start, cwd, log_file, cmdline_pattern, cooldown_secs, grace_secs, \
+         breaker_limit, quiet_secs"
+    );
+}
+
+#[test]
+fn an_unknown_section_lists_the_sections() {
+    assert_eq!(
+        message("unknown_section.toml"),
+        "line 4, column 2: unknown section or key \"jantor\" (valid sections: [store], \
+         [engine], [janitor], [reaper], [watchdog]; `keeper-tui config` prints every key)"
+    );
+}
+
+#[test]
+fn a_heartbeat_stale_after_zero_seconds_is_refused() {
+    assert_eq!(
+        message("heartbeat_zero.toml"),
+        "line 8, column 24: watchdog.process[1].heartbeat_stale_secs = 0 is not valid: \
+         expected a whole number of seconds from 1 to 86400"
+    );
+}
+
+#[test]
+fn mistakes_across_keys_are_told_where_the_second_key_is() {
+    assert_eq!(
+        message("process_duplicate_name.toml"),
+        "line 9, column 11: watchdog.process[2].name = \"bridge\" is not valid: \
+         expected a name no other watchdog process has (watchdog.process[1] has it)"
+    );
+    assert_eq!(
+        message("process_two_versions.toml"),
+        "line 8, column 19: watchdog.process[1].version_command = [\"bridge\", \"--version\"] \
+         is not valid: expected either version_repo or version_command, not both"
+    );
+    assert_eq!(
+        message("tmux_two_sockets.toml"),
+        "line 3, column 20: reaper.tmux_socket_name = \"agents\" is not valid: \
+         expected either tmux_socket_name (-L) or tmux_socket_path (-S), not both"
+    );
+    assert_eq!(
+        message("markers_none.toml"),
+        "line 3, column 11: reaper.markers = [] is not valid: \
+         expected at least one marker such as \"msg-warm-\""
+    );
+}
+
+#[test]
+fn the_config_verb_prints_the_defaults_even_over_a_broken_config() {
+    let home = tempfile::tempdir().unwrap();
+    let o = keeper(home.path())
+        .arg("--config")
+        .arg(fixture("syntax_error.toml"))
+        .arg("config")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = stdout(&o);
+    let cfg = Config::parse(&printed, Path::new("keeper-tui config")).unwrap();
+    assert_eq!(cfg, Config::default());
+    // Every key is there to edit, not only the defaults' values.
+    for key in [
+        "tmux_socket_name",
+        "heartbeat_stale_secs",
+        "version_command",
+    ] {
+        assert!(printed.contains(key), "no {key} in:\n{printed}");
+    }
+
+    let o = keeper(home.path())
+        .args(["config", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("keeper-tui config > ~/.config/keeper-tui/keeper.toml"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn relative_xdg_directories_are_ignored() {
+    let home = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    // Were the relative value used, this broken config would stop `info`.
+    let relative = cwd.path().join("relative/config/keeper-tui");
+    std::fs::create_dir_all(&relative).unwrap();
+    std::fs::copy(fixture("bad_key.toml"), relative.join("keeper.toml")).unwrap();
+    let dir = home.path().join(".config/keeper-tui");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keeper.toml"), "[store]\nwindow_days = 14\n").unwrap();
+
+    let o = keeper(home.path())
+        .current_dir(cwd.path())
+        .env("XDG_CONFIG_HOME", "relative/config")
+        .env("XDG_STATE_HOME", "relative/state")
+        .arg("info")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "config:    {}\n",
+            dir.join("keeper.toml").display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("window:    14 days"), "{out}");
+    let log = home.path().join(".local/state/keeper-tui/keeper-tui.log");
+    assert!(
+        out.contains(&format!("log:       {}\n", log.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn without_home_the_store_must_be_named() {
+    let cwd = tempfile::tempdir().unwrap();
+    let without_home = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_keeper-tui"))
+            .current_dir(cwd.path())
+            .env_remove("HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("THREADKEEPER_DB")
+            .env_remove("RUST_LOG")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [&["status"][..], &["pass", "janitor"], &["reopen", "T1"]] {
+        let o = without_home(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot locate the threadkeeper store")
+                && err.contains("--db PATH")
+                && err.contains("THREADKEEPER_DB"),
+            "{args:?}: {err}"
+        );
+    }
+    let o = without_home(&["info"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("database:  none (no --db, THREADKEEPER_DB, [store].db or $HOME)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        std::fs::read_dir(cwd.path()).unwrap().next().is_none(),
+        "something was created in the current directory"
+    );
+
+    // Named, the store is found as usual.
+    let db = new_store(cwd.path());
+    let o = without_home(&["--db", db.to_str().unwrap(), "status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]

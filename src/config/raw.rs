@@ -1,0 +1,384 @@
+//! The file as serde reads it. Every key is optional (the defaults live in
+//! `Config::default()`), every section refuses keys it does not know, and
+//! every value type states in its `expecting` what an operator should write,
+//! so a value of the wrong kind fails with the right words already in
+//! serde's message.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Unexpected, Visitor};
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawConfig {
+    pub store: RawStore,
+    pub engine: RawEngine,
+    pub janitor: RawJanitor,
+    pub reaper: RawReaper,
+    pub watchdog: RawWatchdog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a section, written as [store] with its keys on the lines below"
+)]
+pub(super) struct RawStore {
+    pub db: Option<Text>,
+    #[serde(deserialize_with = "session_id")]
+    pub session_id: Option<String>,
+    #[serde(deserialize_with = "window_days")]
+    pub window_days: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a section, written as [engine] with its keys on the lines below"
+)]
+pub(super) struct RawEngine {
+    pub read_only: Option<Flag>,
+    #[serde(deserialize_with = "debounce_ms")]
+    pub debounce_ms: Option<u64>,
+    pub log_dir: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a section, written as [janitor] with its keys on the lines below"
+)]
+pub(super) struct RawJanitor {
+    #[serde(deserialize_with = "interval_secs")]
+    pub interval_secs: Option<u64>,
+    #[serde(deserialize_with = "idle_close_days")]
+    pub idle_close_days: Option<f64>,
+    pub run_at_start: Option<Flag>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a section, written as [reaper] with its keys on the lines below"
+)]
+pub(super) struct RawReaper {
+    #[serde(deserialize_with = "interval_secs")]
+    pub interval_secs: Option<u64>,
+    #[serde(deserialize_with = "markers")]
+    pub markers: Option<Vec<String>>,
+    #[serde(deserialize_with = "seconds_to_a_day")]
+    pub grace_secs: Option<u64>,
+    pub boot_reap: Option<Flag>,
+    /// Spanned: whether it is usable depends on `tmux_socket_path` too.
+    pub tmux_socket_name: Option<Spanned<Text>>,
+    pub tmux_socket_path: Option<Text>,
+    #[serde(deserialize_with = "tmux_timeout_ms")]
+    pub tmux_timeout_ms: Option<u64>,
+    #[serde(deserialize_with = "default_ttl_secs")]
+    pub default_ttl_secs: Option<u64>,
+    pub protected: Option<Texts>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a section, written as [watchdog] with its keys on the lines below"
+)]
+pub(super) struct RawWatchdog {
+    #[serde(deserialize_with = "seconds_to_a_day")]
+    pub tick_secs: Option<u64>,
+    /// Spanned: a missing required key is reported at the table's header.
+    #[serde(deserialize_with = "processes")]
+    pub process: Vec<Spanned<RawProcess>>,
+}
+
+/// Required keys are optional here so that their absence is reported as
+/// "needs KEY (what it is for)" rather than serde's "missing field".
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a table, written as [[watchdog.process]] with its keys on the lines below"
+)]
+pub(super) struct RawProcess {
+    /// Spanned: names must differ across processes.
+    pub name: Option<Spanned<Text>>,
+    pub pid_file: Option<Text>,
+    pub heartbeat_file: Option<Text>,
+    #[serde(deserialize_with = "heartbeat_stale_secs")]
+    pub heartbeat_stale_secs: Option<u64>,
+    pub version_file: Option<Text>,
+    pub version_repo: Option<Text>,
+    /// Spanned: it excludes `version_repo`.
+    pub version_command: Option<Spanned<Texts>>,
+    pub restart_markers: Option<Texts>,
+    pub start: Option<Texts>,
+    pub cwd: Option<Text>,
+    pub log_file: Option<Text>,
+    pub cmdline_pattern: Option<Text>,
+    #[serde(deserialize_with = "seconds_to_a_day")]
+    pub cooldown_secs: Option<u64>,
+    #[serde(deserialize_with = "seconds_to_a_day")]
+    pub grace_secs: Option<u64>,
+    #[serde(deserialize_with = "breaker_limit")]
+    pub breaker_limit: Option<u64>,
+    #[serde(deserialize_with = "seconds_to_a_day")]
+    pub quiet_secs: Option<u64>,
+}
+
+/// Any quoted string.
+#[derive(Debug)]
+pub(super) struct Text(pub String);
+
+/// A list of quoted strings.
+#[derive(Debug)]
+pub(super) struct Texts(pub Vec<String>);
+
+/// `true` or `false`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Flag(pub bool);
+
+const A_STRING: TextRule = TextRule {
+    expected: "a quoted string",
+    non_empty: false,
+};
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(A_STRING).map(Text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(TextList {
+            expected: "a list of quoted strings, e.g. [\"msg-warm-\"]",
+            item: A_STRING,
+        })
+        .map(Texts)
+    }
+}
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bool;
+        impl Visitor<'_> for Bool {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_bool(Bool).map(Flag)
+    }
+}
+
+fn session_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    d.deserialize_str(TextRule {
+        expected: "a non-empty session id such as \"keeper-tui\"",
+        non_empty: true,
+    })
+    .map(Some)
+}
+
+fn markers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let markers = d.deserialize_seq(TextList {
+        expected: "a list of name fragments such as [\"msg-warm-\"]",
+        item: TextRule {
+            expected: "a non-empty name fragment such as \"msg-warm-\"",
+            non_empty: true,
+        },
+    })?;
+    if markers.is_empty() {
+        return Err(de::Error::invalid_length(
+            0,
+            &"at least one marker such as \"msg-warm-\"",
+        ));
+    }
+    Ok(Some(markers))
+}
+
+fn window_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 3650, "a whole number of days from 1 to 3650")
+}
+
+fn debounce_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 0, 10_000, "milliseconds from 0 to 10000")
+}
+
+fn interval_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(
+        d,
+        0,
+        u32::MAX.into(),
+        "a whole number of seconds (0 turns scheduled passes off)",
+    )
+}
+
+fn seconds_to_a_day<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 0, 86_400, "a whole number of seconds from 0 to 86400")
+}
+
+/// 0 would make every heartbeat stale the moment it is written.
+fn heartbeat_stale_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 86_400, "a whole number of seconds from 1 to 86400")
+}
+
+fn tmux_timeout_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 100, 60_000, "milliseconds from 100 to 60000")
+}
+
+fn default_ttl_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(
+        d,
+        1,
+        u32::MAX.into(),
+        "a whole number of seconds, 1 or more",
+    )
+}
+
+fn breaker_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 100, "a count from 1 to 100")
+}
+
+fn idle_close_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct Days;
+    impl Days {
+        fn check<E: de::Error>(self, days: f64, as_written: Unexpected<'_>) -> Result<f64, E> {
+            if days.is_finite() && days >= 0.0 {
+                Ok(days)
+            } else {
+                Err(E::invalid_value(as_written, &self))
+            }
+        }
+    }
+    impl Visitor<'_> for Days {
+        type Value = f64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number of days of 0 or more, such as 1 or 1.5")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            self.check(v as f64, Unexpected::Signed(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            self.check(v as f64, Unexpected::Unsigned(v))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            self.check(v, Unexpected::Float(v))
+        }
+    }
+    d.deserialize_f64(Days).map(Some)
+}
+
+fn processes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawProcess>>, D::Error> {
+    struct Tables;
+    impl<'de> Visitor<'de> for Tables {
+        type Value = Vec<Spanned<RawProcess>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("one or more [[watchdog.process]] tables")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut tables = Vec::new();
+            while let Some(t) = seq.next_element()? {
+                tables.push(t);
+            }
+            Ok(tables)
+        }
+    }
+    d.deserialize_seq(Tables)
+}
+
+fn whole<'de, D: Deserializer<'de>>(
+    d: D,
+    min: u64,
+    max: u64,
+    expected: &'static str,
+) -> Result<Option<u64>, D::Error> {
+    d.deserialize_u64(WholeNumber { min, max, expected })
+        .map(Some)
+}
+
+/// An integer from `min` to `max`; anything else fails with `expected`.
+#[derive(Clone, Copy)]
+struct WholeNumber {
+    min: u64,
+    max: u64,
+    expected: &'static str,
+}
+
+impl WholeNumber {
+    fn check<E: de::Error>(self, n: Option<u64>, as_written: Unexpected<'_>) -> Result<u64, E> {
+        n.filter(|n| (self.min..=self.max).contains(n))
+            .ok_or_else(|| E::invalid_value(as_written, &self))
+    }
+}
+
+impl Visitor<'_> for WholeNumber {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        self.check(u64::try_from(v).ok(), Unexpected::Signed(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        self.check(Some(v), Unexpected::Unsigned(v))
+    }
+}
+
+/// A quoted string, refused when blank if `non_empty`.
+#[derive(Clone, Copy)]
+struct TextRule {
+    expected: &'static str,
+    non_empty: bool,
+}
+
+impl Visitor<'_> for TextRule {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        if self.non_empty && v.trim().is_empty() {
+            return Err(E::invalid_value(Unexpected::Str(v), &self));
+        }
+        Ok(v.to_owned())
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for TextRule {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+/// A list whose items each follow `item`; the list itself fails with
+/// `expected`.
+struct TextList {
+    expected: &'static str,
+    item: TextRule,
+}
+
+impl<'de> Visitor<'de> for TextList {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(s) = seq.next_element_seed(self.item)? {
+            items.push(s);
+        }
+        Ok(items)
+    }
+}
