@@ -146,7 +146,7 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct PassArgs {
-    /// Which loop: janitor or reaper
+    /// Which loop: janitor, reaper or watchdog
     #[arg(value_name = "LOOP")]
     pub loop_id: LoopId,
     /// Janitor only: close threads idle longer than D days (default: [janitor].idle_close_days)

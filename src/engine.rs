@@ -297,6 +297,28 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// Queue a command now, in the order of the calls (a filter typed key
+    /// by key arrives key by key), and get the receiver its answer comes
+    /// on. Only when the queue is full does the send wait, in a task.
+    pub fn send(&self, command: Command) -> oneshot::Receiver<Reply> {
+        let (reply, rx) = oneshot::channel();
+        match self.commands.try_send(Request { command, reply }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(req)) => {
+                let tx = self.commands.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = tx.send(req).await {
+                        let _ = e.0.reply.send(Err(EngineError::Stopped));
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(req)) => {
+                let _ = req.reply.send(Err(EngineError::Stopped));
+            }
+        }
+        rx
+    }
+
     /// Send a command and wait for its answer.
     pub async fn request(&self, command: Command) -> Reply {
         let (reply, rx) = oneshot::channel();

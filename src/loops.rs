@@ -109,10 +109,14 @@ pub struct PassResult {
     /// Per-item lines (a dry-run's list, each session's fate).
     pub detail: Vec<String>,
     pub touched: Vec<Touched>,
-    /// When the loop wants to look again, if sooner than its interval (a
-    /// heartbeat going stale, a cooldown ending).
+    /// When the loop must look again, if sooner than its interval (a
+    /// cooldown ending, a restarted process due to prove itself).
     #[serde(skip)]
     pub next_look: Option<Duration>,
+    /// When what it watches goes stale unless a watched file changes
+    /// first; the loop's `on_change` answer replaces it.
+    #[serde(skip)]
+    pub stale_in: Option<Duration>,
 }
 
 impl PassResult {

@@ -54,6 +54,7 @@ pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         // panic restores the terminal first and then reports.
         let mut terminal = ratatui::try_init()
             .map_err(|e| Error::Io(format!("cannot set up the terminal: {e}")))?;
+        only_the_ui_thread_restores_on_panic();
         let ui = crate::ui::run_loop(&mut terminal, handle, app).await;
         ratatui::restore();
 
@@ -73,4 +74,20 @@ pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
     }
     drop(world);
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// A panic in a background job is caught and answered as a failure while
+/// the screen goes on: it must not restore the terminal under the running
+/// UI. Only a panic on this (the UI's) thread restores and reports; the
+/// others go to the log.
+fn only_the_ui_thread_restores_on_panic() {
+    let ui_thread = std::thread::current().id();
+    let restore_and_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui_thread {
+            restore_and_report(info);
+        } else {
+            tracing::error!("panic in a background job: {info}");
+        }
+    }));
 }

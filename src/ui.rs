@@ -30,7 +30,7 @@ use self::panels::threads::ThreadsPanel;
 use self::popups::confirm::ConfirmPopup;
 use self::popups::detail::DetailPopup;
 use self::popups::help::HelpPopup;
-use crate::engine::{EngineHandle, Reply};
+use crate::engine::{EngineError, EngineHandle, Reply};
 use crate::store::now_unix;
 
 /// Draw the whole screen from the app state, with ages measured at `now`.
@@ -432,9 +432,11 @@ pub async fn run_loop(
                         match effect {
                             Effect::Quit => return Ok(()),
                             Effect::Send(command, purpose) => {
-                                let (h, tx) = (handle.clone(), reply_tx.clone());
+                                // Queued in key order; only the answer is awaited apart.
+                                let answer = handle.send(command);
+                                let tx = reply_tx.clone();
                                 tokio::spawn(async move {
-                                    let reply = h.request(command).await;
+                                    let reply = answer.await.unwrap_or(Err(EngineError::Stopped));
                                     let _ = tx.send((purpose, reply));
                                 });
                             }

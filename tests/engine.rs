@@ -11,6 +11,7 @@ use keeper_tui::config::{Config, Settings};
 use keeper_tui::engine::{Command, Engine, EngineHandle, Snapshot};
 use keeper_tui::error::{Error, Result};
 use keeper_tui::loops::{Loop, LoopId, PassCtx, PassMode, PassResult};
+use keeper_tui::store::threads::ThreadFilter;
 use keeper_tui::store::{WriteStore, now_unix};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -54,6 +55,7 @@ impl Loop for TestLoop {
         Ok(PassResult::quiet(format!("pass {n}")))
     }
     fn dry_run(&self, _conn: &Connection, _path: &Path, _now: i64) -> Result<PassResult> {
+        assert!(!self.panic_on.contains(&0), "test loop panics on a dry-run");
         Ok(PassResult::quiet("nothing"))
     }
 }
@@ -210,6 +212,15 @@ async fn failing_and_panicking_passes_are_reported_and_the_loop_lives_on() {
         snap.notices
             .iter()
             .any(|n| n.error && n.text.contains("panicked"))
+    );
+    // Failures leave no event in the store; keeper's own record keeps them
+    // for the loop's detail view.
+    let history = ask(&handle, Command::LoopHistory("janitor_pass".into()))
+        .await
+        .unwrap();
+    assert!(
+        history.contains("FAILED") && history.contains("test loop fails on pass 1"),
+        "{history}"
     );
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
@@ -464,4 +475,102 @@ async fn shutdown_waits_for_the_pass_in_flight() {
     );
     let last = handle.snapshots.borrow().clone();
     assert!(last.notices.iter().any(|n| n.text == "engine stopped"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thread_filters_are_applied_in_the_order_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let (engine, handle) = Engine::new(settings(&path, |_| {})).unwrap();
+    let (stop, task) = start(engine, &handle).await;
+    // Keystrokes as the UI sends them: queued one after another, answers
+    // awaited apart. The last filter must win, whatever ran when.
+    let words = ["old", "fresh", "closed"];
+    let mut answers = Vec::new();
+    for i in 0..60 {
+        answers.push(handle.send(Command::SetThreadFilter(ThreadFilter {
+            state: None,
+            text: words[i % 3].into(),
+        })));
+    }
+    let last = ThreadFilter {
+        state: None,
+        text: "fresh".into(),
+    };
+    answers.push(handle.send(Command::SetThreadFilter(last.clone())));
+    for a in answers {
+        a.await.unwrap().unwrap();
+    }
+    let snap = wait_for(&handle, "the last filter", |s| s.thread_filter == last).await;
+    let ids: Vec<_> = snap.threads.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["T002"]);
+    // Nothing older lands after it.
+    handle.request(Command::Refresh).await.unwrap();
+    let snap = handle.snapshots.borrow().clone();
+    assert_eq!(snap.thread_filter, last);
+    assert_eq!(snap.threads.len(), 1);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_job_answers_its_waiter_and_the_engine_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let passes = Arc::new(AtomicUsize::new(0));
+    let lp = TestLoop {
+        panic_on: vec![0],
+        ..TestLoop::new(&passes)
+    };
+    let (engine, handle) = Engine::with_loops(settings(&path, |_| {}), vec![Arc::new(lp)]).unwrap();
+    let (stop, task) = start(engine, &handle).await;
+    let err = ask(&handle, Command::DryRun(LoopId::Janitor))
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("janitor dry-run failed: test loop panics on a dry-run"),
+        "{err}"
+    );
+    wait_for(&handle, "the panic in the log", |s| {
+        s.notices
+            .iter()
+            .any(|n| n.error && n.text.contains("panics on a dry-run"))
+    })
+    .await;
+    assert_eq!(
+        ask(&handle, Command::ForcePass(LoopId::Janitor))
+            .await
+            .unwrap(),
+        "janitor: pass 1"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_passes_that_changed_something_or_failed_leave_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let (engine, handle) = Engine::new(settings(&path, |_| {})).unwrap();
+    let (stop, task) = start(engine, &handle).await;
+    // Closes T001, then finds nothing, twice.
+    for want in [
+        "janitor: closed=1",
+        "janitor: no_stale",
+        "janitor: no_stale",
+    ] {
+        assert_eq!(
+            ask(&handle, Command::ForcePass(LoopId::Janitor))
+                .await
+                .unwrap(),
+            want
+        );
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    let history =
+        keeper_tui::store::keeper::recent_passes(&Connection::open(&path).unwrap(), "janitor", 10)
+            .unwrap();
+    let summaries: Vec<_> = history.iter().map(|p| p.summary.as_str()).collect();
+    assert_eq!(summaries, ["closed=1"]);
 }

@@ -422,3 +422,43 @@ fn a_collapse_followed_by_a_new_pass_before_refresh_is_not_missed() {
     assert_eq!(f, cold(&path, 1, now));
     assert_eq!(f.loops[0].fires_window, 2);
 }
+
+#[test]
+fn pass_history_keeps_the_newest_thousand_per_loop() {
+    use keeper_tui::store::keeper::{PASSES_KEPT, PassRecord, recent_passes, record_pass};
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let c = rw(&path);
+    let rec = |loop_id: &str, n: i64| PassRecord {
+        loop_id: loop_id.into(),
+        mode: "scheduled".into(),
+        started_at: n,
+        finished_at: n,
+        ok: true,
+        summary: format!("pass {n}"),
+    };
+    record_pass(&c, &rec("reaper", 0)).unwrap();
+    for n in 0..PASSES_KEPT + 10 {
+        record_pass(&c, &rec("janitor", n)).unwrap();
+    }
+    let kept = count(
+        &c,
+        "SELECT COUNT(*) FROM keeper_passes WHERE loop_id='janitor'",
+    );
+    assert_eq!(kept, PASSES_KEPT);
+    let newest = recent_passes(&c, "janitor", 1).unwrap();
+    assert_eq!(newest[0].summary, format!("pass {}", PASSES_KEPT + 9));
+    let oldest: i64 = c
+        .query_row(
+            "SELECT MIN(started_at) FROM keeper_passes WHERE loop_id='janitor'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(oldest, 10, "the oldest ten went");
+    assert_eq!(
+        recent_passes(&c, "reaper", 5).unwrap().len(),
+        1,
+        "other loops keep theirs"
+    );
+}

@@ -198,3 +198,43 @@ fn an_unknown_tmux_says_so_in_the_panel() {
         "{screen}"
     );
 }
+
+/// The verdict is worded when drawn, from the same clock as the age
+/// column: a session judged young 5 s after its start and drawn 30 s later
+/// says 35 s, not the 5 s of the survey.
+#[test]
+fn verdict_text_is_worded_at_drawing_time() {
+    use keeper_tui::ui::panels::sessions::SessionsPanel;
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    use ratatui::widgets::{StatefulWidget, TableState};
+    let mut young = row(
+        "msg-warm-new",
+        5,
+        0,
+        true,
+        None,
+        false,
+        "younger than the grace (5s old, grace 1m)",
+    );
+    young.verdict = Verdict::Young;
+    let s = Survey {
+        rows: vec![young],
+        ..survey()
+    };
+    let area = Rect::new(0, 0, 120, 6);
+    let mut buf = Buffer::empty(area);
+    SessionsPanel {
+        survey: Some(&s),
+        now: NOW + 30,
+        focused: true,
+        theme: THEME,
+    }
+    .render(area, &mut buf, &mut TableState::default());
+    let text = ui_common::text(&buf);
+    assert!(
+        text.contains("younger than the grace (35s old, grace 1m)"),
+        "{text}"
+    );
+    assert!(!text.contains("(5s old"), "{text}");
+}

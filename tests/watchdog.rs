@@ -608,3 +608,107 @@ fn heal_state_survives_a_restart() {
     );
     assert_eq!(heal_targets(&w), ["bridge:tier1", "bridge:tier2"]);
 }
+
+// 9. Bugs found on reading
+
+#[test]
+fn a_version_stamp_with_non_ascii_text_is_handled_not_panicked_on() {
+    let mut w = World::new();
+    w.spawn_bridge(&["--version", "ünïcödé-öne-release-candidate"]);
+    let mut cfg = w.config();
+    cfg.version_file = Some(w.version_file());
+    cfg.version_command = Some(vec!["echo".into(), "ünïcödé-twö-release-candidate".into()]);
+    let wd = watchdog(cfg.clone());
+    let store = w.store();
+    let h = check(&cfg, nowf());
+    assert!(h.mismatch, "{h:?}");
+    assert_eq!(h.why(), "runs ünïcödé-öne- but ünïcödé-twö- is current");
+    let d = pass(&wd, &store);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].starts_with("bridge tier 1: restart marker written (runs ünïcödé-öne- but"),
+        "{d:?}"
+    );
+    // The status verb and the panel's rows read the same stamp.
+    assert_eq!(wd.rows(&conn(&store), now()).unwrap().len(), 1);
+}
+
+/// A process that writes its pid and never a heartbeat (`sleep` under a
+/// name of its own, so the test can find and end it).
+fn silent_start(w: &World) -> (Vec<String>, String) {
+    let tag = format!("{}", 6000 + std::process::id() % 1000);
+    let script = format!("echo $$ > {}; exec sleep {tag}", w.pid_file().display());
+    (
+        vec!["sh".into(), "-c".into(), script],
+        format!("sleep {tag}"),
+    )
+}
+
+#[test]
+fn a_restarted_process_is_not_judged_by_its_predecessors_last_beat() {
+    let w = World::new();
+    // A heartbeat file left long ago by a process that is gone.
+    std::fs::write(w.heartbeat(), "old").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(w.heartbeat())
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let mut cfg = w.config();
+    cfg.heartbeat_stale_secs = 30;
+    let (start, pattern) = silent_start(&w);
+    cfg.start = start;
+    cfg.cmdline_pattern = Some(pattern);
+    let wd = watchdog(cfg);
+    let store = w.store();
+    let d = pass(&wd, &store);
+    assert!(d[0].contains("restarted, new pid="), "{d:?}");
+    let new = w.pid().unwrap();
+    // Fresh: thirty seconds from its own start before it can be stale,
+    // whatever the old file says; and not yet proved, so nothing is reset.
+    let d = pass(&wd, &store);
+    proc_common::kill9(new);
+    assert!(d.is_empty(), "a fresh process is left alone: {d:?}");
+    let st = heal_state(&conn(&store), "bridge").unwrap();
+    assert_eq!((st.tier, st.failures), (3, 1), "{st:?}");
+    assert_eq!(w.pid(), Some(new));
+}
+
+#[test]
+fn tier_3_starts_nothing_when_a_new_process_took_over_during_the_grace() {
+    let mut w = World::new();
+    let old = w.spawn_bridge(&["--ignore-sigterm"]);
+    w.hang_until_stale(1);
+    let mut cfg = w.config();
+    cfg.grace_secs = 4;
+    let store = w.store();
+    save_heal_state(
+        &conn(&store),
+        &HealState {
+            name: "bridge".into(),
+            tier: 2,
+            last_action_at: now() - 600,
+            ..HealState::default()
+        },
+    )
+    .unwrap();
+    let wd = watchdog(cfg);
+    let heal = std::thread::spawn(move || pass(&wd, &store));
+    // While the watchdog waits out the grace, someone starts a new bridge.
+    std::thread::sleep(Duration::from_millis(500));
+    let newer = w.spawn_bridge(&[]);
+    let d = heal.join().unwrap();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].contains(&format!("SIGKILL pid={old}"))
+            && d[0].contains(&format!(
+                "a new process pid={newer} is already running; not starting another"
+            )),
+        "{d:?}"
+    );
+    assert_eq!(w.pid(), Some(newer), "no third bridge");
+    assert!(running(newer));
+    assert!(!running(old));
+}

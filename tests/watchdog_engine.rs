@@ -151,3 +151,138 @@ async fn heal_state_survives_an_engine_restart() {
         "{heals:?}"
     );
 }
+
+async fn wait_snapshot(
+    handle: &EngineHandle,
+    what: &str,
+    pred: impl Fn(&keeper_tui::engine::Snapshot) -> bool,
+) -> std::sync::Arc<keeper_tui::engine::Snapshot> {
+    let mut rx = handle.snapshots.clone();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let s = rx.borrow_and_update().clone();
+            if pred(&s) {
+                return s;
+            }
+            rx.changed().await.unwrap();
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no snapshot with {what} within 20 s"))
+}
+
+/// Poll (bounded) until `kind` has `n` events.
+async fn wait_events(db: &Path, kind: &str, n: usize) -> Vec<(Option<String>, String)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = events(db, kind);
+        if found.len() >= n || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_tick_a_hang_climbs_past_tier_1_in_one_engine() {
+    let mut w = World::new();
+    let pid = w.spawn_bridge(&[]);
+    drop(w.store());
+    let mut cfg = w.config();
+    // Nothing but the cooldown's end can wake the loop after tier 1: the
+    // hung bridge writes no file.
+    cfg.cooldown_secs = 1;
+    let (engine, _handle) = engine_with(&w, cfg);
+    let (stop, task) = start(engine);
+    std::fs::write(w.hang_file(), "").unwrap();
+    let heals = wait_events(&w.db(), "heal", 2).await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let targets: Vec<_> = heals.iter().map(|(t, _)| t.clone().unwrap()).collect();
+    assert_eq!(targets[..2], ["bridge:tier1", "bridge:tier2"], "{heals:?}");
+    assert!(
+        heals[1]
+            .1
+            .starts_with(&format!("bridge tier 2: SIGTERM sent pid={pid}")),
+        "{heals:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_move_the_panel_but_run_no_pass() {
+    let mut w = World::new();
+    w.spawn_bridge(&[]);
+    drop(w.store());
+    let (engine, handle) = engine_with_watchdog(&w);
+    let (stop, task) = start(engine);
+    let beat =
+        |s: &keeper_tui::engine::Snapshot| s.bridges.first().and_then(|b| b.health.heartbeat_at);
+    // Three different heartbeat seconds seen on screen (each from a file
+    // event), all after the pass at start.
+    let first = wait_snapshot(&handle, "the first pass", |s| {
+        s.loops.first().is_some_and(|l| l.passes == 1 && !l.running) && beat(s).is_some()
+    })
+    .await;
+    let mut seen = vec![beat(&first)];
+    while seen.len() < 3 {
+        let last = *seen.last().unwrap();
+        let s = wait_snapshot(&handle, "a newer heartbeat", |s| beat(s) > last).await;
+        seen.push(beat(&s));
+    }
+    let now = handle.snapshots.borrow().clone();
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    assert_eq!(
+        now.loops[0].passes, 1,
+        "heartbeats re-arm the stale timer; they run no pass"
+    );
+    // Healthy and no tick: the next look is the heartbeat's stale moment.
+    assert!(now.loops[0].next_due.is_some(), "{:?}", now.loops[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_never_comes_back_healthy_opens_the_circuit_once() {
+    let w = World::new();
+    drop(w.store());
+    let mut cfg = w.config();
+    // It starts, writes its pid, and never beats: each start is confirmed
+    // and each goes stale a second later.
+    let tag = format!("{}", 7000 + std::process::id() % 1000);
+    cfg.start = vec![
+        "sh".into(),
+        "-c".into(),
+        format!("echo $$ > {}; exec sleep {tag}", w.pid_file().display()),
+    ];
+    cfg.cmdline_pattern = Some(format!("sleep {tag}"));
+    cfg.grace_secs = 0;
+    cfg.quiet_secs = 3600;
+    let (engine, handle) = engine_with(&w, cfg);
+    let (stop, task) = start(engine);
+    let broken = wait_events(&w.db(), "circuit_broken", 1).await;
+    let heals = events(&w.db(), "heal");
+    let snap = wait_snapshot(&handle, "the pass that broke the circuit", |s| {
+        s.loops.first().is_some_and(|l| !l.running)
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    if let Some(pid) = w.pid() {
+        proc_common::kill9(pid);
+    }
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert_eq!(
+        heals.len(),
+        3,
+        "three restarts, then the breaker: {heals:?}"
+    );
+    assert!(
+        heals
+            .iter()
+            .all(|(t, _)| t.as_deref() == Some("bridge:tier3"))
+    );
+    let st = heal_state(&rusqlite::Connection::open(w.db()).unwrap(), "bridge").unwrap();
+    assert_eq!(st.failures, 3, "{st:?}");
+    // Broken: the next look is the next alert, a quiet period away.
+    let due = snap.loops[0].next_due.expect("a next look");
+    assert!(due >= proc_common::now() + 3000, "{:?}", snap.loops[0]);
+}

@@ -38,15 +38,14 @@ fn io(what: &str, path: &Path, e: &std::io::Error) -> Error {
 /// given text.
 fn version(a: &BridgeArgs) -> String {
     if let Some(repo) = &a.version_repo {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(repo)
-            .args(["rev-parse", "HEAD"])
-            .output();
-        return out.ok().filter(|o| o.status.success()).map_or_else(
-            || "unknown".into(),
-            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        );
+        let repo = repo.display().to_string();
+        return crate::sys::command::run(
+            &["git", "-C", &repo, "rev-parse", "HEAD"],
+            None,
+            Duration::from_secs(2),
+        )
+        .stdout_if_ok()
+        .unwrap_or_else(|| "unknown".into());
     }
     a.version.clone().unwrap_or_else(|| "unknown".into())
 }

@@ -222,10 +222,10 @@ struct Actor {
     sent: Option<LoopStatus>,
     /// The interval's next moment.
     next_due: Option<Instant>,
-    /// When the last pass wants to look again (a cooldown's end, a
-    /// heartbeat's stale moment).
+    /// When the last pass must look again (a cooldown's end).
     pass_wants: Option<Instant>,
-    /// When a watched file's change says to look.
+    /// When what the loop watches goes stale: set by a pass, moved by each
+    /// change to a watched file.
     look_wants: Option<Instant>,
     pass: JoinSet<PassDone>,
     jobs: JoinSet<JobDone>,
@@ -277,18 +277,20 @@ pub(crate) async fn run(
         tokio::select! {
             biased;
             _ = stop.changed() => break,
+            // Before a pass's end: a force that arrived while it ran shares
+            // the next pass with the others.
+            Some(msg) = mailbox.recv() => a.on_msg(msg),
             Some(done) = a.pass.join_next(), if !a.pass.is_empty() => match done {
                 Ok(done) => a.finished(done),
                 Err(e) => a.shared.ctx.events.notice(true, format!("{} pass lost: {e}", a.status.id)),
             },
-            Some(msg) = mailbox.recv() => a.on_msg(msg),
             () = wake.notified() => {
                 let sh = Arc::clone(&a.shared);
                 a.jobs.spawn_blocking(move || JobDone::Look(sh.look()));
             }
             Some(done) = a.jobs.join_next(), if !a.jobs.is_empty() => {
                 if let Ok(JobDone::Look(look_in)) = done {
-                    a.look_wants = look_in.map(|d| Instant::now() + d);
+                    a.looked(look_in);
                 }
             }
             () = sleep_until(due), if idle && due.is_some() => {
@@ -313,6 +315,18 @@ impl Actor {
                 .events
                 .send(Event::Loop(self.status.clone()));
         }
+    }
+
+    /// A watched file changed and the loop says when to look. "Now" is not
+    /// news while the last pass already has the next step in hand (a
+    /// cooldown running): that pass knew it was unhealthy.
+    fn looked(&mut self, look_in: Option<Duration>) {
+        let now = Instant::now();
+        let firm_pending = self.pass_wants.is_some_and(|t| t > now);
+        self.look_wants = match look_in {
+            Some(d) if d.is_zero() && firm_pending => None,
+            other => other.map(|d| now + d),
+        };
     }
 
     fn start(&mut self, mode: PassMode, first: bool, waiters: Vec<oneshot::Sender<Reply>>) {
@@ -407,12 +421,14 @@ impl Actor {
             events.send(Event::Wrote);
         }
         let now = Instant::now();
-        self.look_wants = None;
-        self.pass_wants = match &result {
-            Ok(r) => r
-                .next_look
-                .map(|d| now + if r.changed { d } else { d.max(MIN_RELOOK) }),
-            Err(_) => None,
+        let floor =
+            |r: &PassResult, d: Duration| now + if r.changed { d } else { d.max(MIN_RELOOK) };
+        (self.pass_wants, self.look_wants) = match &result {
+            Ok(r) => (
+                r.next_look.map(|d| floor(r, d)),
+                r.stale_in.map(|d| floor(r, d)),
+            ),
+            Err(_) => (None, None),
         };
         if mode == PassMode::Scheduled && self.next_due.is_some_and(|d| d <= now) {
             self.next_due = self.interval.map(|i| now + i);

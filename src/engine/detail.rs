@@ -45,3 +45,25 @@ pub(super) fn loop_history(kind: &str, rows: &[(i64, String, String)], now: i64)
     }
     out.join("\n")
 }
+
+/// keeper's own record of a loop's passes that changed something or
+/// failed (failures leave no event in the store).
+pub(super) fn keeper_history(rows: &[crate::store::keeper::PassRecord], now: i64) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = vec![
+        String::new(),
+        "keeper-tui's record (changes and failures):".to_string(),
+    ];
+    for r in rows {
+        out.push(format!(
+            "{:>4} ago  {} {}  {}",
+            fmt_age(now - r.finished_at),
+            r.mode,
+            if r.ok { "ok" } else { "FAILED" },
+            r.summary
+        ));
+    }
+    out.join("\n")
+}

@@ -231,9 +231,19 @@ fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
             let Some(v) = &h.view else {
                 return Err(unreadable());
             };
-            crate::store::events::recent_of_kind(v.conn(), &kind, 30)
-                .map(|rows| Outcome::Detail(detail::loop_history(&kind, &rows, now_unix())))
-                .map_err(|e| EngineError::Refused(e.to_string()))
+            let now = now_unix();
+            let mut text = crate::store::events::recent_of_kind(v.conn(), &kind, 30)
+                .map(|rows| detail::loop_history(&kind, &rows, now))
+                .map_err(|e| EngineError::Refused(e.to_string()))?;
+            if let Some(id) = crate::loops::LoopId::ALL
+                .iter()
+                .find(|l| l.pass_kind() == kind)
+            {
+                let record = crate::store::keeper::recent_passes(v.conn(), id.name(), 20)
+                    .map_err(|e| EngineError::Refused(e.to_string()))?;
+                text.push_str(&detail::keeper_history(&record, now));
+            }
+            Ok(Outcome::Detail(text))
         }
     }
 }

@@ -75,6 +75,7 @@ impl Loop for Janitor {
             detail: Vec::new(),
             touched: closed.into_iter().map(Touched::Thread).collect(),
             next_look: None,
+            stale_in: None,
         })
     }
 

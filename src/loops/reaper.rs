@@ -575,6 +575,7 @@ impl Loop for Reaper {
             detail,
             touched,
             next_look: None,
+            stale_in: None,
         })
     }
 

@@ -243,25 +243,33 @@ impl Watchdog {
         }
     }
 
-    /// When to look again, from the decisions just made.
-    fn next_look(
+    /// When to look again, from the decisions just made: a firm moment
+    /// (a cooldown's end, a fresh process due to prove itself, the next
+    /// alert), and the moment a healthy process goes stale unless it
+    /// beats first.
+    fn next_looks(
         steps: &[(f64, Step)],
         acted_at: i64,
         cooldowns: &[u64],
         nowf: f64,
-    ) -> Option<Duration> {
-        steps
-            .iter()
-            .zip(cooldowns)
-            .map(|((stale_at, step), cooldown)| match step {
-                Step::Healthy { .. } => *stale_at,
-                Step::Settling { until } => *until,
-                Step::Cooldown { until } | Step::Broken { until, .. } => *until as f64,
-                Step::Act(_) => (acted_at + *cooldown as i64) as f64,
-            })
-            .map(|at| (at - nowf).max(0.0))
-            .min_by(f64::total_cmp)
-            .map(Duration::from_secs_f64)
+    ) -> (Option<Duration>, Option<Duration>) {
+        let within = |at: f64| Duration::from_secs_f64((at - nowf).max(0.0));
+        let mut firm: Option<f64> = None;
+        let mut stale: Option<f64> = None;
+        let earliest = |slot: &mut Option<f64>, at: f64| {
+            *slot = Some(slot.map_or(at, |s| s.min(at)));
+        };
+        for ((stale_at, step), cooldown) in steps.iter().zip(cooldowns) {
+            match step {
+                Step::Healthy { .. } => earliest(&mut stale, *stale_at),
+                Step::Settling { until } => earliest(&mut firm, *until),
+                Step::Cooldown { until } | Step::Broken { until, .. } => {
+                    earliest(&mut firm, *until as f64);
+                }
+                Step::Act(_) => earliest(&mut firm, (acted_at + *cooldown as i64) as f64),
+            }
+        }
+        (firm.map(within), stale.map(within))
     }
 }
 
@@ -360,12 +368,14 @@ impl Loop for Watchdog {
             .collect();
         let cooldowns: Vec<u64> = plans.iter().map(|(p, ..)| p.cooldown_secs).collect();
         let acted_at = crate::store::now_unix();
+        let (next_look, stale_in) = Self::next_looks(&steps, acted_at, &cooldowns, now_precise());
         Ok(PassResult {
             changed: !records.is_empty(),
             summary,
             detail: messages,
             touched: records.into_iter().filter_map(|r| r.touched).collect(),
-            next_look: Self::next_look(&steps, acted_at, &cooldowns, now_precise()),
+            next_look,
+            stale_in,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// The panels, in focus order; `1`…`5` jump to them.
+/// The panels, in focus order; the digits `1`…`7` jump to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Panel {
     Stores,
