@@ -335,6 +335,8 @@ pub struct Engine {
     loops: Vec<Arc<dyn Loop>>,
     writer: Option<Arc<WriteStore>>,
     view: StoreView,
+    /// The store as first read, so the first snapshot has it.
+    figures: StoreFigures,
     threads: Vec<ThreadRow>,
     snapshot_tx: tokio::sync::watch::Sender<Arc<Snapshot>>,
     commands: mpsc::Receiver<Request>,
@@ -388,11 +390,13 @@ impl Engine {
         };
         let (snapshot_tx, snapshots) = tokio::sync::watch::channel(Arc::new(placeholder));
         let (tx, commands) = mpsc::channel(64);
+        let figures = view.figures(crate::store::now_unix());
         let engine = Engine {
             settings,
             loops,
             writer,
             view,
+            figures,
             threads,
             snapshot_tx,
             commands,

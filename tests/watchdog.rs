@@ -712,3 +712,28 @@ fn tier_3_starts_nothing_when_a_new_process_took_over_during_the_grace() {
     assert!(running(newer));
     assert!(!running(old));
 }
+
+#[test]
+fn a_pass_that_has_not_started_acting_gives_up_when_keeper_tui_stops() {
+    let w = World::new();
+    // No pid file: the next step would start a process.
+    let wd = watchdog(w.config());
+    let store = w.store();
+    let read = rusqlite::Connection::open(&store.path).unwrap();
+    let stopping = std::sync::atomic::AtomicBool::new(true);
+    let ctx = keeper_tui::loops::PassCtx {
+        read: &read,
+        store: &store,
+        mode: PassMode::Scheduled,
+        now: now(),
+        first: false,
+        stopping: &stopping,
+    };
+    let err = keeper_tui::loops::Loop::pass(&wd, &ctx).unwrap_err();
+    assert!(
+        matches!(err, keeper_tui::error::Error::ShuttingDown(_)),
+        "{err}"
+    );
+    assert!(w.pid().is_none(), "nothing was started");
+    assert!(w.events("heal").is_empty(), "nothing recorded");
+}

@@ -172,7 +172,7 @@ impl Shared {
         match seen {
             Ok(Some(o)) => self.ctx.events.send(Event::Observed(o)),
             Ok(None) => {}
-            Err(e) => tracing::debug!("{}: {e}", self.id()),
+            Err(e) => self.trouble(&e),
         }
     }
 
@@ -190,9 +190,19 @@ impl Shared {
                 c.look_in
             }
             Err(e) => {
-                tracing::debug!("{}: {e}", self.id());
+                self.trouble(&e);
                 None
             }
+        }
+    }
+
+    /// A look that failed: a bug goes to the Log; an unreadable store is
+    /// already said there by the view.
+    fn trouble(&self, e: &EngineError) {
+        if matches!(e, EngineError::Panicked { .. }) {
+            self.ctx.events.notice(true, format!("{}: {e}", self.id()));
+        } else {
+            tracing::debug!("{}: {e}", self.id());
         }
     }
 }

@@ -280,6 +280,7 @@ pub(super) async fn run(
         loops,
         writer,
         view,
+        figures,
         threads,
         snapshot_tx,
         mut commands,
@@ -291,7 +292,6 @@ pub(super) async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopping = Arc::new(AtomicBool::new(false));
     let mut jobs: JoinSet<()> = JoinSet::new();
-    let figures = view.figures(now_unix());
     let mut started = start_tasks(
         &settings,
         loops,

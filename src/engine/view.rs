@@ -114,6 +114,12 @@ pub(crate) async fn run(
         match joined {
             Ok((h, answer)) => {
                 held = Some(h);
+                // A bug in a refresh nobody asked for still reaches the Log.
+                if let Err(e @ EngineError::Panicked { .. }) = &answer
+                    && replies.is_empty()
+                {
+                    ctx.events.notice(true, e.to_string());
+                }
                 for r in replies {
                     if logged {
                         ctx.events.reply(r, answer.clone());

@@ -93,7 +93,9 @@ fn current_version(p: &ProcessConfig) -> Option<String> {
 /// its predecessor's last beat). Unix seconds, sub-second where known.
 pub fn beat_clock(heartbeat: &Path, live: &Liveness) -> Option<f64> {
     let beat = mtime_precise(heartbeat);
-    let started = live.info().map(|i| i.started_at as f64);
+    // Start times are whole seconds: take the end of that second, so a
+    // fresh process never has less than its full threshold.
+    let started = live.info().map(|i| i.started_at as f64 + 1.0);
     match (beat, started) {
         (Some(b), Some(s)) => Some(b.max(s)),
         (b, s) => b.or(s),
