@@ -95,7 +95,7 @@ fn healthy_bridge_resets_an_old_heal_state() {
     save_heal_state(&conn(&store), &old).unwrap();
     let wd = watchdog(w.config());
     let detail = pass(&wd, &store);
-    assert!(detail.is_empty(), "{detail:?}");
+    assert_eq!(detail, ["bridge healthy again"]);
     let st = heal_state(&conn(&store), "bridge").unwrap();
     assert_eq!((st.tier, st.failures), (0, 0), "{st:?}");
     assert!(w.events("heal").is_empty());
@@ -146,7 +146,7 @@ fn stale_heartbeat_writes_the_restart_marker_and_the_bridge_reexecs() {
             .unwrap()
             > before
     });
-    assert!(pass(&wd, &store).is_empty());
+    assert_eq!(pass(&wd, &store), ["bridge healthy again"]);
     assert_eq!(heal_state(&conn(&store), "bridge").unwrap().tier, 0);
     assert_eq!(w.pid(), Some(pid));
     assert!(w.children[0].try_wait().unwrap().is_none());
@@ -247,7 +247,7 @@ fn a_bridge_that_ignores_sigterm_is_killed_and_restarted_with_a_new_pid() {
                 .is_ok_and(|m| m >= started)
         },
     );
-    assert!(pass(&wd, &store).is_empty());
+    assert_eq!(pass(&wd, &store), ["bridge healthy again"]);
     let st = heal_state(&conn(&store), "bridge").unwrap();
     assert_eq!((st.tier, st.failures), (0, 0), "{st:?}");
 }
@@ -284,7 +284,7 @@ fn no_pid_file_goes_straight_to_tier_3_without_a_signal() {
     wait_until(Duration::from_secs(10), "the first heartbeat", || {
         w.heartbeat().exists()
     });
-    assert!(pass(&wd, &store).is_empty());
+    assert_eq!(pass(&wd, &store), ["bridge healthy again"]);
     let st = heal_state(&conn(&store), "bridge").unwrap();
     assert_eq!((st.tier, st.failures), (0, 0), "{st:?}");
 }
@@ -458,7 +458,7 @@ fn a_version_mismatch_in_a_real_repository_goes_to_tier_1() {
             && std::fs::read_to_string(w.version_file()).is_ok_and(|s| s.trim() == second)
     });
     assert_eq!(w.pid(), Some(pid));
-    assert!(pass(&wd, &store).is_empty());
+    assert_eq!(pass(&wd, &store), ["bridge healthy again"]);
     assert_eq!(heal_state(&conn(&store), "bridge").unwrap().tier, 0);
     assert_eq!(heal_targets(&w).len(), 1);
 }

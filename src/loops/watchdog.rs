@@ -186,7 +186,7 @@ impl Watchdog {
                     ..HealState::default()
                 },
                 events: Vec::new(),
-                message: None,
+                message: Some(format!("{} healthy again", p.name)),
                 touched: None,
             }),
             Step::Broken { alert: true, .. } => {
