@@ -284,6 +284,10 @@ pub struct Snapshot {
     pub sessions: Option<crate::loops::reaper::Survey>,
     /// The watchdog's supervised processes; empty when none are configured.
     pub bridges: Vec<crate::loops::watchdog::BridgeRow>,
+    /// Only times moved since the last snapshot (a heartbeat seen, a next
+    /// look moved): a screen that redraws its ages each second anyway can
+    /// wait for that.
+    pub timing_only: bool,
 }
 
 /// Rows the Threads panel can scroll through.
@@ -387,6 +391,7 @@ impl Engine {
             thread_filter: ThreadFilter::default(),
             sessions: None,
             bridges: Vec::new(),
+            timing_only: false,
         };
         let (snapshot_tx, snapshots) = tokio::sync::watch::channel(Arc::new(placeholder));
         let (tx, commands) = mpsc::channel(64);

@@ -215,6 +215,11 @@ pub trait Loop: Send + Sync + 'static {
     fn watched_files(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+    /// How often at most `on_change` runs, however often the files change:
+    /// changes closer together share one look.
+    fn look_every(&self) -> Duration {
+        Duration::from_secs(1)
+    }
     /// A watched file changed: when is a pass needed, and what can the
     /// panel show meanwhile. Must stay cheap (it may run on every
     /// heartbeat): files and the process table, a keyed read at most.
@@ -238,7 +243,8 @@ pub struct Change {
 pub enum Observation {
     Sessions(reaper::Survey),
     Bridges(Vec<watchdog::BridgeRow>),
-    /// Bridges looked at without asking for the current version (a
-    /// heartbeat): the version columns keep what the last full look saw.
+    /// Bridges looked at on a heartbeat, from files and the process table
+    /// only: the version columns and the heal state keep what the last
+    /// full look saw.
     Heartbeats(Vec<watchdog::BridgeRow>),
 }

@@ -557,3 +557,16 @@ fn r_refreshes_from_any_panel() {
         assert_eq!(status(&app), ("refreshing…".into(), false));
     }
 }
+
+#[test]
+fn a_snapshot_where_only_times_moved_waits_for_the_clock_tick() {
+    let mut app = app();
+    let mut snap = ui_common::snapshot();
+    snap.generation += 1;
+    snap.timing_only = true;
+    assert!(!app.on_snapshot(Arc::new(snap.clone())), "no redraw of its own");
+    assert_eq!(app.snapshot.generation, snap.generation, "but kept for the tick");
+    snap.generation += 1;
+    snap.timing_only = false;
+    assert!(app.on_snapshot(Arc::new(snap)), "news redraws at once");
+}

@@ -242,6 +242,11 @@ struct Actor {
     /// Forces asked for while a pass runs: they share the next pass.
     queued: Option<Vec<oneshot::Sender<Reply>>>,
     first_scheduled: bool,
+    /// When the next look at a changed file is taken: changes that come
+    /// faster than `look_every` (a heartbeat every 500 ms) share one look.
+    look_at: Option<Instant>,
+    last_look: Option<Instant>,
+    look_every: Duration,
 }
 
 pub(crate) async fn run(
@@ -254,6 +259,7 @@ pub(crate) async fn run(
     let interval = if scheduled { lp.interval() } else { None };
     let at_start = scheduled && lp.run_at_start();
     let files = lp.watched_files();
+    let lp_look_every = lp.look_every();
     let status = initial_status(lp.as_ref(), scheduled);
     let shared = Arc::new(Shared {
         pool: ReadPool::new(ctx.db.clone()),
@@ -278,6 +284,9 @@ pub(crate) async fn run(
         jobs: JoinSet::new(),
         queued: None,
         first_scheduled: true,
+        look_at: None,
+        last_look: None,
+        look_every: lp_look_every,
         shared,
     };
     loop {
@@ -294,7 +303,10 @@ pub(crate) async fn run(
                 Ok(done) => a.finished(done),
                 Err(e) => a.shared.ctx.events.notice(true, format!("{} pass lost: {e}", a.status.id)),
             },
-            () = wake.notified() => {
+            () = wake.notified(), if a.look_at.is_none() => a.look_soon(),
+            () = sleep_until(a.look_at), if a.look_at.is_some() => {
+                a.look_at = None;
+                a.last_look = Some(Instant::now());
                 let sh = Arc::clone(&a.shared);
                 a.jobs.spawn_blocking(move || JobDone::Look(sh.look()));
             }
@@ -325,6 +337,16 @@ impl Actor {
                 .events
                 .send(Event::Loop(self.status.clone()));
         }
+    }
+
+    /// A watched file changed: look now, or once `look_every` has passed
+    /// since the last look.
+    fn look_soon(&mut self) {
+        let now = Instant::now();
+        self.look_at = Some(
+            self.last_look
+                .map_or(now, |t| (t + self.look_every).max(now)),
+        );
     }
 
     /// A watched file changed and the loop says when to look. "Now" is not

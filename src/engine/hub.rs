@@ -120,7 +120,8 @@ impl State {
         }
     }
 
-    fn apply(&mut self, ev: Event, view_changed: &Notify) {
+    /// Take in one event; what it moved on screen.
+    fn apply(&mut self, ev: Event, view_changed: &Notify) -> Moved {
         match ev {
             Event::Notice { error, text } => {
                 if self.notices.len() == NOTICES_KEPT {
@@ -131,24 +132,42 @@ impl State {
                     error,
                     text,
                 });
+                Moved::News
             }
             Event::Loop(status) => match self.loops.iter_mut().find(|l| l.id == status.id) {
-                Some(l) => *l = status,
-                None => self.loops.push(status),
+                Some(l) => {
+                    let moved = status_moved(l, &status);
+                    *l = status;
+                    moved
+                }
+                None => {
+                    self.loops.push(status);
+                    Moved::News
+                }
             },
-            Event::Observed(Observation::Sessions(s)) => self.sessions = Some(s),
-            Event::Observed(Observation::Bridges(rows)) => self.bridges = rows,
+            Event::Observed(Observation::Sessions(s)) => {
+                self.sessions = Some(s);
+                Moved::News
+            }
+            Event::Observed(Observation::Bridges(rows)) => {
+                self.bridges = rows;
+                Moved::News
+            }
             Event::Observed(Observation::Heartbeats(mut rows)) => {
-                // A heartbeat look does not ask for the current version.
+                // A heartbeat look asks neither for the current version nor
+                // for the heal state.
                 for r in &mut rows {
                     if let Some(old) = self.bridges.iter().find(|b| b.health.name == r.health.name)
                     {
                         r.health.stamp.clone_from(&old.health.stamp);
                         r.health.current.clone_from(&old.health.current);
                         r.health.mismatch = old.health.mismatch;
+                        r.state.clone_from(&old.state);
                     }
                 }
+                let moved = heartbeats_moved(&self.bridges, &rows);
                 self.bridges = rows;
+                moved
             }
             Event::Store(news) => {
                 if let Some(f) = news.figures {
@@ -166,8 +185,12 @@ impl State {
                     Some(Readable::No(e)) => self.store_error = Some(e),
                     None => {}
                 }
+                Moved::News
             }
-            Event::Wrote => view_changed.notify_one(),
+            Event::Wrote => {
+                view_changed.notify_one();
+                Moved::Nothing
+            }
         }
     }
 
@@ -190,7 +213,52 @@ impl State {
             thread_filter: self.thread_filter.clone(),
             sessions: self.sessions.clone(),
             bridges: self.bridges.clone(),
+            timing_only: false,
         }
+    }
+}
+
+/// What an event moved on screen. Heartbeats and next looks move times
+/// only; the screen redraws its ages each second anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Moved {
+    Nothing,
+    Timing,
+    News,
+}
+
+/// A loop's new status against the old: a moved next look alone is time.
+fn status_moved(old: &LoopStatus, new: &LoopStatus) -> Moved {
+    let with_new_due = LoopStatus {
+        next_due: new.next_due,
+        ..old.clone()
+    };
+    if old == new {
+        Moved::Nothing
+    } else if with_new_due == *new {
+        Moved::Timing
+    } else {
+        Moved::News
+    }
+}
+
+/// New heartbeat rows against the old: the same but for when each beat
+/// was seen is only time moving.
+fn heartbeats_moved(old: &[BridgeRow], new: &[BridgeRow]) -> Moved {
+    if old == new {
+        return Moved::Nothing;
+    }
+    let same_but_times = old.len() == new.len()
+        && old.iter().zip(new).all(|(o, n)| {
+            let mut n = n.clone();
+            n.health.heartbeat_at = o.health.heartbeat_at;
+            n.health.heartbeat_age = o.health.heartbeat_age;
+            *o == n
+        });
+    if same_but_times {
+        Moved::Timing
+    } else {
+        Moved::News
     }
 }
 
@@ -320,11 +388,15 @@ pub(super) async fn run(
             biased;
             () = &mut shutdown => break,
             Some(ev) = events.recv() => {
-                state.apply(ev, &started.view_changed);
+                let mut moved = state.apply(ev, &started.view_changed);
                 while let Ok(ev) = events.try_recv() {
-                    state.apply(ev, &started.view_changed);
+                    moved = moved.max(state.apply(ev, &started.view_changed));
                 }
-                snapshot_tx.send_replace(Arc::new(state.snapshot(&db_path, read_only)));
+                if moved != Moved::Nothing {
+                    let mut snap = state.snapshot(&db_path, read_only);
+                    snap.timing_only = moved == Moved::Timing;
+                    snapshot_tx.send_replace(Arc::new(snap));
+                }
             }
             req = commands.recv(), if commands_open => match req {
                 Some(req) => route(req, &Routes {
@@ -385,7 +457,9 @@ async fn join_all(
     let joined = tokio::time::timeout(STOP_PATIENCE, async {
         loop {
             tokio::select! {
-                Some(ev) = events.recv() => state.apply(ev, view_changed),
+                Some(ev) = events.recv() => {
+                    state.apply(ev, view_changed);
+                }
                 done = tasks.join_next() => match done {
                     Some(Err(e)) => tracing::error!("engine task ended badly: {e}"),
                     Some(Ok(())) => {}
@@ -506,5 +580,64 @@ fn route(req: Request, r: &Routes<'_>, jobs: &mut JoinSet<()>) {
 fn send_view(r: &Routes<'_>, msg: ViewMsg) {
     if let Err(e) = r.view.send(msg) {
         e.0.fail(EngineError::Stopped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loops::watchdog::Health;
+    use crate::store::keeper::HealState;
+    use crate::sys::process::Liveness;
+
+    fn row(beat: i64, stale: bool) -> BridgeRow {
+        BridgeRow {
+            health: Health {
+                name: "bridge".into(),
+                liveness: Liveness::Dead,
+                heartbeat_age: Some(0),
+                heartbeat_at: Some(beat),
+                stale,
+                proven: true,
+                stamp: None,
+                current: None,
+                mismatch: false,
+            },
+            state: HealState::default(),
+            breaker_limit: 3,
+        }
+    }
+
+    #[test]
+    fn a_newer_beat_is_timing_and_a_change_of_health_is_news() {
+        let old = vec![row(100, false)];
+        assert_eq!(heartbeats_moved(&old, &old.clone()), Moved::Nothing);
+        assert_eq!(heartbeats_moved(&old, &[row(101, false)]), Moved::Timing);
+        assert_eq!(heartbeats_moved(&old, &[row(101, true)]), Moved::News);
+        assert_eq!(heartbeats_moved(&old, &[]), Moved::News);
+    }
+
+    #[test]
+    fn a_moved_next_look_is_timing_and_a_pass_is_news() {
+        let status = LoopStatus {
+            id: LoopId::Watchdog,
+            interval_secs: None,
+            running: false,
+            next_due: Some(100),
+            last: None,
+            passes: 1,
+            failures: 0,
+        };
+        assert_eq!(status_moved(&status, &status.clone()), Moved::Nothing);
+        let later = LoopStatus {
+            next_due: Some(101),
+            ..status.clone()
+        };
+        assert_eq!(status_moved(&status, &later), Moved::Timing);
+        let ran = LoopStatus {
+            passes: 2,
+            ..later
+        };
+        assert_eq!(status_moved(&status, &ran), Moved::News);
     }
 }

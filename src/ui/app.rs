@@ -138,16 +138,18 @@ impl App {
         });
     }
 
-    /// A new snapshot from the engine; false when paused (nothing to redraw).
+    /// A new snapshot from the engine; whether to redraw now. Paused: kept
+    /// for later. Only times moved: the next clock tick draws it.
     pub fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> bool {
         if self.paused {
             self.pending = Some(snap);
             return false;
         }
+        let now = !snap.timing_only;
         self.snapshot = snap;
         self.clamp_selections();
         self.show_new_notice();
-        true
+        now
     }
 
     /// What the engine did on its own (a heal, a reap, a failure) shows in

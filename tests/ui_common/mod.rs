@@ -198,6 +198,7 @@ pub fn snapshot() -> Snapshot {
         thread_filter: ThreadFilter::default(),
         sessions: None,
         bridges: Vec::new(),
+        timing_only: false,
     }
 }
 
