@@ -6,30 +6,46 @@
 //! 1. Idle cost: once the panels are drawn and have settled (10 s: the
 //!    first janitor pass, the first refresh), CPU seconds (utime + stime
 //!    from /proc/PID/stat) over 60 s with no input, and peak RSS (VmHWM).
-//!    The same for htop in an identical pane, afterwards, never at the same
-//!    time. Also the context switches of all threads (wake-ups) and the
-//!    bytes the program wrote to its terminal in those 60 s (tmux
-//!    `pipe-pane`).
-//! 2. Change-to-screen latency: another connection commits one
-//!    `probe_pass` event; the time from just after the commit until
-//!    `tmux capture-pane` shows the new count in the `probe` row's 7d
-//!    column (polled every 5 ms). The cost of one capture-pane call is
-//!    printed beside it: it is the granularity of the figure.
+//!    Three programs, one after the other, never at the same time, each in
+//!    an identical pane:
+//!    - keeper-tui with the default config (nothing supervised);
+//!    - keeper-tui on a fresh copy of the store with one
+//!      `[[watchdog.process]]`: the demo bridge (`keeper-tui bridge`,
+//!      heartbeat every 500 ms, started detached before the TUI and killed
+//!      at the end whatever the exit path). The bench fails unless the
+//!      Bridges panel shows it `healthy` before the idle period; whether it
+//!      still was at the end, the watchdog's `heal` events meanwhile and
+//!      the bridge's own CPU and peak RSS (a separate process, not in the
+//!      keeper-tui figures) are printed under the table;
+//!    - htop.
+//!
+//!    Also the context switches of all threads (wake-ups) and the bytes
+//!    the program wrote to its terminal in those 60 s (tmux `pipe-pane`).
+//! 2. Change-to-screen latency, in the first keeper-tui (no bridge): another
+//!    connection commits one `probe_pass` event; the time from just after
+//!    the commit until `tmux capture-pane` shows the new count in the
+//!    `probe` row's 7d column (polled every 5 ms). The cost of one
+//!    capture-pane call is printed beside it: it is the granularity of the
+//!    figure.
 //!
 //! Environment:
 //! - `KEEPER_BENCH_DB=PATH`: the store (default: the cached
 //!   `$TMPDIR/keeper-bench-B.sqlite` that `benches/store.rs` builds, built
-//!   here if missing). The TUI always runs on a fresh copy in a temp dir:
-//!   its janitor writes.
+//!   here if missing). Each keeper-tui runs on its own fresh copy in a temp
+//!   dir: its janitor writes.
 //! - `KEEPER_BENCH_IDLE_SECS` (default 60), `KEEPER_BENCH_SAMPLES`
 //!   (default 30).
+//! - `KEEPER_BENCH_SHOW=1`: print the last screen of each keeper-tui.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keeper_tui::demo::bridge::Files;
 use keeper_tui::store::now_unix;
 use keeper_tui::store::seed::{SeedSpec, seed};
+use keeper_tui::sys::process::{Target, inspect, read_pid_file, signal_checked, start_detached};
 
 const WIDTH: u16 = 200;
 const HEIGHT: u16 = 50;
@@ -37,6 +53,8 @@ const SETTLE: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(5);
 const BETWEEN: Duration = Duration::from_millis(300);
 const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the watchdog may take to show the bridge healthy.
+const READY_LIMIT: Duration = Duration::from_secs(60);
 
 fn tmp_dir() -> PathBuf {
     std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
@@ -77,9 +95,15 @@ fn source_store() -> (PathBuf, String) {
     (path, "seeded size B (built now)".into())
 }
 
-/// A fresh copy of the store (and its WAL, if it has one) in `dir`.
+/// A fresh copy of the store (and its WAL, if it has one) in `dir`,
+/// replacing an earlier copy and its sidecars.
 fn copy_store(src: &Path, dir: &Path) -> PathBuf {
     let dst = dir.join("threadkeeper.sqlite");
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = dst.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
     std::fs::copy(src, &dst).expect("copy the store");
     let mut wal = src.as_os_str().to_owned();
     wal.push("-wal");
@@ -186,9 +210,21 @@ impl Tmux {
     /// Wait until the pane shows `marker`; panics after `limit`, or if the
     /// program died.
     fn wait_for(&self, window: &str, marker: &str, limit: Duration) -> Duration {
+        self.wait_until(window, marker, |screen| screen.contains(marker), limit)
+    }
+
+    /// Wait until `ready` holds for the pane's text; panics after `limit`,
+    /// or if the program died.
+    fn wait_until(
+        &self,
+        window: &str,
+        what: &str,
+        ready: impl Fn(&str) -> bool,
+        limit: Duration,
+    ) -> Duration {
         let t0 = Instant::now();
         loop {
-            if self.capture(window).contains(marker) {
+            if ready(&self.capture(window)) {
                 return t0.elapsed();
             }
             assert!(
@@ -199,7 +235,7 @@ impl Tmux {
             );
             assert!(
                 t0.elapsed() < limit,
-                "{window}: no {marker:?} after {limit:?}:\n{}",
+                "{window}: no {what} after {limit:?}:\n{}",
                 self.capture(window)
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -209,35 +245,250 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        // tmux 3.3 leaves its socket file behind after kill-server.
-        let socket = self.cmd(&["display", "-p", "#{socket_path}"]);
-        let _ = self.cmd(&["kill-server"]);
-        let socket = String::from_utf8_lossy(&socket.stdout).trim().to_string();
-        if !socket.is_empty() {
-            let _ = std::fs::remove_file(socket);
+        kill_tmux_server(&self.socket);
+    }
+}
+
+fn kill_tmux_server(socket: &str) {
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+    };
+    // tmux 3.3 leaves its socket file behind after kill-server.
+    let path = tmux(&["display", "-p", "#{socket_path}"]);
+    let _ = tmux(&["kill-server"]);
+    if let Ok(out) = path {
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !path.is_empty() {
+            let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// What to undo when the bench is interrupted (SIGINT, SIGTERM, SIGHUP):
+/// Drop guards do not run then, and a leftover bridge would beat forever.
+#[derive(Clone, Default)]
+struct OnInterrupt(Arc<Mutex<Vec<Undo>>>);
+
+type Undo = Box<dyn Fn() + Send>;
+
+impl OnInterrupt {
+    fn install() -> Self {
+        let me = Self::default();
+        let todo = me.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the signal watcher");
+            let signal = rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut int = signal(SignalKind::interrupt()).expect("watch SIGINT");
+                let mut term = signal(SignalKind::terminate()).expect("watch SIGTERM");
+                let mut hup = signal(SignalKind::hangup()).expect("watch SIGHUP");
+                tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                    _ = hup.recv() => "SIGHUP",
+                }
+            });
+            eprintln!("{signal}: killing the bench's processes and removing its files");
+            if let Ok(undo) = todo.0.lock() {
+                for u in undo.iter().rev() {
+                    u();
+                }
+            }
+            std::process::exit(130);
+        });
+        me
+    }
+
+    fn add(&self, undo: impl Fn() + Send + 'static) {
+        self.0
+            .lock()
+            .expect("the interrupt list")
+            .push(Box::new(undo));
+    }
+}
+
+/// The demo bridge, started detached the way the watchdog's tier 3 starts
+/// it (own session, output to its log), supervised by the second
+/// keeper-tui. Killed on drop, and so is any bridge the watchdog started
+/// in its place.
+struct Bridge {
+    dir: PathBuf,
+    argv: Vec<String>,
+    pattern: String,
+    /// What `start_detached` returned, in case the pid file never came.
+    started: u32,
+}
+
+impl Bridge {
+    fn start(bin: &str, dir: PathBuf) -> Bridge {
+        std::fs::create_dir_all(&dir).expect("bridge dir");
+        let argv: Vec<String> = [
+            bin,
+            "bridge",
+            "--dir",
+            &dir.display().to_string(),
+            "--heartbeat-ms",
+            "500",
+            "--version",
+            "bench-1",
+        ]
+        .map(String::from)
+        .to_vec();
+        let pattern = format!("bridge --dir {}", dir.display());
+        let started = start_detached(&argv, None, &dir.join("bridge.log"))
+            .unwrap_or_else(|e| panic!("start the bridge: {e}"));
+        let bridge = Bridge {
+            dir,
+            argv,
+            pattern,
+            started,
+        };
+        let files = bridge.files();
+        let t0 = Instant::now();
+        while !(files.heartbeat.exists() && bridge.pid().is_some()) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the bridge wrote no pid and heartbeat in 10 s (log: {})",
+                std::fs::read_to_string(bridge.dir.join("bridge.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bridge
+    }
+
+    fn files(&self) -> Files {
+        Files::in_dir(&self.dir)
+    }
+
+    /// The live bridge its pid file names, if its command line is ours.
+    fn pid(&self) -> Option<u32> {
+        let (pid, _) = read_pid_file(&self.files().pid)?;
+        let info = inspect(pid)?;
+        (!info.zombie && info.cmdline.contains(&self.pattern)).then_some(pid as u32)
+    }
+
+    /// A config with the bridge as the one `[[watchdog.process]]`, like the
+    /// demo's (heartbeat stale after 5 s); every other key at its default.
+    fn write_config(&self, path: &Path) {
+        let f = self.files();
+        let text = |p: &Path| toml::Value::String(p.display().to_string());
+        let mut process = toml::Table::new();
+        process.insert("name".into(), "bridge".into());
+        process.insert("pid_file".into(), text(&f.pid));
+        process.insert("heartbeat_file".into(), text(&f.heartbeat));
+        process.insert("heartbeat_stale_secs".into(), 5.into());
+        process.insert("version_file".into(), text(&f.version));
+        process.insert(
+            "restart_markers".into(),
+            toml::Value::Array(vec![text(&f.marker)]),
+        );
+        process.insert(
+            "start".into(),
+            toml::Value::Array(self.argv.iter().map(|a| a.as_str().into()).collect()),
+        );
+        process.insert("log_file".into(), text(&self.dir.join("bridge.log")));
+        process.insert("cmdline_pattern".into(), self.pattern.as_str().into());
+        let mut watchdog = toml::Table::new();
+        watchdog.insert(
+            "process".into(),
+            toml::Value::Array(vec![toml::Value::Table(process)]),
+        );
+        let mut config = toml::Table::new();
+        config.insert("watchdog".into(), toml::Value::Table(watchdog));
+        std::fs::write(path, config.to_string()).expect("write the bridge config");
+    }
+
+    /// Kills every bridge of ours still alive, when called.
+    fn killer(&self) -> impl Fn() + Send + 'static {
+        let (dir, pattern, started) = (self.dir.clone(), self.pattern.clone(), self.started);
+        move || kill_bridges(&dir, &pattern, started)
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        kill_bridges(&self.dir, &self.pattern, self.started);
+    }
+}
+
+/// SIGKILL to the bridge the pid file names and the one first started,
+/// each only if its command line still has `pattern`.
+fn kill_bridges(dir: &Path, pattern: &str, started: u32) {
+    let named = read_pid_file(&Files::in_dir(dir).pid).map(|(pid, _)| pid);
+    for pid in [named, Some(started as i32)].into_iter().flatten() {
+        if let Some(info) = inspect(pid).filter(|i| !i.zombie) {
+            let t = Target::of(&info, Some(pattern), None);
+            let _ = signal_checked(&t, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// The bridge's row on the Bridges panel says `alive` and `healthy`.
+fn bridge_healthy(screen: &str) -> bool {
+    screen.lines().any(|line| {
+        line.split(['│', '┃']).any(|cell| {
+            let words: Vec<&str> = cell
+                .trim_start_matches(|c: char| c.is_whitespace() || c == '>')
+                .split_whitespace()
+                .collect();
+            words.first() == Some(&"bridge")
+                && words.contains(&"alive")
+                && words.contains(&"healthy")
+        })
+    })
+}
+
+/// `heal` events the watchdog wrote to the store.
+fn heals(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .and_then(|c| {
+            c.query_row("SELECT COUNT(*) FROM events WHERE kind='heal'", [], |r| {
+                r.get(0)
+            })
+        })
+        .expect("count heal events")
 }
 
 /// (utime + stime, cutime + cstime) of a whole process (all its threads;
 /// children it has waited for), in clock ticks.
 fn cpu_ticks(pid: u32) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    try_cpu_ticks(pid).expect("/proc/PID/stat of a live process")
+}
+
+/// `cpu_ticks`, or `None` when the process is gone.
+fn try_cpu_ticks(pid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the `(comm)`: state is field 3, utime 14, stime 15,
     // cutime 16, cstime 17.
-    let rest = &stat[stat.rfind(')').expect("comm") + 1..];
+    let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<u64> = rest
         .split_whitespace()
         .skip(11)
         .take(4)
-        .map(|v| v.parse().expect("a tick count"))
-        .collect();
-    (f[0] + f[1], f[2] + f[3])
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    Some((f.first()? + f.get(1)?, f.get(2)? + f.get(3)?))
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} is gone: no {key}"
+    );
+    try_status_kib(pid, key).unwrap_or(0)
+}
+
+/// A `kB` line of /proc/PID/status, or `None` when the process is gone.
+fn try_status_kib(pid: u32, key: &str) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("/proc/PID/status")
+        .ok()?
         .lines()
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| {
@@ -247,7 +498,6 @@ fn status_kib(pid: u32, key: &str) -> u64 {
                 .parse()
                 .ok()
         })
-        .unwrap_or(0)
 }
 
 /// Context switches (voluntary + involuntary) of each live thread, by tid.
@@ -285,6 +535,8 @@ fn ctx_delta(
 
 struct Idle {
     startup: Duration,
+    /// From the first frame until the `ready` check held.
+    ready_after: Option<Duration>,
     cpu_s: f64,
     child_cpu_s: f64,
     hwm_mib: f64,
@@ -292,20 +544,47 @@ struct Idle {
     wakeups: u64,
     threads: usize,
     tty_bytes: u64,
+    /// The process measured beside it, over the same period.
+    beside: Option<Beside>,
+    /// The pane at the end of the idle period.
+    screen: String,
 }
 
-/// Start `command` in window `name`, wait for `marker` then `SETTLE`, and
-/// measure `secs` of doing nothing. Leaves the program running.
-fn idle(
-    tmux: &Tmux,
-    name: &str,
-    command: &str,
-    marker: &str,
-    secs: u64,
-    dir: &Path,
-) -> (u32, Idle) {
-    let pid = tmux.spawn(name, command);
-    let startup = tmux.wait_for(name, marker, Duration::from_secs(300));
+/// A separate process read at the same moments as the program.
+struct Beside {
+    pid: u32,
+    cpu_s: f64,
+    hwm_mib: f64,
+}
+
+/// A program to measure, alone in its window.
+struct Program<'a> {
+    window: &'a str,
+    command: String,
+    /// Text of the first full frame.
+    marker: &'a str,
+    /// What must then hold on the screen before the settle starts: the
+    /// bench fails if it never does (within `READY_LIMIT`).
+    ready: Option<Ready<'a>>,
+    /// Another process whose CPU is read over the same idle period.
+    beside: Option<u32>,
+}
+
+#[derive(Clone, Copy)]
+struct Ready<'a> {
+    what: &'a str,
+    check: fn(&str) -> bool,
+}
+
+/// Start the program, wait for its first frame, its `ready` check, then
+/// `SETTLE`, and measure `secs` of doing nothing. Leaves it running.
+fn idle(tmux: &Tmux, prog: &Program, secs: u64, dir: &Path) -> (u32, Idle) {
+    let name = prog.window;
+    let pid = tmux.spawn(name, &prog.command);
+    let startup = tmux.wait_for(name, prog.marker, Duration::from_secs(300));
+    let ready_after = prog
+        .ready
+        .map(|r| tmux.wait_until(name, r.what, r.check, READY_LIMIT));
     std::thread::sleep(SETTLE);
     let tick = run("getconf", &["CLK_TCK"]).parse::<f64>().unwrap_or(100.0);
     let out = dir.join(format!("{name}.tty"));
@@ -316,18 +595,30 @@ fn idle(
         &target,
         &format!("exec cat > {}", sh_quote(&out.display().to_string())),
     ]);
+    let b0 = prog.beside.and_then(try_cpu_ticks);
     let (c0, w0) = (cpu_ticks(pid), ctx_switches(pid));
     std::thread::sleep(Duration::from_secs(secs));
     let (c1, w1) = (cpu_ticks(pid), ctx_switches(pid));
+    let b1 = prog.beside.and_then(try_cpu_ticks);
+    let screen = tmux.capture(name);
     let threads = w1.len();
     tmux.ok(&["pipe-pane", "-t", &target]);
     std::thread::sleep(Duration::from_millis(100));
     let tty_bytes = std::fs::metadata(&out).map_or(0, |m| m.len());
     let per_60 = 60.0 / secs as f64;
+    let beside = match (prog.beside, b0, b1) {
+        (Some(bpid), Some(b0), Some(b1)) => Some(Beside {
+            pid: bpid,
+            cpu_s: (b1.0 - b0.0) as f64 / tick * per_60,
+            hwm_mib: try_status_kib(bpid, "VmHWM").unwrap_or(0) as f64 / 1024.0,
+        }),
+        _ => None,
+    };
     (
         pid,
         Idle {
             startup,
+            ready_after,
             cpu_s: (c1.0 - c0.0) as f64 / tick * per_60,
             child_cpu_s: (c1.1 - c0.1) as f64 / tick * per_60,
             hwm_mib: status_kib(pid, "VmHWM") as f64 / 1024.0,
@@ -335,6 +626,8 @@ fn idle(
             wakeups: (ctx_delta(&w0, &w1) as f64 * per_60) as u64,
             threads,
             tty_bytes: (tty_bytes as f64 * per_60) as u64,
+            beside,
+            screen,
         },
     )
 }
@@ -406,6 +699,10 @@ fn latency(tmux: &Tmux, db: &Path, samples: usize) -> Latency {
             }
             if t0.elapsed() > SAMPLE_TIMEOUT {
                 timeouts += 1;
+                eprintln!(
+                    "commit {i}: the probe row still shows {:?} (7d, 30d) after {SAMPLE_TIMEOUT:?}, was {before} before the commit",
+                    probe_counts(&tmux.capture("k"))
+                );
                 break;
             }
             std::thread::sleep(POLL);
@@ -447,75 +744,121 @@ fn print_idle(idle_secs: u64, rows: &[(&str, &Idle)]) {
     }
 }
 
-fn main() {
-    let idle_secs = env_num("KEEPER_BENCH_IDLE_SECS", 60);
-    let samples = env_num("KEEPER_BENCH_SAMPLES", 30) as usize;
-    let bin = env!("CARGO_BIN_EXE_keeper-tui");
-    let (src, origin) = source_store();
-    let src_mib = src.metadata().map_or(0, |m| m.len()) as f64 / (1024.0 * 1024.0);
+/// What every run shares.
+struct Bench<'a> {
+    tmux: &'a Tmux,
+    dir: &'a Path,
+    /// `env …` prefix: HOME and the XDG dirs in the temp dir.
+    env: String,
+    bin: &'a str,
+    idle_secs: u64,
+}
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = copy_store(&src, dir.path());
-    let home = dir.path().display().to_string();
-    let env = format!(
-        "env HOME={h} XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state TERM=xterm-256color",
-        h = sh_quote(&home)
-    );
+/// The keeper-tui row with the bridge under the watchdog, and what the
+/// watchdog did meanwhile.
+struct BridgeRun {
+    idle: Idle,
+    pid: u32,
+    healthy_at_end: bool,
+    same_pid: bool,
+    heals: i64,
+}
 
-    let tmux = Tmux::start();
+impl BridgeRun {
+    fn left_alone(&self) -> bool {
+        self.healthy_at_end && self.same_pid && self.heals == 0
+    }
+}
 
-    // 1. keeper-tui idle.
+/// keeper-tui on a fresh copy of `src`, supervising the demo bridge.
+fn bridge_row(b: &Bench, src: &Path, interrupt: &OnInterrupt) -> BridgeRun {
+    let db = copy_store(src, b.dir);
+    let bridge = Bridge::start(b.bin, b.dir.join("bridge"));
+    interrupt.add(bridge.killer());
+    let config = b.dir.join("bridge.toml");
+    bridge.write_config(&config);
+    let pid = bridge.pid().expect("the bridge's pid");
+    let heals_before = heals(&db);
     eprintln!(
-        "keeper-tui: waiting for the panels, {}s settle, {idle_secs}s idle ...",
-        SETTLE.as_secs()
+        "keeper-tui + bridge (pid {pid}): waiting for the panels and the bridge healthy, {}s settle, {}s idle ...",
+        SETTLE.as_secs(),
+        b.idle_secs
     );
-    let keeper_cmd = format!(
-        "exec {env} {} --db {}",
-        sh_quote(bin),
-        sh_quote(&db.display().to_string())
-    );
-    let (kpid, keeper) = idle(&tmux, "k", &keeper_cmd, "2 Loops", idle_secs, dir.path());
+    let supervising = Program {
+        window: "b",
+        command: format!(
+            "exec {} {} --db {} --config {}",
+            b.env,
+            sh_quote(b.bin),
+            sh_quote(&db.display().to_string()),
+            sh_quote(&config.display().to_string())
+        ),
+        marker: "2 Loops",
+        ready: Some(Ready {
+            what: "bridge shown healthy on the Bridges panel",
+            check: bridge_healthy,
+        }),
+        beside: Some(pid),
+    };
+    let (tui_pid, idle) = idle(b.tmux, &supervising, b.idle_secs, b.dir);
+    let heals = heals(&db) - heals_before;
+    let same_pid = bridge.pid() == Some(pid);
+    let healthy_at_end = bridge_healthy(&idle.screen);
+    b.tmux.ok(&["kill-window", "-t", "bench:b"]);
+    wait_exit(tui_pid);
+    BridgeRun {
+        idle,
+        pid,
+        healthy_at_end,
+        same_pid,
+        heals,
+    }
+}
 
-    // 2. change-to-screen latency, same process.
-    eprintln!("keeper-tui: {samples} commits ...");
-    let lat = latency(&tmux, &db, samples);
-    let keeper_hwm_after = status_kib(kpid, "VmHWM") as f64 / 1024.0;
-    let final_screen = tmux.capture("k");
-    tmux.ok(&["kill-window", "-t", "bench:k"]);
-    std::thread::sleep(Duration::from_millis(500));
-
-    // 3. htop idle, the same way, in an identical pane.
-    let htop = if Command::new("sh")
+/// htop in an identical pane, if it is installed; its version.
+fn htop_row(b: &Bench) -> Option<(Idle, String)> {
+    if !Command::new("sh")
         .args(["-c", "command -v htop"])
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        eprintln!("htop: {idle_secs}s idle ...");
-        let cmd = format!("exec {env} htop");
-        let (_, h) = idle(&tmux, "h", &cmd, "Load average", idle_secs, dir.path());
-        tmux.ok(&["kill-window", "-t", "bench:h"]);
-        Some((h, run("htop", &["--version"])))
-    } else {
         eprintln!("htop not installed: comparison row skipped");
-        None
-    };
-
-    let tmux_v = run("tmux", &["-V"]);
-    drop(tmux);
-
-    println!(
-        "machine: {} CPUs · {tmux_v} · {} · store {} ({origin}, {src_mib:.0} MiB; run on a copy)",
-        run("nproc", &[]),
-        htop.as_ref().map_or("no htop", |(_, v)| v.as_str()),
-        src.display()
-    );
-    println!();
-    let mut rows = vec![("keeper-tui", &keeper)];
-    if let Some((h, _)) = &htop {
-        rows.push(("htop", h));
+        return None;
     }
-    print_idle(idle_secs, &rows);
-    println!();
+    eprintln!("htop: {}s idle ...", b.idle_secs);
+    let htop = Program {
+        window: "h",
+        command: format!("exec {} htop", b.env),
+        marker: "Load average",
+        ready: None,
+        beside: None,
+    };
+    let (_, h) = idle(b.tmux, &htop, b.idle_secs, b.dir);
+    b.tmux.ok(&["kill-window", "-t", "bench:h"]);
+    Some((h, run("htop", &["--version"])))
+}
+
+fn print_bridge(run: &BridgeRun, idle_secs: u64) {
+    match &run.idle.beside {
+        Some(b) => println!(
+            "bridge (`keeper-tui bridge`, heartbeat every 500 ms; a separate process, not counted in the keeper-tui rows), pid {}, over the same {idle_secs} s: {:.2} CPU-s per 60 s, peak RSS {:.1} MiB",
+            b.pid, b.cpu_s, b.hwm_mib
+        ),
+        None => println!(
+            "bridge: pid {} gone by the end of the idle period, no CPU figure",
+            run.pid
+        ),
+    }
+    println!(
+        "watchdog: bridge shown healthy {:.1} s after the first frame; still healthy at the end: {}; same bridge pid throughout: {}; heal events while the TUI ran: {}",
+        run.idle.ready_after.unwrap_or_default().as_secs_f64(),
+        yes_no(run.healthy_at_end),
+        yes_no(run.same_pid),
+        run.heals
+    );
+}
+
+fn print_latency(lat: &Latency, samples: usize, hwm_after: f64) {
     println!(
         "| change-to-screen, {samples} commits | median | min | max | timeouts (>{} s) |",
         SAMPLE_TIMEOUT.as_secs()
@@ -534,12 +877,115 @@ fn main() {
         );
     }
     println!(
-        "(one capture-pane: median {:.1} ms of 50, so each figure is + up to {:.1} ms; median {} polls a sample; keeper-tui peak RSS after the commits {keeper_hwm_after:.1} MiB)",
+        "(one capture-pane: median {:.1} ms of 50, so each figure is + up to {:.1} ms; median {} polls a sample; keeper-tui peak RSS after the commits {hwm_after:.1} MiB)",
         ms(lat.capture_cost),
         ms(lat.capture_cost + POLL),
         lat.median_polls
     );
+}
+
+/// Wait (up to 10 s) until `pid` has exited and been reaped.
+fn wait_exit(pid: u32) {
+    let t0 = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "NO" }
+}
+
+fn main() {
+    let interrupt = OnInterrupt::install();
+    let idle_secs = env_num("KEEPER_BENCH_IDLE_SECS", 60);
+    let samples = env_num("KEEPER_BENCH_SAMPLES", 30) as usize;
+    let bin = env!("CARGO_BIN_EXE_keeper-tui");
+    let (src, origin) = source_store();
+    let src_mib = src.metadata().map_or(0, |m| m.len()) as f64 / (1024.0 * 1024.0);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir_path = dir.path().to_path_buf();
+    interrupt.add(move || {
+        let _ = std::fs::remove_dir_all(&dir_path);
+    });
+    let db = copy_store(&src, dir.path());
+    let home = dir.path().display().to_string();
+    let tmux = Tmux::start();
+    let socket = tmux.socket.clone();
+    interrupt.add(move || kill_tmux_server(&socket));
+    let bench = Bench {
+        tmux: &tmux,
+        dir: dir.path(),
+        env: format!(
+            "env HOME={h} XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state TERM=xterm-256color",
+            h = sh_quote(&home)
+        ),
+        bin,
+        idle_secs,
+    };
+
+    // 1. keeper-tui idle, default config: nothing supervised.
+    eprintln!(
+        "keeper-tui: waiting for the panels, {}s settle, {idle_secs}s idle ...",
+        SETTLE.as_secs()
+    );
+    let plain = Program {
+        window: "k",
+        command: format!(
+            "exec {} {} --db {}",
+            bench.env,
+            sh_quote(bin),
+            sh_quote(&db.display().to_string())
+        ),
+        marker: "2 Loops",
+        ready: None,
+        beside: None,
+    };
+    let (kpid, keeper) = idle(&tmux, &plain, idle_secs, dir.path());
+
+    // 2. change-to-screen latency, same process.
+    eprintln!("keeper-tui: {samples} commits ...");
+    let lat = latency(&tmux, &db, samples);
+    let keeper_hwm_after = status_kib(kpid, "VmHWM") as f64 / 1024.0;
+    let final_screen = tmux.capture("k");
+    tmux.ok(&["kill-window", "-t", "bench:k"]);
+    wait_exit(kpid);
+
+    // 3. keeper-tui idle on a fresh copy, supervising the demo bridge.
+    let with_bridge = bridge_row(&bench, &src, &interrupt);
+
+    // 4. htop idle, the same way, in an identical pane.
+    let htop = htop_row(&bench);
+
+    let tmux_v = run("tmux", &["-V"]);
+    drop(tmux);
+
+    println!(
+        "machine: {} CPUs · {tmux_v} · {} · store {} ({origin}, {src_mib:.0} MiB; each keeper-tui on its own fresh copy)",
+        run("nproc", &[]),
+        htop.as_ref().map_or("no htop", |(_, v)| v.as_str()),
+        src.display()
+    );
+    println!();
+    let mut rows = vec![
+        ("keeper-tui", &keeper),
+        ("keeper-tui + bridge under the watchdog", &with_bridge.idle),
+    ];
+    if let Some((h, _)) = &htop {
+        rows.push(("htop", h));
+    }
+    print_idle(idle_secs, &rows);
+    print_bridge(&with_bridge, idle_secs);
+    println!();
+    print_latency(&lat, samples, keeper_hwm_after);
     if std::env::var_os("KEEPER_BENCH_SHOW").is_some() {
         println!("\n```text\n{final_screen}```");
+        println!("\n```text\n{}```", with_bridge.idle.screen);
     }
+    assert!(
+        with_bridge.left_alone(),
+        "the watchdog did not leave the bridge alone during the bridge row, so its figures are not idle figures; the screen at the end:\n{}",
+        with_bridge.idle.screen
+    );
 }
