@@ -564,8 +564,14 @@ fn a_snapshot_where_only_times_moved_waits_for_the_clock_tick() {
     let mut snap = ui_common::snapshot();
     snap.generation += 1;
     snap.timing_only = true;
-    assert!(!app.on_snapshot(Arc::new(snap.clone())), "no redraw of its own");
-    assert_eq!(app.snapshot.generation, snap.generation, "but kept for the tick");
+    assert!(
+        !app.on_snapshot(Arc::new(snap.clone())),
+        "no redraw of its own"
+    );
+    assert_eq!(
+        app.snapshot.generation, snap.generation,
+        "but kept for the tick"
+    );
     snap.generation += 1;
     snap.timing_only = false;
     assert!(app.on_snapshot(Arc::new(snap)), "news redraws at once");

@@ -134,17 +134,16 @@ impl State {
                 });
                 Moved::News
             }
-            Event::Loop(status) => match self.loops.iter_mut().find(|l| l.id == status.id) {
-                Some(l) => {
+            Event::Loop(status) => {
+                if let Some(l) = self.loops.iter_mut().find(|l| l.id == status.id) {
                     let moved = status_moved(l, &status);
                     *l = status;
                     moved
-                }
-                None => {
+                } else {
                     self.loops.push(status);
                     Moved::News
                 }
-            },
+            }
             Event::Observed(Observation::Sessions(s)) => {
                 self.sessions = Some(s);
                 Moved::News
@@ -634,10 +633,7 @@ mod tests {
             ..status.clone()
         };
         assert_eq!(status_moved(&status, &later), Moved::Timing);
-        let ran = LoopStatus {
-            passes: 2,
-            ..later
-        };
+        let ran = LoopStatus { passes: 2, ..later };
         assert_eq!(status_moved(&status, &ran), Moved::News);
     }
 }
