@@ -272,13 +272,15 @@ pub struct Snapshot {
     pub generation: u64,
     pub db_path: String,
     pub read_only: bool,
-    pub store: Option<StoreFigures>,
+    /// The figures, the Log and the rows are shared between snapshots
+    /// until they change: a snapshot a second costs no copy of them.
+    pub store: Option<Arc<StoreFigures>>,
     pub store_error: Option<String>,
     pub last_refresh: Option<RefreshInfo>,
     pub loops: Vec<LoopStatus>,
-    pub notices: Vec<Notice>,
+    pub notices: Arc<Vec<Notice>>,
     /// Threads matching `thread_filter`, most recently touched first.
-    pub threads: Vec<ThreadRow>,
+    pub threads: Arc<Vec<ThreadRow>>,
     pub thread_filter: ThreadFilter,
     /// The reaper's last look at the tmux sessions.
     pub sessions: Option<crate::loops::reaper::Survey>,
@@ -289,6 +291,12 @@ pub struct Snapshot {
     /// wait for that.
     pub timing_only: bool,
 }
+
+/// How long an idle blocking-pool thread lives. Loops pass once a minute or
+/// so: with tokio's 10 s every pass started a new thread, and each new thread
+/// left a little more memory behind. The pool stays as small as the most
+/// jobs ever run at once.
+pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Rows the Threads panel can scroll through.
 const THREADS_LISTED: u32 = 500;
@@ -386,8 +394,8 @@ impl Engine {
             store_error: None,
             last_refresh: None,
             loops: Vec::new(),
-            notices: Vec::new(),
-            threads: Vec::new(),
+            notices: Arc::default(),
+            threads: Arc::default(),
             thread_filter: ThreadFilter::default(),
             sessions: None,
             bridges: Vec::new(),

@@ -34,6 +34,7 @@ pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
     let tmux_server = settings.config.reaper.tmux.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_keep_alive(crate::engine::BLOCKING_KEEP_ALIVE)
         .enable_all()
         .build()
         .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;

@@ -143,6 +143,7 @@ fn engine(settings: Settings, a: &EngineArgs) -> Result<ExitCode> {
     let _guard = crate::logging::init(&settings.log_dir, true)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_keep_alive(crate::engine::BLOCKING_KEEP_ALIVE)
         .enable_all()
         .build()
         .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;

@@ -334,7 +334,13 @@ fn pause_holds_new_snapshots_back() {
     let mut app = app();
     let mut newer = snapshot();
     newer.generation = 8;
-    newer.threads = vec![thread("t-0099", "active", 5, "a brand new question", None)];
+    newer.threads = Arc::new(vec![thread(
+        "t-0099",
+        "active",
+        5,
+        "a brand new question",
+        None,
+    )]);
     let newer = Arc::new(newer);
 
     assert!(ch(&mut app, 'p').is_empty());
@@ -362,11 +368,11 @@ fn a_smaller_snapshot_clamps_selections() {
     ch(&mut app, '4');
     ch(&mut app, 'G');
     let mut fewer = snapshot();
-    fewer.threads.truncate(2);
+    Arc::make_mut(&mut fewer.threads).truncate(2);
     assert!(app.on_snapshot(Arc::new(fewer)));
     assert_eq!(app.threads.selected(), Some(1));
     let mut none = snapshot();
-    none.threads.clear();
+    Arc::make_mut(&mut none.threads).clear();
     app.on_snapshot(Arc::new(none));
     assert_eq!(app.threads.selected(), None);
     assert!(ch(&mut app, 'o').is_empty(), "nothing to reopen");
@@ -499,7 +505,7 @@ fn status_bar_shows_a_message_beside_the_hints() {
 #[test]
 fn log_follows_newest_again_after_focus_leaves() {
     let mut snap = snapshot();
-    snap.notices = notices(30);
+    snap.notices = Arc::new(notices(30));
     let mut app = App::new(Arc::new(snap), ui_common::THEME);
     ch(&mut app, '5');
     ch(&mut app, 'g');
@@ -511,7 +517,7 @@ fn log_follows_newest_again_after_focus_leaves() {
 #[test]
 fn first_move_in_the_log_starts_from_the_newest_notice() {
     let mut snap = snapshot();
-    snap.notices = notices(30);
+    snap.notices = Arc::new(notices(30));
     let mut app = App::new(Arc::new(snap), ui_common::THEME);
     ch(&mut app, '5');
     // At 120×40 the Log shows notices 25..=29; a first move stays among them.

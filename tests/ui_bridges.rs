@@ -138,15 +138,15 @@ fn what_the_engine_does_on_its_own_reaches_the_status_bar_once() {
     let mut app = app();
     let mut snap = (*app.snapshot).clone();
     // Notices present when the screen opens are history, not news.
-    snap.notices = vec![Notice {
+    snap.notices = Arc::new(vec![Notice {
         at: NOW - 100,
         error: false,
         text: "engine started".into(),
-    }];
+    }]);
     app.on_snapshot(Arc::new(snap.clone()));
     assert!(app.status.is_none());
     let heal = "scheduled watchdog: bridge tier 2: SIGTERM sent pid=4242 (heartbeat 131s stale)";
-    snap.notices.push(Notice {
+    Arc::make_mut(&mut snap.notices).push(Notice {
         at: NOW,
         error: false,
         text: heal.into(),

@@ -52,7 +52,7 @@ fn store_error_screen() {
     snap.store = None;
     snap.store_error =
         Some("cannot open /srv/keeper/db.sqlite: unable to open database file".into());
-    snap.threads.clear();
+    Arc::make_mut(&mut snap.threads).clear();
     for (w, h) in SIZES {
         let mut app = App::new(Arc::new(snap.clone()), THEME);
         insta::assert_snapshot!(format!("store_error_{w}x{h}"), screen(&mut app, w, h));

@@ -279,7 +279,7 @@ fn sparkline_scales_to_the_busiest_hour() {
 #[test]
 fn a_loop_firing_while_its_outcomes_stay_flat_is_flagged() {
     let mut snap = snapshot();
-    let f = snap.store.as_mut().unwrap();
+    let f = std::sync::Arc::make_mut(snap.store.as_mut().unwrap());
     // The janitor fired 12 times this week and closed nothing.
     f.outcomes.retain(|o| o.kind != "threads_auto_closed");
     f.outcomes
@@ -313,7 +313,7 @@ fn a_loop_firing_while_its_outcomes_stay_flat_is_flagged() {
 #[test]
 fn no_flag_without_fires_or_with_accepts() {
     let mut snap = snapshot();
-    let f = snap.store.as_mut().unwrap();
+    let f = std::sync::Arc::make_mut(snap.store.as_mut().unwrap());
     // A curator that did not fire in the window is idle, not starved.
     f.loops[2].fires_window = 0;
     // Candidate review: no rejects this week, but 2 accepts count.
@@ -322,9 +322,7 @@ fn no_flag_without_fires_or_with_accepts() {
     assert!(rows_.iter().all(|r| !r.flat()), "{rows_:#?}");
     assert!(starved_outcomes(&rows_).is_empty());
 
-    snap.store
-        .as_mut()
-        .unwrap()
+    std::sync::Arc::make_mut(snap.store.as_mut().unwrap())
         .candidate_accept_rate
         .accepted_window = 0;
     let rows_ = LoopRow::build(&snap);
@@ -563,7 +561,7 @@ fn confirm_names_operation_and_target_and_starts_on_cancel() {
 fn long_loop_labels_keep_their_flag() {
     for kind in ["dialectic_mine_pass", "evolve_apply_pass"] {
         let mut snap = snapshot();
-        let f = snap.store.as_mut().unwrap();
+        let f = std::sync::Arc::make_mut(snap.store.as_mut().unwrap());
         let mut l = f.loops[2].clone();
         l.kind = kind.into();
         l.label = keeper_tui::store::snapshot::loop_label(kind);

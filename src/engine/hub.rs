@@ -95,10 +95,12 @@ struct State {
     generation: u64,
     loops: Vec<LoopStatus>,
     notices: VecDeque<Notice>,
-    store: Option<StoreFigures>,
+    /// The Log as last published; rebuilt only when a notice arrives.
+    published_notices: Arc<Vec<Notice>>,
+    store: Option<Arc<StoreFigures>>,
     store_error: Option<String>,
     last_refresh: Option<RefreshInfo>,
-    threads: Vec<ThreadRow>,
+    threads: Arc<Vec<ThreadRow>>,
     thread_filter: ThreadFilter,
     sessions: Option<Survey>,
     bridges: Vec<BridgeRow>,
@@ -110,10 +112,11 @@ impl State {
             generation: 0,
             loops,
             notices: VecDeque::new(),
-            store: Some(figures),
+            published_notices: Arc::default(),
+            store: Some(Arc::new(figures)),
             store_error: None,
             last_refresh: None,
-            threads,
+            threads: Arc::new(threads),
             thread_filter: ThreadFilter::default(),
             sessions: None,
             bridges: Vec::new(),
@@ -132,6 +135,7 @@ impl State {
                     error,
                     text,
                 });
+                self.published_notices = Arc::new(self.notices.iter().cloned().collect());
                 Moved::News
             }
             Event::Loop(status) => {
@@ -170,11 +174,11 @@ impl State {
             }
             Event::Store(news) => {
                 if let Some(f) = news.figures {
-                    self.store = Some(f);
+                    self.store = Some(Arc::new(f));
                 }
                 if let Some((filter, rows)) = news.threads {
                     self.thread_filter = filter;
-                    self.threads = rows;
+                    self.threads = Arc::new(rows);
                 }
                 if let Some(r) = news.refreshed {
                     self.last_refresh = Some(r);
@@ -207,8 +211,8 @@ impl State {
             store_error: self.store_error.clone(),
             last_refresh: self.last_refresh.clone(),
             loops: self.loops.clone(),
-            notices: self.notices.iter().cloned().collect(),
-            threads: self.threads.clone(),
+            notices: Arc::clone(&self.published_notices),
+            threads: Arc::clone(&self.threads),
             thread_filter: self.thread_filter.clone(),
             sessions: self.sessions.clone(),
             bridges: self.bridges.clone(),
