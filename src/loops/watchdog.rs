@@ -449,28 +449,27 @@ impl Loop for Watchdog {
     /// table only: no version command, no store.
     fn on_change(&self, _read: &Connection, now: i64) -> Change {
         let nowf = now_precise().max(now as f64);
-        let look_in = self
-            .config
-            .processes
-            .iter()
-            .map(|p| health::stale_in(p, nowf))
-            .min_by(f64::total_cmp)
-            .map(Duration::from_secs_f64);
+        let mut look_in: Option<f64> = None;
         let rows = self
             .config
             .processes
             .iter()
-            .map(|p| BridgeRow {
-                health: health::check_files(p, nowf),
-                state: HealState {
-                    name: p.name.clone(),
-                    ..HealState::default()
-                },
-                breaker_limit: p.breaker_limit,
+            .map(|p| {
+                let health = health::check_files(p, nowf);
+                let due = health::stale_in(p, &health, nowf);
+                look_in = Some(look_in.map_or(due, |l| l.min(due)));
+                BridgeRow {
+                    health,
+                    state: HealState {
+                        name: p.name.clone(),
+                        ..HealState::default()
+                    },
+                    breaker_limit: p.breaker_limit,
+                }
             })
             .collect();
         Change {
-            look_in,
+            look_in: look_in.map(Duration::from_secs_f64),
             seen: Some(Observation::Heartbeats(rows)),
         }
     }

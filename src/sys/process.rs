@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
@@ -76,10 +77,20 @@ fn info_of(pid: i32, p: &sysinfo::Process) -> ProcInfo {
     }
 }
 
+/// The process table single processes are looked up in. A new `System`
+/// per look re-read the boot time and uptime each time (a heartbeat a
+/// second); this one reads them once. Locked only for one refresh of one
+/// PID, from blocking code.
+static TABLE: LazyLock<Mutex<System>> = LazyLock::new(|| {
+    // Do not keep a `stat` file open per process between looks.
+    sysinfo::set_open_files_limit(0);
+    Mutex::new(System::new())
+});
+
 /// One process as it is right now; `None` when there is no such process.
 pub fn inspect(pid: i32) -> Option<ProcInfo> {
     let spid = sys_pid(pid)?;
-    let mut sys = System::new();
+    let mut sys = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
     sys.refresh_processes_specifics(
         ProcessesToUpdate::Some(&[spid]),
         true,
@@ -87,8 +98,16 @@ pub fn inspect(pid: i32) -> Option<ProcInfo> {
             .with_cmd(UpdateKind::Always)
             .without_tasks(),
     );
-    sys.process(spid).map(|p| info_of(pid, p))
+    let info = sys.process(spid).map(|p| info_of(pid, p));
+    // Live processes looked up once stay in the table: start again before
+    // it grows past a handful of supervised processes and tasks.
+    if sys.processes().len() > TABLE_KEPT {
+        *sys = System::new();
+    }
+    info
 }
+
+const TABLE_KEPT: usize = 256;
 
 pub fn read_pid_file(path: &Path) -> Option<(i32, i64)> {
     let text = std::fs::read_to_string(path).ok()?;

@@ -146,12 +146,11 @@ pub fn check(p: &ProcessConfig, now: f64) -> Health {
 }
 
 /// Seconds until the process goes stale (0 when it is, or has no live pid).
-pub fn stale_in(p: &ProcessConfig, now: f64) -> f64 {
-    let live = liveness(&p.pid_file, p.cmdline_pattern.as_deref());
-    if live.pid().is_none() {
+pub fn stale_in(p: &ProcessConfig, h: &Health, now: f64) -> f64 {
+    if h.liveness.pid().is_none() {
         return 0.0;
     }
-    beat_clock(&p.heartbeat_file, &live)
+    beat_clock(&p.heartbeat_file, &h.liveness)
         .map_or(0.0, |t| (t + p.heartbeat_stale_secs as f64 - now).max(0.0))
 }
 
