@@ -255,19 +255,9 @@ fn horizon(window_days: u32) -> i64 {
     i64::from(window_days.max(30)) * DAY
 }
 
-/// The view connection's page cache, in KiB.
-const VIEW_CACHE_KIB: i64 = 512;
-
 impl StoreView {
     pub fn open(path: &Path, window_days: u32) -> Result<Self> {
         let read = ReadStore::open(path)?;
-        // The first build scans whole tables (the OS caches those pages);
-        // after that a refresh reads the few newest pages. A small page
-        // cache keeps a long run under steady writes from growing into
-        // SQLite's default 2 MiB.
-        read.conn
-            .pragma_update(None, "cache_size", -VIEW_CACHE_KIB)
-            .map_err(|e| Error::from_sqlite(path, e))?;
         let mut view = StoreView {
             identity: file_identity(path),
             read,
