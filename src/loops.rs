@@ -99,6 +99,10 @@ pub enum Touched {
     Process { name: String, pid: Option<i32> },
 }
 
+/// Items a pass lists by name; a janitor pass closing 39,000 threads
+/// names the first ones and counts the rest.
+pub const TOUCHED_LISTED: usize = 200;
+
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PassResult {
@@ -108,7 +112,11 @@ pub struct PassResult {
     pub summary: String,
     /// Per-item lines (a dry-run's list, each session's fate).
     pub detail: Vec<String>,
+    /// What it touched: all of it, or the first `TOUCHED_LISTED` of a big
+    /// pass (the store's events name the rest).
     pub touched: Vec<Touched>,
+    /// How many items it touched in all.
+    pub touched_count: usize,
     /// When the loop must look again, if sooner than its interval (a
     /// cooldown ending, a restarted process due to prove itself).
     #[serde(skip)]

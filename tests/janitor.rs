@@ -53,7 +53,14 @@ fn only_threads_strictly_older_than_the_cutoff_close() {
     let report = pass(&janitor(1.0), &store, PassMode::Forced, NOW).unwrap();
     assert_eq!(report.summary, "closed=2");
     assert!(report.changed);
-    assert_eq!(report.touched.len(), 2);
+    assert_eq!(report.touched_count, 2);
+    assert_eq!(
+        report.touched,
+        [
+            keeper_tui::loops::Touched::Thread("Tb00".into()),
+            keeper_tui::loops::Touched::Thread("Tc00".into())
+        ]
+    );
 
     assert_eq!(thread(&c, "Ta00"), ("active".into(), None, cutoff));
     assert_eq!(thread(&c, "Td00"), ("idle".into(), None, cutoff));
@@ -399,4 +406,23 @@ fn a_pass_blocked_by_another_writer_says_so_and_changes_nothing() {
         before,
         "a blocked pass must leave no trace, not even its history line"
     );
+}
+
+#[test]
+fn a_big_pass_names_its_first_threads_and_counts_them_all() {
+    use keeper_tui::loops::{TOUCHED_LISTED, Touched};
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let c = rw(&path);
+    let n = TOUCHED_LISTED + 50;
+    for i in 0..n {
+        add_thread(&c, &format!("T{i:04}"), "active", NOW - 2 * DAY - i as i64);
+    }
+    let store = open_writer(&path);
+    let report = pass(&janitor(1.0), &store, PassMode::Forced, NOW).unwrap();
+    assert_eq!(report.summary, format!("closed={n}"));
+    assert_eq!(report.touched_count, n);
+    assert_eq!(report.touched.len(), TOUCHED_LISTED);
+    // Oldest first, as the events went in.
+    assert_eq!(report.touched[0], Touched::Thread(format!("T{:04}", n - 1)));
 }

@@ -415,7 +415,7 @@ impl Actor {
         let id = self.status.id;
         let events = &self.shared.ctx.events;
         let (ok, changed, touched, summary) = match &result {
-            Ok(r) => (true, r.changed, r.touched.len(), r.summary.clone()),
+            Ok(r) => (true, r.changed, r.touched_count, r.summary.clone()),
             Err(e) => (false, false, 0, e.to_string()),
         };
         let cancelled = matches!(result, Err(EngineError::ShuttingDown(_)));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{Loop, LoopId, PassCtx, PassMode, PassResult, Touched};
+use super::{Loop, LoopId, PassCtx, PassMode, PassResult, TOUCHED_LISTED, Touched};
 use crate::config::JanitorConfig;
 use crate::error::{Error, Result};
 use crate::report::fmt_age;
@@ -59,21 +59,22 @@ impl Loop for Janitor {
         let cutoff = janitor_cutoff(now, days);
         let outcome = janitor_outcome(days);
         let session = ctx.store.session_id.clone();
-        let (closed, summary) = ctx.store.write(|tx| {
-            let closed = close_stale(tx, &session, cutoff, now, &outcome)?;
-            let summary = if closed.is_empty() {
+        let (closed, ids, summary) = ctx.store.write(|tx| {
+            let (closed, ids) = close_stale(tx, &session, cutoff, now, &outcome, TOUCHED_LISTED)?;
+            let summary = if closed == 0 {
                 "no_stale".to_string()
             } else {
-                format!("closed={}", closed.len())
+                format!("closed={closed}")
             };
             record_janitor_pass(tx, &session, &summary, now)?;
-            Ok((closed, summary))
+            Ok((closed, ids, summary))
         })?;
         Ok(PassResult {
-            changed: !closed.is_empty(),
+            changed: closed > 0,
             summary,
             detail: Vec::new(),
-            touched: closed.into_iter().map(Touched::Thread).collect(),
+            touched: ids.into_iter().map(Touched::Thread).collect(),
+            touched_count: closed,
             next_look: None,
             stale_in: None,
         })

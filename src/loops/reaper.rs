@@ -573,6 +573,7 @@ impl Loop for Reaper {
             changed: !touched.is_empty(),
             summary: report.summary,
             detail,
+            touched_count: touched.len(),
             touched,
             next_look: None,
             stale_in: None,

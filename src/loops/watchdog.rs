@@ -373,6 +373,7 @@ impl Loop for Watchdog {
             changed: !records.is_empty(),
             summary,
             detail: messages,
+            touched_count: records.iter().filter(|r| r.touched.is_some()).count(),
             touched: records.into_iter().filter_map(|r| r.touched).collect(),
             next_look,
             stale_in,

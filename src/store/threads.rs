@@ -61,15 +61,21 @@ pub fn stale_threads(conn: &Connection, cutoff: i64) -> rusqlite::Result<Vec<Sta
 /// Close every stale thread inside the caller's write transaction. The
 /// staleness test sits inside the statements themselves, so a thread whose
 /// note committed before this transaction took the write lock is not stale
-/// any more and is left alone. Returns the ids it closed.
+/// any more and is left alone. Returns how many closed and the ids of the
+/// first `listed` of them, oldest first.
 pub fn close_stale(
     tx: &Transaction<'_>,
     session_id: &str,
     cutoff: i64,
     now: i64,
     outcome: &str,
-) -> rusqlite::Result<Vec<String>> {
+    listed: usize,
+) -> rusqlite::Result<(usize, Vec<String>)> {
     let summary = truncate_chars(outcome, 200);
+    let first_event: i64 =
+        tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM events", [], |r| {
+            r.get(0)
+        })?;
     // Events first, oldest thread first, as threadkeeper's one-by-one loop
     // orders them; the UPDATE below then matches the very same rows because
     // this transaction holds the write lock.
@@ -81,12 +87,20 @@ pub fn close_stale(
         ),
         params![cutoff, session_id, summary, now],
     )?;
-    let mut stmt = tx.prepare(&format!(
-        "UPDATE threads SET state='closed', outcome=?2, last_touched_at=?3 WHERE {STALE} \
-         RETURNING id"
-    ))?;
-    stmt.query_map(params![cutoff, outcome, now], |r| r.get(0))?
-        .collect()
+    let closed = tx.execute(
+        &format!("UPDATE threads SET state='closed', outcome=?2, last_touched_at=?3 WHERE {STALE}"),
+        params![cutoff, outcome, now],
+    )?;
+    if closed == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let mut stmt = tx.prepare(
+        "SELECT target FROM events WHERE id >= ?1 AND kind = 'close_thread' ORDER BY id LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![first_event, listed as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok((closed, ids))
 }
 
 /// Record a `janitor_pass`, collapsing repeated `no_stale` passes.
