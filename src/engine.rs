@@ -71,7 +71,10 @@ impl Command {
             Command::ForceAll => "force a pass of every loop".into(),
             Command::DryRun(l) => format!("dry-run the {l}"),
             Command::ReopenThread { id, .. } => format!("reopen thread {id}"),
-            Command::Loop(LoopCommand::Reap(names)) => format!("reap session {}", names.join(", ")),
+            Command::Loop(LoopCommand::Reap(names)) => {
+                let names: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+                format!("reap session {}", names.join(", "))
+            }
             Command::Loop(LoopCommand::ResetCircuit(name)) => {
                 format!("reset the circuit breaker of {name}")
             }

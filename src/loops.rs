@@ -161,7 +161,7 @@ impl PassCtx<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoopCommand {
     /// Reap these sessions by hand (attached ones too).
-    Reap(Vec<String>),
+    Reap(Vec<reaper::Named>),
     /// Close a supervised process's circuit breaker.
     ResetCircuit(String),
 }

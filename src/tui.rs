@@ -47,8 +47,8 @@ pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         let agents = world.as_ref().map(|w| tokio::spawn(simulate(w.db.clone())));
         let mut app = App::new(handle.snapshots.borrow().clone(), Theme::from_env());
         app.demo = world.as_ref().map(|w| w.dir.display().to_string());
-        app.reap_command = Some(Box::new(move |name: &str| {
-            crate::sys::tmux::kill_command(&tmux_server, name)
+        app.reap_command = Some(Box::new(move |session| {
+            crate::sys::tmux::kill_command(&tmux_server, session)
         }));
 
         // color-eyre's hooks are installed by main before this point, so a

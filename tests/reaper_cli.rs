@@ -214,7 +214,11 @@ fn reap_by_name_takes_an_attached_agent_session_and_refuses_the_rest() {
         "attached: not in a pass"
     );
     let out = w.ok(&["reap", "--dry-run", "msg-warm-att"]);
-    let cmd = format!("tmux -L {} kill-session -t =msg-warm-att", t.sock);
+    let cmd = format!(
+        "tmux -L {} kill-session -t '{}'",
+        t.sock,
+        t.id("msg-warm-att")
+    );
     assert!(
         out.contains(&format!("msg-warm-att: would run `{cmd}`")),
         "{out}"
@@ -245,6 +249,9 @@ fn reap_by_name_takes_an_attached_agent_session_and_refuses_the_rest() {
 fn keeper_tui_never_reaps_the_session_it_runs_in() {
     let t = Tmux::start("work");
     t.new_session("msg-warm-other");
+    // A name that ends in `;`: tmux reads a trailing `;` in an argument as
+    // a command separator, so a kill by name would take msg-warm-self.
+    t.new_session("msg-warm-self\\;");
     let w = world(&t.sock, "");
     let d = w.dir.path().display();
     // Runs inside a pane of the private server: $TMUX and $TMUX_PANE are
@@ -276,10 +283,61 @@ fn keeper_tui_never_reaps_the_session_it_runs_in() {
         "{sessions}"
     );
     let reap = file("reap.txt");
-    assert!(reap.starts_with("reaper: reaped=1 orphans=1"), "{reap}");
+    assert!(reap.starts_with("reaper: reaped=2 orphans=2"), "{reap}");
     assert!(reap.contains("msg-warm-other: reaped"), "{reap}");
+    assert!(reap.contains("msg-warm-self;: reaped"), "{reap}");
     assert_eq!(t.names(), strings(&["msg-warm-self", "work"]));
-    assert_eq!(reaped_targets(&w.db), strings(&["msg-warm-other"]));
+    assert_eq!(
+        reaped_targets(&w.db),
+        strings(&["msg-warm-other", "msg-warm-self;"])
+    );
+}
+
+/// Names that tmux's command parser or its formats would read as
+/// something else: a trailing `;`, format braces and escapes, quotes, `$`,
+/// spaces. Each kill must take exactly the session judged.
+#[test]
+fn hostile_session_names_never_make_the_reaper_kill_another_session() {
+    let t = Tmux::start("work");
+    for n in ["msg-warm-5", "msg-warm-protected", "msg-warm-busy"] {
+        t.new_session(n);
+    }
+    // `\;` at the end of an argument is tmux's escape for a literal `;`.
+    let hostile = [
+        "msg-warm-5\\;",
+        "msg-warm-protected\\;",
+        "msg-warm-a,b}#x",
+        "msg-warm-$(touch pwned) 'q\" #",
+        "msg-warm-busy;kill-server",
+    ];
+    for n in hostile {
+        t.new_session(n);
+    }
+    let w = world(&t.sock, "protected = [\"msg-warm-protected\"]\n");
+    w.ok(&["claim", "msg-warm-5", "--owner", "bob"]);
+    w.ok(&["claim", "msg-warm-busy", "--owner", "carol"]);
+    let names_before = t.names();
+    assert_eq!(names_before.len(), 9, "{names_before:?}");
+
+    let out = w.ok(&["pass", "reaper"]);
+    let kept = strings(&["msg-warm-5", "msg-warm-busy", "msg-warm-protected", "work"]);
+    assert_eq!(t.names(), kept, "{out}");
+    let mut gone: Vec<String> = names_before
+        .into_iter()
+        .filter(|n| !kept.contains(n))
+        .collect();
+    gone.sort();
+    let mut reaped = reaped_targets(&w.db);
+    reaped.sort();
+    assert_eq!(reaped, gone, "{out}");
+    assert!(out.contains("reaped=5 orphans=5"), "{out}");
+    // The claim is still there: its session was never touched.
+    let sessions = w.ok(&["sessions"]);
+    assert!(
+        line(&sessions, "msg-warm-5").contains("claimed by bob"),
+        "{sessions}"
+    );
+    assert!(!w.dir.path().join("pwned").exists());
 }
 
 #[test]

@@ -110,10 +110,19 @@ fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
     let popup = t.wait_for("the confirm popup naming the command", |s| {
         s.contains("reap session msg-warm-orphan?")
     });
+    let id = t.cmd(&[
+        "display-message",
+        "-p",
+        "-t",
+        "=msg-warm-orphan:",
+        "#{session_id}",
+    ]);
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    assert!(id.starts_with('$'), "{id:?}");
     assert!(
         popup
             .replace('\n', " ")
-            .contains("kill-session -t =msg-warm-orphan"),
+            .contains(&format!("kill-session -t '{id}'")),
         "{popup}"
     );
     t.keys(&["Enter"]);

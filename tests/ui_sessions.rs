@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 use keeper_tui::engine::Command;
 use keeper_tui::loops::LoopCommand;
-use keeper_tui::loops::reaper::{SessionRow, Survey, SurveyState, Verdict};
+use keeper_tui::loops::reaper::{Named, SessionRow, Survey, SurveyState, Verdict};
 use keeper_tui::store::keeper::Claim;
 use keeper_tui::sys::tmux::Session;
 use keeper_tui::ui::app::{App, Effect, Popup, Purpose};
 use keeper_tui::ui::keys::Panel;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ui_common::{NOW, THEME, draw, redact_times, rows};
+
+static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn row(
     name: &str,
@@ -27,6 +29,10 @@ fn row(
 ) -> SessionRow {
     SessionRow {
         session: Session {
+            id: format!(
+                "${}",
+                NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
             name: name.into(),
             created: NOW - age,
             activity: NOW - age / 2,
@@ -95,8 +101,8 @@ fn app_with(survey: Option<Survey>) -> App {
     let mut snap = ui_common::snapshot();
     snap.sessions = survey;
     let mut app = App::new(Arc::new(snap), THEME);
-    app.reap_command = Some(Box::new(|name: &str| {
-        format!("tmux -L agents kill-session -t ={name}")
+    app.reap_command = Some(Box::new(|s: &Session| {
+        format!("tmux -L agents kill-session -t '{}'  # {}", s.id, s.name)
     }));
     app
 }
@@ -131,7 +137,10 @@ fn focusing_sessions_asks_for_a_fresh_look_once() {
 
 #[test]
 fn r_asks_first_naming_the_exact_command_and_focus_starts_on_cancel() {
-    let mut app = app_with(Some(survey()));
+    let survey = survey();
+    let id = survey.rows[0].session.id.clone();
+    assert_eq!(survey.rows[0].session.name, "msg-warm-1");
+    let mut app = app_with(Some(survey));
     press(&mut app, KeyCode::Char('6'));
     press(&mut app, KeyCode::Char('R'));
     let Some(Popup::Confirm(c)) = &app.popup else {
@@ -141,12 +150,16 @@ fn r_asks_first_naming_the_exact_command_and_focus_starts_on_cancel() {
     assert!(!c.on_confirm, "focus must start on Cancel");
     let detail = c.detail.clone().unwrap();
     assert!(
-        detail.contains("`tmux -L agents kill-session -t =msg-warm-1`"),
+        detail.contains(&format!(
+            "`tmux -L agents kill-session -t '{id}'  # msg-warm-1`"
+        )),
         "{detail}"
     );
     let screen = rows(&draw(&mut app, 120, 40)).join("\n");
     assert!(
-        screen.contains("tmux -L agents kill-session -t =msg-warm-1"),
+        screen.contains(&format!(
+            "tmux -L agents kill-session -t '{id}'  # msg-warm-1"
+        )),
         "{screen}"
     );
     // Enter on Cancel does nothing.
@@ -158,7 +171,10 @@ fn r_asks_first_naming_the_exact_command_and_focus_starts_on_cancel() {
     assert_eq!(
         press(&mut app, KeyCode::Enter),
         vec![Effect::Send(
-            Command::Loop(LoopCommand::Reap(vec!["msg-warm-1".into()])),
+            Command::Loop(LoopCommand::Reap(vec![Named {
+                name: "msg-warm-1".into(),
+                id: Some(id.clone()),
+            }])),
             Purpose::Message
         )]
     );

@@ -84,8 +84,8 @@ fn tmux_of(cfg: &ReaperConfig) -> Tmux {
     Tmux::new(cfg.tmux.clone(), Duration::from_millis(cfg.tmux_timeout_ms))
 }
 
-/// The session keeper-tui itself runs in, if it runs inside a pane of the
-/// configured server (`$TMUX` names the socket, `$TMUX_PANE` the pane).
+/// The id of the session keeper-tui itself runs in, if it runs inside a
+/// pane of the configured server (`$TMUX` names the socket, `$TMUX_PANE` the pane).
 pub fn own_session(tmux: &Tmux) -> Option<String> {
     let socket = std::env::var("TMUX").ok()?.split(',').next()?.to_string();
     let pane = std::env::var("TMUX_PANE").ok()?;
@@ -104,7 +104,7 @@ fn judge(
     if !marker {
         return Verdict::NotAgent;
     }
-    if own == Some(s.name.as_str()) {
+    if own == Some(s.id.as_str()) {
         return Verdict::Own;
     }
     if cfg.protected.contains(&s.name) {
@@ -224,6 +224,25 @@ pub fn survey(
     })
 }
 
+/// A session the operator named for a reap by hand. `id` is the tmux id
+/// of the session they were looking at (the TUI knows it; a name typed on
+/// the command line does not): if the name has since passed to another
+/// session, that one is spared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub name: String,
+    pub id: Option<String>,
+}
+
+impl Named {
+    pub fn name(name: impl Into<String>) -> Self {
+        Named {
+            name: name.into(),
+            id: None,
+        }
+    }
+}
+
 /// What became of one session a pass or the operator set out to reap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "fate", content = "why")]
@@ -290,8 +309,9 @@ pub fn fate_line(name: &str, fate: &Fate) -> String {
 pub struct Reaper {
     pub config: ReaperConfig,
     tmux: Tmux,
+    /// The id of keeper-tui's own session.
     own: Option<String>,
-    /// Sessions (name, creation time) whose kill failed: reported once and
+    /// Sessions (id, creation time) whose kill failed: reported once and
     /// left to the operator, not retried every pass. Locked only for a
     /// lookup or an update, never across tmux.
     failed: Mutex<HashMap<String, i64>>,
@@ -344,15 +364,12 @@ impl Reaper {
             return Fate::Spared(format!("claimed by {} since it was listed", c.owner));
         }
         if !row.marker
-            || self.own.as_deref() == Some(name.as_str())
+            || self.own.as_deref() == Some(row.session.id.as_str())
             || self.config.protected.contains(name)
         {
             return Fate::Spared(row.reason.clone());
         }
-        match self
-            .tmux
-            .kill_if_unchanged(name, row.session.created, by_hand)
-        {
+        match self.tmux.kill_if_unchanged(&row.session, by_hand) {
             Kill::Killed => Fate::Reaped(row.reason.clone()),
             Kill::Gone => Fate::Gone,
             Kill::Changed if by_hand => Fate::Spared("a new session took the name".into()),
@@ -369,7 +386,7 @@ impl Reaper {
     pub fn reap_by_hand(
         &self,
         ctx: &PassCtx<'_>,
-        names: &[String],
+        names: &[Named],
         dry_run: bool,
     ) -> Result<ReapReport> {
         let (read, now) = (ctx.read, ctx.now);
@@ -393,9 +410,13 @@ impl Reaper {
         };
         let mut fates = Vec::new();
         let mut targets = Vec::new();
-        for name in names {
+        for Named { name, id } in names {
             match rows.iter().find(|r| r.session.name == *name) {
                 None => fates.push((name.clone(), Fate::Missing)),
+                Some(r) if id.as_ref().is_some_and(|id| *id != r.session.id) => fates.push((
+                    name.clone(),
+                    Fate::Spared("a new session took the name since it was chosen".into()),
+                )),
                 Some(r) if !r.verdict.reapable_by_hand() => {
                     fates.push((name.clone(), Fate::Refused(r.reason.clone())));
                 }
@@ -405,7 +426,7 @@ impl Reaper {
         if dry_run {
             let n = targets.len();
             fates.extend(targets.into_iter().map(|r| {
-                let cmd = kill_command(&self.config.tmux, &r.session.name);
+                let cmd = kill_command(&self.config.tmux, &r.session);
                 (r.session.name, Fate::WouldRun(cmd))
             }));
             return Ok(ReapReport {
@@ -444,7 +465,8 @@ impl Reaper {
                 }
                 Fate::Failed(_) => {
                     failures += 1;
-                    self.failed().insert(name.clone(), row.session.created);
+                    self.failed()
+                        .insert(row.session.id.clone(), row.session.created);
                 }
                 _ => {}
             }
@@ -542,17 +564,17 @@ impl Loop for Reaper {
         let targets: Vec<SessionRow> = {
             let mut failed = self.failed();
             // Forget failures of sessions that are gone.
-            failed.retain(|name, created| {
+            failed.retain(|id, created| {
                 survey
                     .rows
                     .iter()
-                    .any(|r| r.session.name == *name && r.session.created == *created)
+                    .any(|r| r.session.id == *id && r.session.created == *created)
             });
             survey
                 .rows
                 .into_iter()
                 .filter(|r| r.orphan && r.session.attached == 0)
-                .filter(|r| failed.get(&r.session.name) != Some(&r.session.created))
+                .filter(|r| failed.get(&r.session.id) != Some(&r.session.created))
                 .collect()
         };
         if ctx.stopping() {

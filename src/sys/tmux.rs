@@ -40,6 +40,10 @@ impl Server {
 /// One session as tmux reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Session {
+    /// `session_id` (`$N`): what every kill targets. A server never gives
+    /// an id twice, so a session recreated under the same name — even
+    /// within the same second — has another id.
+    pub id: String,
     pub name: String,
     /// `session_created`, Unix seconds.
     pub created: i64,
@@ -71,7 +75,7 @@ pub enum Kill {
 }
 
 const FORMAT: &str =
-    "#{session_name}\t#{session_created}\t#{session_activity}\t#{session_attached}";
+    "#{session_id}\t#{session_name}\t#{session_created}\t#{session_activity}\t#{session_attached}";
 
 #[derive(Debug, Clone)]
 pub struct Tmux {
@@ -151,17 +155,6 @@ impl Tmux {
         }
     }
 
-    /// One session by exact name, as it is right now: a fresh listing,
-    /// matched by the whole name (tmux targets match prefixes and answer
-    /// ambiguously for missing sessions).
-    pub fn get(&self, name: &str) -> Result<Option<Session>, String> {
-        match self.list() {
-            Listing::Sessions(all) => Ok(all.into_iter().find(|s| s.name == name)),
-            Listing::NoServer => Ok(None),
-            Listing::Unknown(why) => Err(why),
-        }
-    }
-
     /// A kill that did not succeed: the session or server is gone, or it
     /// failed (said once by the caller, never retried in a loop).
     fn kill_failed(&self, answer: Answer) -> Kill {
@@ -176,61 +169,46 @@ impl Tmux {
         }
     }
 
-    /// `tmux kill-session -t =NAME`: the `=` makes tmux match the exact
-    /// name, never a prefix.
-    pub fn kill(&self, name: &str) -> Kill {
-        let target = format!("={name}");
-        match self.run(&["kill-session", "-t", &target]) {
-            Answer::Out { ok: true, .. } => Kill::Killed,
-            failed => self.kill_failed(failed),
+    /// Kill `judged` only if its id still names the session that was
+    /// judged: same name, same creation time and, unless `attached_ok`, no
+    /// client attached. The check and the kill run inside one tmux command,
+    /// so nothing can change between them. The name never appears where
+    /// tmux's command parser reads it (a trailing `;` is a command
+    /// separator there): only the id, `$N`, which tmux hands out itself,
+    /// and the name inside the condition, escaped as a format string.
+    pub fn kill_if_unchanged(&self, judged: &Session, attached_ok: bool) -> Kill {
+        let id = judged.id.as_str();
+        if !is_session_id(id) {
+            return Kill::Failed(format!("not a tmux session id: {id:?}"));
         }
-    }
-
-    /// Kill `name` only if it is still the session that was judged: same
-    /// creation time and, unless `attached_ok`, no client attached. The
-    /// check and the kill run inside one tmux command, so nothing can
-    /// change between them. Names tmux's command parser would read
-    /// differently fall back to a fresh listing and a plain kill.
-    pub fn kill_if_unchanged(&self, name: &str, created: i64, attached_ok: bool) -> Kill {
-        let plain = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+'));
-        if !plain {
-            return match self.get(name) {
-                Ok(None) => Kill::Gone,
-                Ok(Some(s)) if s.created != created || (!attached_ok && s.attached > 0) => {
-                    Kill::Changed
-                }
-                Ok(Some(_)) => self.kill(name),
-                Err(e) => Kill::Failed(e),
-            };
+        let mut cond = [
+            format!("#{{==:#{{session_id}},{id}}}"),
+            format!("#{{==:#{{session_name}},{}}}", format_literal(&judged.name)),
+            format!("#{{==:#{{session_created}},{}}}", judged.created),
+        ]
+        .to_vec();
+        if !attached_ok {
+            cond.push("#{==:#{session_attached},0}".into());
         }
-        let same = format!("#{{==:#{{session_created}},{created}}}");
-        let cond = if attached_ok {
-            same
-        } else {
-            format!("#{{&&:{same},#{{==:#{{session_attached}},0}}}}")
-        };
-        let target = format!("={name}:");
-        let kill = format!("kill-session -t ={name}");
+        let cond = all_of(&cond);
+        let kill = format!("kill-session -t '{id}'");
         match self.run(&[
             "if-shell",
             "-F",
             "-t",
-            &target,
+            id,
             &cond,
             &kill,
-            "display-message -p '#{session_name}'",
+            "display-message -p '#{session_id}'",
         ]) {
-            // A target that no longer exists resolves to some other
-            // session's context; the name it prints tells the cases apart.
             Answer::Out {
                 ok: true, stdout, ..
             } if stdout.trim().is_empty() => Kill::Killed,
             Answer::Out {
                 ok: true, stdout, ..
-            } if stdout.trim() == name => Kill::Changed,
+            } if stdout.trim() == id => Kill::Changed,
+            // A target that no longer exists resolves to some other
+            // session's context, which the id it prints gives away.
             Answer::Out { ok: true, .. } => Kill::Gone,
             failed => self.kill_failed(failed),
         }
@@ -261,33 +239,66 @@ impl Tmux {
         let _ = self.run(&["kill-server"]);
     }
 
-    /// The session a pane belongs to, when the pane is on this server
-    /// (`socket` is the server's socket path, as `$TMUX` names it).
+    /// The id of the session a pane belongs to, when the pane is on this
+    /// server (`socket` is the server's socket path, as `$TMUX` names it).
     pub fn session_of_pane(&self, pane: &str, socket: &str) -> Option<String> {
         match self.run(&[
             "display-message",
             "-p",
             "-t",
             pane,
-            "#{socket_path}\t#{session_name}",
+            "#{socket_path}\t#{session_id}",
         ]) {
             Answer::Out {
                 ok: true, stdout, ..
             } => {
-                let (path, name) = stdout.trim_end_matches('\n').split_once('\t')?;
-                (path == socket && !name.is_empty()).then(|| name.to_string())
+                let (path, id) = stdout.trim_end_matches('\n').rsplit_once('\t')?;
+                (path == socket && is_session_id(id)).then(|| id.to_string())
             }
             _ => None,
         }
     }
 }
 
-/// The command an operator would type, for confirm popups and logs.
-pub fn kill_command(server: &Server, name: &str) -> String {
+/// The command an operator would type, for confirm popups and logs: the
+/// session by its id, quoted for a shell.
+pub fn kill_command(server: &Server, session: &Session) -> String {
     let mut parts = vec!["tmux".to_string()];
     parts.extend(server.args());
-    parts.extend(["kill-session".into(), "-t".into(), format!("={name}")]);
+    parts.extend([
+        "kill-session".into(),
+        "-t".into(),
+        format!("'{}'", session.id),
+    ]);
     parts.join(" ")
+}
+
+/// `$` and digits, as tmux writes `session_id`.
+fn is_session_id(id: &str) -> bool {
+    id.strip_prefix('$')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Text that a tmux format reads back as exactly itself: `#`, `,` and `}`
+/// escaped with `#`.
+fn format_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '#' | ',' | '}') {
+            out.push('#');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `#{&&:a,b}` nested: tmux's `&&` takes two operands.
+fn all_of(conds: &[String]) -> String {
+    match conds {
+        [] => "1".into(),
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("#{{&&:{first},{}}}", all_of(rest)),
+    }
 }
 
 fn parse(stdout: &str) -> Result<Vec<Session>, String> {
@@ -295,19 +306,26 @@ fn parse(stdout: &str) -> Result<Vec<Session>, String> {
         .lines()
         .filter(|l| !l.is_empty())
         .map(|line| {
-            // The name may contain anything but a tab; the numbers follow it.
-            let mut fields = line.rsplitn(4, '\t');
+            // The name may contain anything but a tab; the id comes before
+            // it and the numbers after.
+            let (id, rest) = line.split_once('\t').ok_or_else(|| line.to_string())?;
+            let mut fields = rest.rsplitn(4, '\t');
             let attached = fields.next().and_then(|f| f.parse().ok());
             let activity = fields.next().and_then(|f| f.parse().ok());
             let created = fields.next().and_then(|f| f.parse().ok());
             let name = fields.next();
             match (name, created, activity, attached) {
-                (Some(name), Some(created), Some(activity), Some(attached)) => Ok(Session {
-                    name: name.to_string(),
-                    created,
-                    activity,
-                    attached,
-                }),
+                (Some(name), Some(created), Some(activity), Some(attached))
+                    if is_session_id(id) =>
+                {
+                    Ok(Session {
+                        id: id.to_string(),
+                        name: name.to_string(),
+                        created,
+                        activity,
+                        attached,
+                    })
+                }
                 _ => Err(line.to_string()),
             }
         })
@@ -320,11 +338,12 @@ mod tests {
 
     #[test]
     fn parses_names_with_spaces_and_rejects_garbage() {
-        let out = "msg-warm-1\t100\t200\t0\nmy work session\t5\t6\t2\n";
+        let out = "$0\tmsg-warm-1\t100\t200\t0\n$12\tmy work session\t5\t6\t2\n";
         let s = parse(out).unwrap();
         assert_eq!(
             s[1],
             Session {
+                id: "$12".into(),
                 name: "my work session".into(),
                 created: 5,
                 activity: 6,
@@ -332,17 +351,25 @@ mod tests {
             }
         );
         assert!(parse("not tmux output\n").is_err());
+        assert!(parse("12\tname\t1\t2\t0\n").is_err(), "an id without `$`");
     }
 
     #[test]
-    fn the_kill_command_is_exact() {
+    fn the_kill_command_names_the_id() {
+        let s = parse("$7\tmsg-warm-1;\t1\t2\t0\n").unwrap();
         assert_eq!(
-            kill_command(&Server::Named("x".into()), "msg-warm-1"),
-            "tmux -L x kill-session -t =msg-warm-1"
+            kill_command(&Server::Named("x".into()), &s[0]),
+            "tmux -L x kill-session -t '$7'"
         );
+    }
+
+    #[test]
+    fn format_literals_escape_what_tmux_reads() {
+        assert_eq!(format_literal("a,b}#{c}"), "a#,b#}##{c#}");
+        assert_eq!(format_literal("plain-name;"), "plain-name;");
         assert_eq!(
-            kill_command(&Server::Default, "a"),
-            "tmux kill-session -t =a"
+            all_of(&["A".into(), "B".into(), "C".into()]),
+            "#{&&:A,#{&&:B,C}}"
         );
     }
 }

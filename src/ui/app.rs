@@ -11,11 +11,12 @@ use super::keys::{self, Action, Panel, action_for};
 use super::panels::loops::LoopRow;
 use super::theme::Theme;
 use crate::engine::{Command, Reply, Snapshot};
+use crate::loops::reaper::Named;
 use crate::loops::{LoopCommand, LoopId};
 use crate::store::threads::ThreadFilter;
 
 /// Spells the tmux command that reaps a session, for the confirm popup.
-pub type KillCommand = Box<dyn Fn(&str) -> String + Send>;
+pub type KillCommand = Box<dyn Fn(&crate::sys::tmux::Session) -> String + Send>;
 
 /// How long a status-bar message stays.
 pub const MESSAGE_FOR: Duration = Duration::from_secs(5);
@@ -602,8 +603,8 @@ impl App {
             .map(|s| (s.server.clone(), s.grace_secs))
             .unwrap_or_default();
         let command = self.reap_command.as_ref().map_or_else(
-            || format!("tmux kill-session -t ={}", row.session.name),
-            |f| f(&row.session.name),
+            || crate::sys::tmux::kill_command(&Default::default(), &row.session),
+            |f| f(&row.session),
         );
         self.popup = Some(Popup::Confirm(Confirm {
             operation: "reap session".into(),
@@ -612,7 +613,10 @@ impl App {
                 "runs `{command}` on {server} ({})",
                 row.reason_at(crate::store::now_unix(), grace)
             )),
-            command: Command::Loop(LoopCommand::Reap(vec![row.session.name])),
+            command: Command::Loop(LoopCommand::Reap(vec![Named {
+                id: Some(row.session.id.clone()),
+                name: row.session.name.clone(),
+            }])),
             on_confirm: false,
         }));
         Vec::new()

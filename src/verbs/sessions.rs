@@ -7,7 +7,7 @@ use crate::actions;
 use crate::cli::{ClaimArgs, NameArgs, ReapArgs, SessionsArgs};
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::loops::reaper::{Reaper, Survey, SurveyState};
+use crate::loops::reaper::{Named, Reaper, Survey, SurveyState};
 use crate::loops::{Loop, PassMode};
 use crate::report::fmt_age;
 use crate::store::keeper::{claim, release, touch};
@@ -98,7 +98,8 @@ pub fn reap(settings: &Settings, a: &ReapArgs) -> Result<ExitCode> {
     } else {
         let store = WriteStore::open_existing(db, &settings.config.session_id)?;
         let r = actions::with_ctx(db, &store, PassMode::Forced, now, |ctx| {
-            reaper.reap_by_hand(ctx, &a.names, a.dry_run)
+            let names: Vec<Named> = a.names.iter().map(Named::name).collect();
+            reaper.reap_by_hand(ctx, &names, a.dry_run)
         })?;
         (r.summary.clone(), r.lines())
     };

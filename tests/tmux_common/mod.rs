@@ -157,6 +157,16 @@ impl Tmux {
         self.sessions().iter().any(|s| s.0 == name)
     }
 
+    /// `#{session_id}` of the session called `name`.
+    pub fn id(&self, name: &str) -> String {
+        let o = self.cmd(&["list-sessions", "-F", "#{session_id}\t#{session_name}"]);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .find_map(|l| l.split_once('\t').filter(|(_, n)| *n == name))
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_else(|| panic!("no session {name:?}"))
+    }
+
     pub fn created(&self, name: &str) -> i64 {
         self.sessions().into_iter().find(|s| s.0 == name).unwrap().1
     }
@@ -232,21 +242,6 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Wait until the wall clock's second is past `t`, so the next session
-/// tmux creates has a later `session_created` (at most one second).
-pub fn wait_past_second(t: i64) {
-    wait_until("the clock to pass a second", || {
-        keeper_tui::store::now_unix() > t
-    });
-}
-
-/// A new threadkeeper-compatible store at `dir/db.sqlite`.
-pub fn new_store(dir: &Path) -> (PathBuf, WriteStore) {
-    let path = dir.join("db.sqlite");
-    let store = WriteStore::open(&path, "keeper-tui").unwrap();
-    (path, store)
-}
-
 pub fn ro(path: &Path) -> Connection {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
 }
@@ -300,6 +295,13 @@ pub fn claimed_names(path: &Path) -> Vec<String> {
         .into_iter()
         .map(|c| c.name)
         .collect()
+}
+
+/// A new threadkeeper-compatible store at `dir/db.sqlite`.
+pub fn new_store(dir: &Path) -> (PathBuf, WriteStore) {
+    let path = dir.join("db.sqlite");
+    let store = WriteStore::open(&path, "keeper-tui").unwrap();
+    (path, store)
 }
 
 pub fn strings(v: &[&str]) -> Vec<String> {
