@@ -23,7 +23,7 @@ pub fn reopen_thread(
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .unwrap_or(DEFAULT_REOPEN_NOTE);
-    let layout = store.layout.clone();
+    let layout = store.layout();
     let session = store.session_id.clone();
     store
         .write(|tx| reopen(tx, &layout, &session, id, content, now))?

@@ -381,10 +381,9 @@ impl Engine {
         let writer = if read_only {
             None
         } else {
-            Some(Arc::new(WriteStore::open(
-                &settings.db_path,
-                &settings.config.session_id,
-            )?))
+            let w = WriteStore::open(&settings.db_path, &settings.config.session_id)?;
+            w.reopen_by_hand();
+            Some(Arc::new(w))
         };
         let view = StoreView::open(&settings.db_path, settings.config.window_days)?;
         let threads = list_threads(view.conn(), &ThreadFilter::default(), THREADS_LISTED)

@@ -37,6 +37,18 @@ pub enum Error {
     #[error("{path} stayed locked by another writer for the whole busy timeout; nothing was changed, try again when it is free", path = .path.display())]
     Locked { path: PathBuf },
 
+    #[error(
+        "{path} was replaced by another file while keeper-tui had it open (a restore by `mv`?): nothing was written this time; the next write goes to the new file",
+        path = .path.display()
+    )]
+    StoreReplaced { path: PathBuf },
+
+    #[error(
+        "{path} was removed or renamed while keeper-tui had it open: nothing is written until a store is back at that path",
+        path = .path.display()
+    )]
+    StoreGone { path: PathBuf },
+
     #[error("{path} is a directory, not a database file", path = .path.display())]
     IsDirectory { path: PathBuf },
 

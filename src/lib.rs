@@ -24,7 +24,8 @@
 //! - [`ui`]: the ratatui front end — state and keys in `ui/app.rs` and
 //!   `ui/keys.rs`, one widget per panel in `ui/panels/`, popups in
 //!   `ui/popups/`. It draws snapshots and sends commands; it does no I/O.
-//! - [`report`]: `status` as text and JSON; [`logging`]: the log file.
+//! - [`report`]: `status` as text and JSON; [`logging`]: the log file;
+//!   [`text`]: store and tmux text made safe to show on a terminal.
 //! - [`demo`]: the `--demo` world, kept apart from the product.
 pub mod actions;
 pub mod cli;
@@ -37,6 +38,7 @@ pub mod loops;
 pub mod report;
 pub mod store;
 pub mod sys;
+pub mod text;
 pub mod tui;
 pub mod ui;
 pub mod verbs;

@@ -34,6 +34,7 @@ pub fn init(dir: &Path, stderr: bool) -> Result<WorkerGuard> {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_target(false),
             )
             .try_init()

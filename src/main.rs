@@ -11,7 +11,10 @@ fn main() -> ExitCode {
     match keeper_tui::verbs::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("keeper-tui: {e}");
+            eprintln!(
+                "keeper-tui: {}",
+                keeper_tui::text::printable_lines(&e.to_string())
+            );
             ExitCode::from(e.exit_code() as u8)
         }
     }

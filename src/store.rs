@@ -12,21 +12,21 @@ pub mod schema;
 pub mod seed;
 pub mod snapshot;
 pub mod threads;
+mod writer;
+
+pub use writer::WriteStore;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 
 /// threadkeeper 0.21 writes 5 and refuses anything newer; so do we.
 const NEWEST_KNOWN_USER_VERSION: i64 = 5;
-/// Same patience as threadkeeper's own connections.
-const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A reader under WAL never waits on a writer; this only covers the rare
 /// moment a checkpoint or recovery holds the WAL index.
 const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -49,7 +49,7 @@ pub fn resolve_db_path(
 }
 
 /// An empty path is what `Settings` holds when nothing names the store.
-fn check_located(path: &Path) -> Result<()> {
+pub(crate) fn check_located(path: &Path) -> Result<()> {
     if path.as_os_str().is_empty() {
         Err(Error::NoStoreLocation)
     } else {
@@ -140,19 +140,7 @@ pub struct ReadStore {
     pub layout: Layout,
 }
 
-/// The one writer. Every logical change is one short `BEGIN IMMEDIATE`
-/// transaction; SQLite's busy handler retries while another process writes.
-/// Shared by the loops and the operator's commands: its lock is held only
-/// for one transaction, never while a pass acts on the world.
-pub struct WriteStore {
-    pub path: PathBuf,
-    pub layout: Layout,
-    /// `events.session_id` for keeper's own rows.
-    pub session_id: String,
-    conn: Mutex<Connection>,
-}
-
-fn check_existing_file(path: &Path) -> Result<()> {
+pub(crate) fn check_existing_file(path: &Path) -> Result<()> {
     check_located(path)?;
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Err(Error::IsDirectory { path: path.into() }),
@@ -174,7 +162,7 @@ fn check_existing_file(path: &Path) -> Result<()> {
     }
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -183,7 +171,7 @@ fn parent_dir(path: &Path) -> PathBuf {
 
 /// Probe the layout and insist on a `threads` table: anything else is
 /// another application's database and must not be touched.
-fn probe_threadkeeper(path: &Path, conn: &Connection) -> Result<Layout> {
+pub(crate) fn probe_threadkeeper(path: &Path, conn: &Connection) -> Result<Layout> {
     let layout = Layout::probe(conn).map_err(|e| Error::from_sqlite(path, e))?;
     if !layout.has_table("threads") {
         return Err(Error::NotThreadkeeper { path: path.into() });
@@ -216,103 +204,12 @@ impl ReadStore {
     }
 }
 
-impl WriteStore {
-    /// Open an existing store for writing; a missing file is an error, so a
-    /// mistyped `--db` never leaves a stray new store behind.
-    pub fn open_existing(path: &Path, session_id: &str) -> Result<Self> {
-        check_existing_file(path)?;
-        Self::open(path, session_id)
-    }
-
-    /// Open the store for writing, creating a threadkeeper-compatible core
-    /// store when the file does not exist yet (its directory must).
-    pub fn open(path: &Path, session_id: &str) -> Result<Self> {
-        check_located(path)?;
-        let exists = match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => return Err(Error::IsDirectory { path: path.into() }),
-            Ok(m) => {
-                if m.permissions().readonly() {
-                    return Err(Error::ReadOnly {
-                        path: path.into(),
-                        why: "the file has no write permission".into(),
-                    });
-                }
-                true
-            }
-            Err(_) => {
-                let dir = parent_dir(path);
-                if !dir.is_dir() {
-                    return Err(Error::NoDirectory {
-                        dir,
-                        path: path.into(),
-                    });
-                }
-                false
-            }
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(|e| Error::from_sqlite(path, e))?;
-        let sql = |e| Error::from_sqlite(path, e);
-        conn.busy_timeout(WRITE_BUSY_TIMEOUT).map_err(sql)?;
-        if exists {
-            probe_threadkeeper(path, &conn)?;
-        } else {
-            schema::create_core(&conn).map_err(sql)?;
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        if conn.is_readonly(rusqlite::MAIN_DB).map_err(sql)? {
-            return Err(Error::ReadOnly {
-                path: path.into(),
-                why: "SQLite opened it read-only".into(),
-            });
-        }
-        let layout = probe_threadkeeper(path, &conn)?;
-        Ok(WriteStore {
-            path: path.into(),
-            conn: Mutex::new(conn),
-            layout,
-            session_id: session_id.into(),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic inside a transaction rolled it back (the guard dropped
-        // it); the connection itself is still good.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Use the writer connection outside a transaction (a single statement
-    /// in autocommit), with a different busy timeout (`None`: the usual).
-    pub fn with_conn<T>(
-        &self,
-        timeout: Option<Duration>,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        let conn = self.lock();
-        let Some(t) = timeout else {
-            return f(&conn);
-        };
-        conn.busy_timeout(t)?;
-        let out = f(&conn);
-        conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
-        out
-    }
-
-    /// Run `f` in one `BEGIN IMMEDIATE` transaction: all of it lands or none.
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
-        let path = &self.path;
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| Error::from_sqlite(path, e))?;
-        let out = f(&tx).map_err(|e| Error::from_sqlite(path, e))?;
-        tx.commit().map_err(|e| Error::from_sqlite(path, e))?;
-        Ok(out)
-    }
+/// (device, inode) of the file at `path` now: a connection opened on a file
+/// that has since been replaced at the same path (a restore by `mv`) or
+/// removed is not the store any more.
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// First `n` characters (not bytes), the way threadkeeper's Python slices.

@@ -133,7 +133,7 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
         || Span::raw(""),
         |m| {
             Span::styled(
-                format!(" {}", m.text),
+                format!(" {}", crate::text::printable(&m.text)),
                 if m.error { t.bad() } else { t.ok() },
             )
         },

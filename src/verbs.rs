@@ -78,6 +78,12 @@ fn print_default_config() -> Result<ExitCode> {
     reason = "every verb ends in `out(..)`; the Result keeps call sites uniform"
 )]
 pub(crate) fn out(text: &str) -> Result<ExitCode> {
+    out_exact(&crate::text::printable_lines(text))
+}
+
+/// Machine-readable output (`--json`): exactly as produced.
+#[allow(clippy::unnecessary_wraps, reason = "as `out`")]
+pub(crate) fn out_exact(text: &str) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = writeln!(stdout, "{text}");
@@ -89,7 +95,7 @@ fn status(settings: &Settings, a: &StatusArgs) -> Result<ExitCode> {
     let view = StoreView::open(&settings.db_path, window)?;
     let figures = view.figures(now_unix());
     if a.json {
-        out(&report::json(&settings.db_path, &figures))
+        out_exact(&report::json(&settings.db_path, &figures))
     } else {
         out(&report::text(&figures))
     }

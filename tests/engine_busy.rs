@@ -92,7 +92,9 @@ async fn operator_commands_answer_while_a_tier_3_waits_its_grace() {
         ),
         (
             "reap by hand",
-            Command::Loop(LoopCommand::Reap(vec!["msg-warm-orphan".into()])),
+            Command::Loop(LoopCommand::Reap(vec![
+                keeper_tui::loops::reaper::Named::name("msg-warm-orphan"),
+            ])),
         ),
         (
             "circuit reset",

@@ -240,7 +240,7 @@ fn on_a_0_21_store_the_note_inherits_the_threads_scope() {
     .unwrap();
     let store = open_writer(&path);
     assert_eq!(
-        store.layout.kind,
+        store.layout().kind,
         keeper_tui::store::LayoutKind::Threadkeeper021
     );
     reopen_thread(&store, "T7a8", Some("back to it"), NOW).unwrap();

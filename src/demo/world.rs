@@ -114,11 +114,9 @@ impl DemoWorld {
         )
         .map_err(|e| Error::Io(format!("cannot start the demo bridge: {e}")))?;
         let store = crate::store::WriteStore::open_existing(&world.db, "keeper-demo")?;
-        store
-            .with_conn(None, |c| {
-                crate::store::keeper::claim(c, "msg-warm-1003", "demo-jobs", 3600, now_unix())
-            })
-            .map_err(|e| Error::from_sqlite(&world.db, e))?;
+        store.with_conn(None, |c| {
+            crate::store::keeper::claim(c, "msg-warm-1003", "demo-jobs", 3600, now_unix())
+        })?;
         Ok(world)
     }
 

@@ -41,7 +41,6 @@ impl LoopMsg {
 }
 
 pub(crate) struct LoopCtx {
-    pub db: PathBuf,
     /// `None` under `--read-only`.
     pub writer: Option<Arc<WriteStore>>,
     /// Set as the engine stops; passes check it before acting.
@@ -49,6 +48,8 @@ pub(crate) struct LoopCtx {
     pub events: Events,
     /// False under `--read-only`: no scheduled passes.
     pub scheduled: bool,
+    /// The loop's read connection, kept between passes.
+    pub pool: Arc<ReadPool>,
 }
 
 pub(crate) fn initial_status(lp: &dyn Loop, scheduled: bool) -> LoopStatus {
@@ -71,7 +72,7 @@ pub(crate) fn initial_status(lp: &dyn Loop, scheduled: bool) -> LoopStatus {
 struct Shared {
     lp: Arc<dyn Loop>,
     ctx: LoopCtx,
-    pool: ReadPool,
+    pool: Arc<ReadPool>,
 }
 
 /// A finished pass, with the waiters it answers.
@@ -262,7 +263,7 @@ pub(crate) async fn run(
     let lp_look_every = lp.look_every();
     let status = initial_status(lp.as_ref(), scheduled);
     let shared = Arc::new(Shared {
-        pool: ReadPool::new(ctx.db.clone()),
+        pool: Arc::clone(&ctx.pool),
         lp,
         ctx,
     });

@@ -304,6 +304,27 @@ fn start_tasks(
                 None
             }
         };
+    let mut holders = view::Holders {
+        writer: writer.cloned(),
+        pools: Vec::new(),
+    };
+    let mut mailboxes = HashMap::new();
+    let mut statuses = Vec::new();
+    for lp in loops {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pool = Arc::new(super::jobs::ReadPool::new(settings.db_path.clone()));
+        holders.pools.push(Arc::clone(&pool));
+        let ctx = LoopCtx {
+            writer: writer.cloned(),
+            stopping: Arc::clone(stopping),
+            events: events.clone(),
+            scheduled: !read_only,
+            pool,
+        };
+        statuses.push(actor::initial_status(lp.as_ref(), !read_only));
+        mailboxes.insert(lp.id(), tx);
+        tasks.spawn(actor::run(lp, ctx, rx, stop.clone()));
+    }
     tasks.spawn(view::run(
         view,
         view::ViewCtx {
@@ -312,25 +333,11 @@ fn start_tasks(
             debounce: settings.config.debounce(),
             events: events.clone(),
             changed: Arc::clone(&view_changed),
+            holders,
         },
         view_rx,
         stop.clone(),
     ));
-    let mut mailboxes = HashMap::new();
-    let mut statuses = Vec::new();
-    for lp in loops {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let ctx = LoopCtx {
-            db: settings.db_path.clone(),
-            writer: writer.cloned(),
-            stopping: Arc::clone(stopping),
-            events: events.clone(),
-            scheduled: !read_only,
-        };
-        statuses.push(actor::initial_status(lp.as_ref(), !read_only));
-        mailboxes.insert(lp.id(), tx);
-        tasks.spawn(actor::run(lp, ctx, rx, stop.clone()));
-    }
     statuses.sort_by_key(|s| s.id);
     Started {
         tasks,

@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::EngineError;
 use crate::error::Result;
-use crate::store::ReadStore;
+use crate::store::{ReadStore, file_id};
 
 /// The panic's message, when it has one.
 pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
@@ -50,11 +50,6 @@ pub(crate) struct ReadPool {
 /// the same path is not kept.
 type FileId = Option<(u64, u64)>;
 
-fn file_id(path: &std::path::Path) -> FileId {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
 /// A loop's reads are small (claims, heal rows): a small page cache.
 const LOOP_CACHE_KIB: i64 = 512;
 
@@ -66,14 +61,30 @@ impl ReadPool {
         }
     }
 
+    /// Close the idle connection if its file is no longer at the path: as
+    /// long as any connection holds the old file, its `-wal` and `-shm`
+    /// stay beside the new one and mislead every client that opens it.
+    pub(crate) fn let_go_if_replaced(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle
+            .as_ref()
+            .is_some_and(|(_, id)| *id != file_id(&self.db))
+        {
+            *idle = None;
+        }
+    }
+
     pub(crate) fn with<T>(&self, f: impl FnOnce(&ReadStore) -> T) -> Result<T> {
         let now_id = file_id(&self.db);
-        let kept = self
+        let kept = match self
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
-            .filter(|(_, id)| *id == now_id && now_id.is_some());
+        {
+            Some((read, id)) if id == now_id && now_id.is_some() => Some((read, id)),
+            Some(_) | None => None,
+        };
         let (read, id) = if let Some(k) = kept {
             k
         } else {

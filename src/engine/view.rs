@@ -50,6 +50,34 @@ pub(crate) struct ViewCtx {
     /// Poked by the file watch and after every write of ours; a permit
     /// waits while a refresh runs, so a burst costs one more refresh.
     pub changed: Arc<Notify>,
+    /// The engine's other connections to the store, told to let go of a
+    /// file that is no longer at the path as soon as the view sees it.
+    pub holders: Holders,
+}
+
+#[derive(Default)]
+pub(crate) struct Holders {
+    pub writer: Option<Arc<crate::store::WriteStore>>,
+    pub pools: Vec<Arc<super::jobs::ReadPool>>,
+}
+
+impl Holders {
+    fn reopen_writer(&self) {
+        if let Some(w) = &self.writer
+            && let Err(e) = w.reopen()
+        {
+            tracing::warn!("the writer cannot open the store yet: {e}");
+        }
+    }
+
+    fn let_go_if_replaced(&self) {
+        if let Some(w) = &self.writer {
+            w.let_go_if_replaced();
+        }
+        for p in &self.pools {
+            p.let_go_if_replaced();
+        }
+    }
 }
 
 /// What the view actor owns; moved into each blocking job and back.
@@ -294,6 +322,15 @@ fn unreadable() -> EngineError {
 fn refresh(h: &mut Held, full: bool, ctx: &ViewCtx) -> u64 {
     let started = Instant::now();
     let now = now_unix();
+    // Another file at the path: every connection of ours to the old one
+    // closes before any opens the new one, so the first to open it finds
+    // no `-shm` in use and reads the file as it is.
+    let replaced = h.view.as_ref().is_some_and(StoreView::file_replaced);
+    if replaced {
+        ctx.holders.let_go_if_replaced();
+        h.view = None;
+    }
+    let reopened = h.view.is_none();
     let result = match h.view.as_mut() {
         Some(v) if full => v.rebuild(now),
         Some(v) => v.refresh(now),
@@ -307,8 +344,20 @@ fn refresh(h: &mut Held, full: bool, ctx: &ViewCtx) -> u64 {
     };
     let took_us = started.elapsed().as_micros() as u64;
     let mut news = StoreNews::default();
+    if result.is_err() {
+        ctx.holders.let_go_if_replaced();
+    }
     match result {
         Ok(stats) => {
+            if reopened {
+                ctx.holders.reopen_writer();
+            }
+            if replaced {
+                ctx.events.notice(
+                    false,
+                    "another file took the store's path (a restore?): reading the new one",
+                );
+            }
             if let Some(v) = &h.view {
                 if stats.threads_recounted || stats.rebuilt || full {
                     match list_threads(v.conn(), &h.filter, THREADS_LISTED) {

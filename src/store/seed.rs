@@ -210,18 +210,12 @@ pub fn seed(path: &Path, spec: SeedSpec) -> Result<SeedCounts> {
         )));
     }
     let store = WriteStore::open(path, "keeper-seed")?;
-    let p = store.path.clone();
-    let sql = |e| Error::from_sqlite(&p, e);
-    store
-        .with_conn(None, |c| c.pragma_update(None, "synchronous", "OFF"))
-        .map_err(sql)?;
+    store.with_conn(None, |c| c.pragma_update(None, "synchronous", "OFF"))?;
     let counts = store.write(|tx| fill(tx, spec))?;
-    store
-        .with_conn(None, |c| {
-            c.pragma_update(None, "synchronous", "NORMAL")?;
-            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        })
-        .map_err(sql)?;
+    store.with_conn(None, |c| {
+        c.pragma_update(None, "synchronous", "NORMAL")?;
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+    })?;
     Ok(counts)
 }
 

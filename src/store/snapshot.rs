@@ -127,6 +127,8 @@ pub struct RefreshStats {
     pub new_events: u64,
     pub threads_recounted: bool,
     pub rebuilt: bool,
+    /// Another file took the store's path: the view reopened it.
+    pub replaced: bool,
 }
 
 /// A table counted by tailing its rowid: new rows are added, and a full
@@ -259,7 +261,7 @@ impl StoreView {
     pub fn open(path: &Path, window_days: u32) -> Result<Self> {
         let read = ReadStore::open(path)?;
         let mut view = StoreView {
-            identity: file_identity(path),
+            identity: super::file_id(path),
             read,
             window_days: window_days.max(1),
             events: EventStats::new(horizon(window_days)),
@@ -287,12 +289,17 @@ impl StoreView {
         &self.read.layout
     }
 
+    /// Another file (or none) is at the path now.
+    pub fn file_replaced(&self) -> bool {
+        super::file_id(&self.read.path) != self.identity
+    }
+
     /// Bring the view up to date: tail new events, recount what they (or
     /// the cheap fingerprints) say changed. A read transaction keeps every
     /// figure from the same moment of the file.
     pub fn refresh(&mut self, now: i64) -> Result<RefreshStats> {
         let path = self.read.path.clone();
-        match file_identity(&path) {
+        match super::file_id(&path) {
             None => {
                 return Err(Error::NoDatabase {
                     path,
@@ -301,9 +308,11 @@ impl StoreView {
             }
             Some(id) if Some(id) != self.identity => {
                 // Replaced (restored from backup, moved into place): start over.
-                *self = StoreView::open(&path, self.window_days)?;
+                let new = StoreView::open(&path, self.window_days)?;
+                *self = new;
                 return Ok(RefreshStats {
                     rebuilt: true,
+                    replaced: true,
                     ..RefreshStats::default()
                 });
             }
@@ -559,11 +568,6 @@ impl StoreView {
             events_high_water: ev.high_water,
         }
     }
-}
-
-fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn file_sizes(path: &Path) -> (u64, u64) {

@@ -603,7 +603,7 @@ impl App {
             .map(|s| (s.server.clone(), s.grace_secs))
             .unwrap_or_default();
         let command = self.reap_command.as_ref().map_or_else(
-            || crate::sys::tmux::kill_command(&Default::default(), &row.session),
+            || crate::sys::tmux::kill_command(&crate::sys::tmux::Server::Default, &row.session),
             |f| f(&row.session),
         );
         self.popup = Some(Popup::Confirm(Confirm {

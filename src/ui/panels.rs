@@ -51,10 +51,17 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// Cut `s` to `n` characters, marking the cut.
+/// Store or tmux text for a cell: control characters, bidi controls and
+/// characters of disputed width escaped (see [`crate::text`]).
+pub fn shown(s: &str) -> String {
+    crate::text::printable(s).into_owned()
+}
+
+/// [`shown`], cut to `n` characters, marking the cut.
 pub fn clip(s: &str, n: usize) -> String {
+    let s = crate::text::printable(s);
     if s.chars().count() <= n {
-        s.to_string()
+        s.into_owned()
     } else {
         let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
         out.push('…');

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::out;
+use super::{out, out_exact};
 use crate::actions;
 use crate::cli::{ClaimArgs, NameArgs, ReapArgs, SessionsArgs};
 use crate::config::Settings;
@@ -12,6 +12,7 @@ use crate::loops::{Loop, PassMode};
 use crate::report::fmt_age;
 use crate::store::keeper::{claim, release, touch};
 use crate::store::{ReadStore, WriteStore, now_unix};
+use crate::text::printable;
 
 /// The survey as a table an operator reads in a shell.
 pub fn table(s: &Survey, now: i64) -> String {
@@ -28,10 +29,12 @@ pub fn table(s: &Survey, now: i64) -> String {
     if s.rows.is_empty() {
         return lines.join("\n");
     }
+    // Escaped before padding, so the columns stay in line.
+    let name = |r: &crate::loops::reaper::SessionRow| printable(&r.session.name).into_owned();
     let w = s
         .rows
         .iter()
-        .map(|r| r.session.name.chars().count())
+        .map(|r| name(r).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -44,16 +47,17 @@ pub fn table(s: &Survey, now: i64) -> String {
             || "—".to_string(),
             |c| {
                 let left = c.ttl_left(now);
+                let owner = printable(&c.owner);
                 if left >= 0 {
-                    format!("{} {} left", c.owner, fmt_age(left))
+                    format!("{owner} {} left", fmt_age(left))
                 } else {
-                    format!("{} expired", c.owner)
+                    format!("{owner} expired")
                 }
             },
         );
         lines.push(format!(
             "{:<w$}  {:<5}  {:<20}  {:>5}  {:>6}  {:>3}  {}",
-            r.session.name,
+            name(r),
             if r.marker { "yes" } else { "no" },
             crate::ui::panels::clip(&claim, 20),
             fmt_age(now - r.session.created),
@@ -73,7 +77,7 @@ pub fn sessions(settings: &Settings, a: &SessionsArgs) -> Result<ExitCode> {
         .survey(&read.conn, now)
         .map_err(|e| Error::from_sqlite(&read.path, e))?;
     if a.json {
-        return out(&serde_json::to_string_pretty(&survey).unwrap_or_default());
+        return out_exact(&serde_json::to_string_pretty(&survey).unwrap_or_default());
     }
     let text = table(&survey, now);
     if let SurveyState::Unknown(_) = survey.state {
@@ -118,9 +122,7 @@ pub fn claim_verb(settings: &Settings, a: &ClaimArgs) -> Result<ExitCode> {
         .owner
         .clone()
         .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "operator".into()));
-    let previous = store
-        .with_conn(None, |c| claim(c, &a.name, &owner, ttl as i64, now_unix()))
-        .map_err(|e| Error::from_sqlite(&store.path, e))?;
+    let previous = store.with_conn(None, |c| claim(c, &a.name, &owner, ttl as i64, now_unix()))?;
     out(&match previous {
         Some(p) if p != owner => format!("claimed {} for {owner} (was {p}), ttl {ttl}s", a.name),
         Some(_) => format!("renewed the claim on {} for {owner}, ttl {ttl}s", a.name),
@@ -130,9 +132,7 @@ pub fn claim_verb(settings: &Settings, a: &ClaimArgs) -> Result<ExitCode> {
 
 pub fn touch_verb(settings: &Settings, a: &NameArgs) -> Result<ExitCode> {
     let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-    let done = store
-        .with_conn(None, |c| touch(c, &a.name, now_unix()))
-        .map_err(|e| Error::from_sqlite(&store.path, e))?;
+    let done = store.with_conn(None, |c| touch(c, &a.name, now_unix()))?;
     if done {
         out(&format!("touched {}", a.name))
     } else {
@@ -142,9 +142,7 @@ pub fn touch_verb(settings: &Settings, a: &NameArgs) -> Result<ExitCode> {
 
 pub fn release_verb(settings: &Settings, a: &NameArgs) -> Result<ExitCode> {
     let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-    let done = store
-        .with_conn(None, |c| release(c, &a.name))
-        .map_err(|e| Error::from_sqlite(&store.path, e))?;
+    let done = store.with_conn(None, |c| release(c, &a.name))?;
     if done {
         out(&format!("released {}", a.name))
     } else {

@@ -163,8 +163,7 @@ impl Tmux {
         String::from_utf8_lossy(&o.stdout)
             .lines()
             .find_map(|l| l.split_once('\t').filter(|(_, n)| *n == name))
-            .map(|(id, _)| id.to_string())
-            .unwrap_or_else(|| panic!("no session {name:?}"))
+            .map_or_else(|| panic!("no session {name:?}"), |(id, _)| id.to_string())
     }
 
     pub fn created(&self, name: &str) -> i64 {

@@ -8,7 +8,7 @@ use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
 use super::super::keys::Panel;
 use super::super::theme::Theme;
-use super::{block, clip};
+use super::{block, clip, shown};
 use crate::loops::watchdog::BridgeRow;
 use crate::report::fmt_age;
 use crate::sys::process::Liveness;
@@ -73,7 +73,7 @@ impl StatefulWidget for BridgesPanel<'_> {
                     clip(&h.why(), 22)
                 };
                 Row::new(vec![
-                    Cell::from(h.name.clone()),
+                    Cell::from(shown(&h.name)),
                     Cell::from(
                         h.liveness
                             .pid()
@@ -81,7 +81,11 @@ impl StatefulWidget for BridgesPanel<'_> {
                     ),
                     Cell::from(alive).style(style),
                     Cell::from(beat).style(if h.stale { t.warn() } else { Style::new() }),
-                    Cell::from(version(r)).style(if h.mismatch { t.warn() } else { Style::new() }),
+                    Cell::from(shown(&version(r))).style(if h.mismatch {
+                        t.warn()
+                    } else {
+                        Style::new()
+                    }),
                     Cell::from(r.state.tier.to_string()),
                     Cell::from(format!("{}/{}", r.state.failures, r.breaker_limit))
                         .style(if broken { t.bad() } else { Style::new() }),
@@ -92,7 +96,7 @@ impl StatefulWidget for BridgesPanel<'_> {
                     } else {
                         t.warn()
                     }),
-                    Cell::from(last).style(t.dim()),
+                    Cell::from(shown(&last)).style(t.dim()),
                 ])
             });
         let widths = [

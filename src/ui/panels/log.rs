@@ -7,7 +7,7 @@ use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
 use super::super::keys::Panel;
 use super::super::theme::Theme;
-use super::block;
+use super::{block, shown};
 use crate::engine::Notice;
 
 pub struct LogPanel<'a> {
@@ -32,7 +32,7 @@ impl StatefulWidget for LogPanel<'_> {
         let rows = self.notices.iter().map(|n| {
             Row::new(vec![
                 Cell::from(clock(n.at)).style(t.dim()),
-                Cell::from(n.text.clone()),
+                Cell::from(shown(&n.text)),
             ])
             .style(if n.error { t.bad() } else { Style::new() })
         });

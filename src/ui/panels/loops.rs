@@ -10,7 +10,7 @@ use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
 use super::super::keys::Panel;
 use super::super::theme::Theme;
-use super::block;
+use super::{block, shown};
 use crate::engine::{LoopStatus, Snapshot, Verdict};
 use crate::loops::LoopId;
 use crate::report::fmt_age;
@@ -227,9 +227,9 @@ impl StatefulWidget for LoopsPanel<'_> {
             let verdict = verdict.map_or("ext", Verdict::name);
             let flat = r.flat();
             let name = if flat {
-                format!("{} ⚠", r.label)
+                format!("{} ⚠", shown(&r.label))
             } else {
-                r.label.clone()
+                shown(&r.label)
             };
             let mut cells = vec![
                 Cell::from(name).style(if flat { t.warn() } else { Style::new() }),

@@ -7,7 +7,7 @@ use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
 use super::super::keys::Panel;
 use super::super::theme::Theme;
-use super::block;
+use super::{block, shown};
 use crate::store::snapshot::StoreFigures;
 
 pub struct OutcomesPanel<'a> {
@@ -35,9 +35,9 @@ impl StatefulWidget for OutcomesPanel<'_> {
             };
             Row::new(vec![
                 Cell::from(if starved {
-                    format!("⚠ {}", o.kind)
+                    format!("⚠ {}", shown(&o.kind))
                 } else {
-                    o.kind.clone()
+                    shown(&o.kind)
                 }),
                 Cell::from(o.window.to_string()),
                 Cell::from(o.d30.to_string()),

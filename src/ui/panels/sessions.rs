@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, 
 
 use super::super::keys::Panel;
 use super::super::theme::Theme;
-use super::{block, clip};
+use super::{block, clip, shown};
 use crate::loops::reaper::{SessionRow, Survey, SurveyState};
 use crate::report::fmt_age;
 
@@ -31,9 +31,9 @@ impl SessionsPanel<'_> {
             t.dim()
         };
         let name = if r.orphan {
-            format!("⚠ {}", r.session.name)
+            format!("⚠ {}", shown(&r.session.name))
         } else {
-            r.session.name.clone()
+            shown(&r.session.name)
         };
         let attached = if r.session.attached > 0 {
             r.session.attached.to_string()
@@ -59,7 +59,7 @@ impl SessionsPanel<'_> {
         }
         cells.push(Cell::from(attached));
         let grace = self.survey.map_or(0, |s| s.grace_secs);
-        cells.push(Cell::from(r.reason_at(self.now, grace)));
+        cells.push(Cell::from(shown(&r.reason_at(self.now, grace))));
         Row::new(cells).style(style)
     }
 }

@@ -8,7 +8,7 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use super::super::keys::Panel;
 use super::super::theme::Theme;
-use super::{block, bytes};
+use super::{block, bytes, shown};
 use crate::store::snapshot::{Group, StoreFigures};
 
 /// Lines of content when nothing is cut.
@@ -31,7 +31,7 @@ fn group(g: &Group) -> String {
         return "—".into();
     }
     g.iter()
-        .map(|(k, n)| format!("{k} {n}"))
+        .map(|(k, n)| format!("{} {n}", shown(k)))
         .collect::<Vec<_>>()
         .join("  ")
 }

@@ -7,7 +7,7 @@ use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
 use super::super::keys::Panel;
 use super::super::theme::Theme;
-use super::{block, clip};
+use super::{block, clip, shown};
 use crate::report::fmt_age;
 use crate::store::threads::{ThreadFilter, ThreadRow};
 
@@ -36,8 +36,8 @@ impl StatefulWidget for ThreadsPanel<'_> {
                 _ => Style::new(),
             };
             let mut cells = vec![
-                Cell::from(r.id.clone()),
-                Cell::from(r.state.clone()).style(st),
+                Cell::from(shown(&r.id)),
+                Cell::from(shown(&r.state)).style(st),
                 Cell::from(fmt_age(self.now - r.last_touched_at)),
                 Cell::from(clip(&r.question, 200)),
             ];

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
 use super::centered;
 use crate::ui::app::Confirm;
+use crate::ui::panels::shown;
 use crate::ui::theme::Theme;
 
 pub struct ConfirmPopup<'a> {
@@ -30,7 +31,7 @@ impl Widget for ConfirmPopup<'_> {
             Line::raw(""),
             Line::from(vec![
                 Span::raw(format!("{} ", c.operation)),
-                Span::styled(c.target.clone(), t.header()),
+                Span::styled(shown(&c.target), t.header()),
                 Span::raw("?"),
             ]),
             Line::raw(""),
@@ -44,7 +45,7 @@ impl Widget for ConfirmPopup<'_> {
         if let Some(d) = &c.detail {
             // The exact effect, e.g. the tmux command, under the question.
             text.insert(2, Line::raw(""));
-            text.insert(3, Line::from(Span::styled(d.clone(), t.key())));
+            text.insert(3, Line::from(Span::styled(shown(d), t.key())));
             height += 3;
         }
         let r = centered(area, 76, height);

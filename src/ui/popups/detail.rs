@@ -20,14 +20,17 @@ impl Widget for DetailPopup<'_> {
         let h = area.height.saturating_sub(4).max(5);
         let r = centered(area, w, h);
         Clear.render(r, buf);
-        Paragraph::new(self.text)
+        Paragraph::new(crate::text::printable_lines(self.text))
             .wrap(Wrap { trim: false })
             .scroll((self.scroll, 0))
             .block(
                 Block::default()
                     .borders(Borders::ALL)
                     .border_style(self.theme.key())
-                    .title(format!(" {} — j/k scroll, Esc closes ", self.title)),
+                    .title(format!(
+                        " {} — j/k scroll, Esc closes ",
+                        crate::text::printable(self.title)
+                    )),
             )
             .render(r, buf);
     }
