@@ -45,7 +45,9 @@ use std::time::{Duration, Instant};
 use keeper_tui::demo::bridge::Files;
 use keeper_tui::store::now_unix;
 use keeper_tui::store::seed::{SeedSpec, seed};
-use keeper_tui::sys::process::{Target, inspect, read_pid_file, signal_checked, start_detached};
+use keeper_tui::sys::process::{
+    Identity, Target, inspect, read_pid_file, signal_checked, start_detached,
+};
 
 const WIDTH: u16 = 200;
 const HEIGHT: u16 = 50;
@@ -423,7 +425,7 @@ fn kill_bridges(dir: &Path, pattern: &str, started: u32) {
     let named = read_pid_file(&Files::in_dir(dir).pid).map(|(pid, _)| pid);
     for pid in [named, Some(started as i32)].into_iter().flatten() {
         if let Some(info) = inspect(pid).filter(|i| !i.zombie) {
-            let t = Target::of(&info, Some(pattern), None);
+            let t = Target::of(&info, Identity::Pattern(pattern.to_string()), None);
             let _ = signal_checked(&t, nix::sys::signal::Signal::SIGKILL);
         }
     }

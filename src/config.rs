@@ -99,6 +99,13 @@ pub struct ProcessConfig {
     pub quiet_secs: u64,
 }
 
+impl ProcessConfig {
+    /// How its process is recognised before any signal.
+    pub fn identity(&self) -> crate::sys::process::Identity {
+        crate::sys::process::Identity::of(self.cmdline_pattern.as_deref(), &self.start)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WatchdogConfig {
     /// Seconds between evaluations when no file changes (0: only on file
@@ -179,7 +186,8 @@ impl Config {
                 None => return Ok((Config::default(), None)),
             },
         };
-        match std::fs::read_to_string(&path) {
+        // A FIFO or device at the path would block or never end.
+        match crate::sys::files::read_text(&path, 1 << 20) {
             Ok(text) => Ok((Config::parse(&text, &path)?, Some(path))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 Ok((Config::default(), None))

@@ -49,6 +49,9 @@ pub enum Error {
     )]
     StoreGone { path: PathBuf },
 
+    #[error("{path} is {what}, not a database file; check --db or THREADKEEPER_DB", path = .path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+
     #[error("{path} is a directory, not a database file", path = .path.display())]
     IsDirectory { path: PathBuf },
 

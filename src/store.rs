@@ -144,6 +144,10 @@ pub(crate) fn check_existing_file(path: &Path) -> Result<()> {
     check_located(path)?;
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Err(Error::IsDirectory { path: path.into() }),
+        Ok(m) if !m.is_file() => Err(Error::NotAFile {
+            path: path.into(),
+            what: crate::sys::files::kind(&m),
+        }),
         Ok(_) => Ok(()),
         Err(_) => {
             let dir = parent_dir(path);

@@ -2,5 +2,6 @@
 //! processes the watchdog supervises.
 
 pub mod command;
+pub mod files;
 pub mod process;
 pub mod tmux;

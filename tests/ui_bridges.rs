@@ -22,6 +22,7 @@ fn bridges() -> Vec<BridgeRow> {
         zombie: false,
         started_at: NOW - 600,
         cmdline: "bridge --dir /srv".into(),
+        argv: vec!["bridge".into(), "--dir".into(), "/srv".into()],
         parent: Some(1),
     };
     vec![
@@ -36,6 +37,7 @@ fn bridges() -> Vec<BridgeRow> {
                 stamp: Some("a1b2c3d4e5f6".into()),
                 current: Some("a1b2c3d4e5f6".into()),
                 mismatch: false,
+                beat_ahead: None,
             },
             state: HealState {
                 name: "bridge".into(),
@@ -59,6 +61,7 @@ fn bridges() -> Vec<BridgeRow> {
                 stamp: None,
                 current: None,
                 mismatch: false,
+                beat_ahead: None,
             },
             state: HealState {
                 name: "mcp".into(),

@@ -305,6 +305,17 @@ fn a_start_that_fails_three_times_breaks_the_circuit_until_reset() {
         assert!(!d[0].contains("restarted"), "pass {n}: {d:?}");
         let st = heal_state(&conn(&store), "bridge").unwrap();
         assert_eq!(st.failures, n, "{st:?}");
+        // The real reason, not "no live pid within 5s".
+        assert!(
+            d[0].contains("start failed: cannot start /nonexistent/bin: No such file"),
+            "pass {n}: {d:?}"
+        );
+        // The opening is said when it happens.
+        assert_eq!(
+            d[0].contains("circuit broken after 3 restarts"),
+            n == 3,
+            "{d:?}"
+        );
     }
     assert_eq!(heal_targets(&w).len(), 3);
     let broken = w.events("circuit_broken");
@@ -547,6 +558,56 @@ fn an_unrelated_process_in_the_pid_file_is_never_signalled() {
     assert!(!d[0].contains("SIG"), "{d:?}");
     assert!(running(sleep_pid), "the sleep survives");
     assert!(w.children[0].try_wait().unwrap().is_none(), "not signalled");
+}
+
+/// No `cmdline_pattern` (it is optional): an unrelated process named by
+/// the pid file, with no heartbeat, through pass after pass, is never
+/// signalled; the real bridge is still recognised by its start command.
+#[test]
+fn without_a_pattern_the_start_command_tells_ours_from_an_unrelated_process() {
+    let mut w = World::new();
+    let sleep = Command::new("sleep")
+        .arg("300")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sleep_pid = sleep.id() as i32;
+    w.children.push(sleep);
+    std::fs::write(w.pid_file(), format!("{sleep_pid}\n")).unwrap();
+    let mut cfg = w.config();
+    cfg.cmdline_pattern = None;
+    // No way to start one either: tier 3 has nothing to do.
+    cfg.start = vec!["/nonexistent/bridge".into(), "serve".into()];
+    let h = check(&cfg, nowf());
+    assert!(
+        matches!(&h.liveness, Liveness::NotOurs { pid, why } if *pid == sleep_pid && why.contains("not the start command")),
+        "{h:?}"
+    );
+    let wd = watchdog(cfg.clone());
+    let store = w.store();
+    for i in 0..4 {
+        let d = pass_at(&wd, &store, now() + 60 * i);
+        assert!(!d.iter().any(|l| l.contains("SIG")), "{d:?}");
+    }
+    assert!(running(sleep_pid), "the sleep survives");
+    assert!(w.children[0].try_wait().unwrap().is_none(), "not signalled");
+
+    // The bridge itself, started as `start` says, is ours without a pattern.
+    let mut cfg = w.config();
+    cfg.cmdline_pattern = None;
+    let pid = w.spawn_bridge(&[]);
+    let h = check(&cfg, nowf());
+    assert!(
+        matches!(&h.liveness, Liveness::Alive(p) if p.pid == pid),
+        "{h:?}"
+    );
+    // With neither a pattern nor a start command, nothing can be proven.
+    cfg.start = Vec::new();
+    let h = check(&cfg, nowf());
+    assert!(
+        matches!(&h.liveness, Liveness::NotOurs { why, .. } if why.contains("set cmdline_pattern")),
+        "{h:?}"
+    );
 }
 
 #[test]

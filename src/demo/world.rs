@@ -10,7 +10,7 @@ use crate::config::{Config, Settings};
 use crate::error::{Error, Result};
 use crate::store::now_unix;
 use crate::store::seed::{SeedSpec, seed};
-use crate::sys::process::{Target, inspect, read_pid_file, signal_checked};
+use crate::sys::process::{Identity, Target, inspect, read_pid_file, signal_checked};
 use crate::sys::tmux::{Server, Tmux};
 
 /// The demo's directory and its private tmux server; both go away when
@@ -36,7 +36,7 @@ impl Drop for DemoWorld {
             && let Some(info) = inspect(pid)
         {
             let pattern = format!("bridge --dir {}", self.bridge_dir().display());
-            let t = Target::of(&info, Some(&pattern), Some(pid));
+            let t = Target::of(&info, Identity::Pattern(pattern), Some(pid));
             let _ = signal_checked(&t, nix::sys::signal::Signal::SIGKILL);
         }
         let tmux = self.tmux();

@@ -612,6 +612,7 @@ mod tests {
                 stamp: None,
                 current: None,
                 mismatch: false,
+                beat_ahead: None,
             },
             state: HealState::default(),
             breaker_limit: 3,

@@ -219,7 +219,13 @@ impl Watchdog {
                 }
                 let mut events =
                     vec![("heal", format!("{}:tier{tier}", p.name), acted.text.clone())];
+                let mut message = acted.text;
                 if st.failures >= p.breaker_limit {
+                    // Said when it opens, not a quiet period later.
+                    message = format!(
+                        "{message}; {} circuit broken after {} restarts that did not come back healthy: no action until `keeper-tui watchdog reset {}`",
+                        p.name, st.failures, p.name
+                    );
                     st.last_alert_at = st.last_action_at;
                     events.push((
                         "circuit_broken",
@@ -233,7 +239,7 @@ impl Watchdog {
                 Some(Record {
                     state: st,
                     events,
-                    message: Some(acted.text),
+                    message: Some(message),
                     touched: Some(Touched::Process {
                         name: p.name.clone(),
                         pid: acted.pid,

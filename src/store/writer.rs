@@ -105,6 +105,12 @@ impl WriteStore {
         check_located(path)?;
         let exists = match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => return Err(Error::IsDirectory { path: path.into() }),
+            Ok(m) if !m.is_file() => {
+                return Err(Error::NotAFile {
+                    path: path.into(),
+                    what: crate::sys::files::kind(&m),
+                });
+            }
             Ok(m) => {
                 if m.permissions().readonly() {
                     return Err(Error::ReadOnly {

@@ -3,7 +3,7 @@
 //! reused), and what its tree costs. Every signal re-checks identity right
 //! before it is sent.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,6 +21,9 @@ pub struct ProcInfo {
     /// Unix seconds the process started.
     pub started_at: i64,
     pub cmdline: String,
+    /// The same, argument by argument.
+    #[serde(skip)]
+    pub argv: Vec<String>,
     pub parent: Option<i32>,
 }
 
@@ -62,17 +65,17 @@ fn sys_pid(pid: i32) -> Option<Pid> {
 }
 
 fn info_of(pid: i32, p: &sysinfo::Process) -> ProcInfo {
-    let cmdline = p
+    let argv: Vec<String> = p
         .cmd()
         .iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     ProcInfo {
         pid,
         zombie: matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead),
         started_at: p.start_time() as i64,
-        cmdline: cmdline.trim().to_string(),
+        cmdline: argv.join(" ").trim().to_string(),
+        argv,
         parent: p.parent().map(|pp| pp.as_u32() as i32),
     }
 }
@@ -110,15 +113,20 @@ pub fn inspect(pid: i32) -> Option<ProcInfo> {
 const TABLE_KEPT: usize = 256;
 
 pub fn read_pid_file(path: &Path) -> Option<(i32, i64)> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = super::files::read_text(path, 64).ok()?;
     let pid: i32 = text.trim().parse().ok().filter(|p: &i32| *p > 1)?;
     let mtime = mtime(path)?;
     Some((pid, mtime))
 }
 
-/// Modification time with sub-second precision, as Unix seconds.
+/// Modification time of a regular file (a directory or FIFO at the path
+/// is no heartbeat), with sub-second precision, as Unix seconds.
 pub fn mtime_precise(path: &Path) -> Option<f64> {
-    let m = std::fs::metadata(path).ok()?.modified().ok()?;
+    let m = std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)?
+        .modified()
+        .ok()?;
     Some(m.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64())
 }
 
@@ -130,17 +138,86 @@ pub fn now_precise() -> f64 {
 
 pub fn mtime(path: &Path) -> Option<i64> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| m.mtime())
+    std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.mtime())
 }
 
 /// Slack between a process starting and its pid file being written.
 const PID_FILE_SLACK: i64 = 2;
 
+/// How a supervised process is told from any other process that happens
+/// to have its PID. Nothing is signalled without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// `cmdline_pattern`: a substring of its command line.
+    Pattern(String),
+    /// No pattern: the program of the `start` command (by file name, in
+    /// one of the first three arguments, so `python3 bridge.py` passes for
+    /// `bridge.py`) and its first one or two arguments that are not
+    /// options, each an argument of the process.
+    Command { program: String, args: Vec<String> },
+    /// Neither a pattern nor a start command: it cannot be proven ours.
+    Unknown,
+}
+
+fn file_name(arg: &str) -> &str {
+    arg.rsplit('/').next().unwrap_or(arg)
+}
+
+impl Identity {
+    pub fn of(pattern: Option<&str>, start: &[String]) -> Self {
+        if let Some(p) = pattern.filter(|p| !p.is_empty()) {
+            return Identity::Pattern(p.to_string());
+        }
+        let Some((program, rest)) = start.split_first() else {
+            return Identity::Unknown;
+        };
+        Identity::Command {
+            program: file_name(program).to_string(),
+            args: rest
+                .iter()
+                .take(2)
+                .filter(|a| !a.starts_with('-'))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// `Err(why)` when `info` is not the process this identity describes.
+    pub fn check(&self, info: &ProcInfo) -> Result<(), String> {
+        match self {
+            Identity::Pattern(p) if info.cmdline.contains(p.as_str()) => Ok(()),
+            Identity::Pattern(p) => Err(format!("its command line {:?} lacks {p:?}", info.cmdline)),
+            Identity::Command { program, args } => {
+                let runs = info.argv.iter().take(3).any(|a| file_name(a) == program);
+                let has = |want: &String| {
+                    info.argv
+                        .iter()
+                        .any(|a| a == want || file_name(a) == want.as_str())
+                };
+                if runs && args.iter().all(has) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "its command line {:?} is not the start command ({program} {}); set cmdline_pattern if it runs under another name",
+                        info.cmdline,
+                        args.join(" ")
+                    ))
+                }
+            }
+            Identity::Unknown => Err(
+                "no cmdline_pattern and no start command to tell it by: set cmdline_pattern".into(),
+            ),
+        }
+    }
+}
+
 /// Is the process in `pid_file` alive, and is it the one we mean? It must
-/// match `pattern` (a substring of its command line) and must not have
-/// started after the pid file was written (a PID reused by a newer process
-/// would have).
-pub fn liveness(pid_file: &Path, pattern: Option<&str>) -> Liveness {
+/// match `identity` and must not have started after the pid file was
+/// written (a PID reused by a newer process would have).
+pub fn liveness(pid_file: &Path, identity: &Identity) -> Liveness {
     let Some((pid, written)) = read_pid_file(pid_file) else {
         return Liveness::Dead;
     };
@@ -150,13 +227,8 @@ pub fn liveness(pid_file: &Path, pattern: Option<&str>) -> Liveness {
     if info.zombie {
         return Liveness::Zombie(pid);
     }
-    if let Some(p) = pattern
-        && !info.cmdline.contains(p)
-    {
-        return Liveness::NotOurs {
-            pid,
-            why: format!("its command line {:?} lacks {p:?}", info.cmdline),
-        };
+    if let Err(why) = identity.check(&info) {
+        return Liveness::NotOurs { pid, why };
     }
     if info.started_at > written + PID_FILE_SLACK {
         return Liveness::NotOurs {
@@ -172,7 +244,7 @@ pub fn liveness(pid_file: &Path, pattern: Option<&str>) -> Liveness {
 pub struct Target {
     pub pid: i32,
     pub started_at: i64,
-    pub pattern: Option<String>,
+    pub identity: Identity,
     /// The process group keeper-tui started it in: while it is still in
     /// that group, the whole group is signalled, so whatever it spawned
     /// goes too.
@@ -180,11 +252,11 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn of(info: &ProcInfo, pattern: Option<&str>, group: Option<i32>) -> Self {
+    pub fn of(info: &ProcInfo, identity: Identity, group: Option<i32>) -> Self {
         Target {
             pid: info.pid,
             started_at: info.started_at,
-            pattern: pattern.map(String::from),
+            identity,
             group,
         }
     }
@@ -222,14 +294,9 @@ pub fn still_same(t: &Target) -> Result<ProcInfo, SignalError> {
             t.pid, info.started_at, t.started_at
         )));
     }
-    if let Some(p) = &t.pattern
-        && !info.cmdline.contains(p.as_str())
-    {
-        return Err(SignalError::NotOurs(format!(
-            "pid {}'s command line {:?} lacks {p:?}",
-            t.pid, info.cmdline
-        )));
-    }
+    t.identity
+        .check(&info)
+        .map_err(|why| SignalError::NotOurs(format!("pid {}: {why}", t.pid)))?;
     Ok(info)
 }
 
@@ -269,6 +336,8 @@ pub fn wait_gone(pid: i32, grace: Duration) -> bool {
 /// started process.
 pub fn start_detached(argv: &[String], cwd: Option<&Path>, log: &Path) -> Result<u32, String> {
     let (program, rest) = argv.split_first().ok_or("the start command is empty")?;
+    // Through `setsid` an exec error would only reach the log.
+    runnable(program, cwd)?;
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -307,6 +376,31 @@ pub fn start_detached(argv: &[String], cwd: Option<&Path>, log: &Path) -> Result
         let _ = child.wait();
     });
     Ok(pid)
+}
+
+/// Can `program` be executed: a path to an executable file, or a name
+/// found as one on `$PATH`?
+fn runnable(program: &str, cwd: Option<&Path>) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable =
+        |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let path = match cwd {
+            Some(dir) if !program.starts_with('/') => dir.join(program),
+            _ => PathBuf::from(program),
+        };
+        return match executable(&path) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("cannot start {program}: not an executable file")),
+            Err(e) => Err(format!("cannot start {program}: {e}")),
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| executable(&dir.join(program)).unwrap_or(false)) {
+        Ok(())
+    } else {
+        Err(format!("cannot start {program}: not found on $PATH"))
+    }
 }
 
 /// Memory and CPU of a process and everything below it.

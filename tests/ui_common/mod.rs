@@ -269,6 +269,7 @@ pub fn bridge_row(name: &str) -> keeper_tui::loops::watchdog::BridgeRow {
                 zombie: false,
                 started_at: NOW - 600,
                 cmdline: format!("{name} --serve"),
+                argv: vec![name.into(), "--serve".into()],
                 parent: Some(1),
             }),
             heartbeat_age: Some(1),
@@ -278,6 +279,7 @@ pub fn bridge_row(name: &str) -> keeper_tui::loops::watchdog::BridgeRow {
             stamp: None,
             current: None,
             mismatch: false,
+            beat_ahead: None,
         },
         state: HealState {
             name: name.into(),

@@ -46,7 +46,7 @@ fn target(p: &ProcessConfig, h: &Health, st: &HealState) -> Option<Target> {
     let group = (st.started_group > 1).then_some(st.started_group);
     h.liveness
         .info()
-        .map(|i| Target::of(i, p.cmdline_pattern.as_deref(), group))
+        .map(|i| Target::of(i, p.identity(), group))
 }
 
 /// Do one tier. `stopping` is checked before anything is started.
@@ -139,7 +139,7 @@ fn restart(
     }
     // Someone (the process's own supervisor, the operator) may have
     // started a new one meanwhile.
-    if let Liveness::Alive(now) = liveness(&p.pid_file, p.cmdline_pattern.as_deref())
+    if let Liveness::Alive(now) = liveness(&p.pid_file, &p.identity())
         && Some(now.pid) != old
     {
         done.push(format!(
@@ -163,8 +163,11 @@ fn restart(
             match confirmed {
                 Some(pid) => done.push(format!("restarted, new pid={pid}")),
                 None => done.push(format!(
-                    "started pid={spawned} but no live pid within {}s",
-                    CONFIRM_WITHIN.as_secs()
+                    "started pid={spawned} but no live pid within {}s{}",
+                    CONFIRM_WITHIN.as_secs(),
+                    last_log_line(&p.log_file)
+                        .map(|l| format!(" (its log ends: {l})"))
+                        .unwrap_or_default()
                 )),
             }
             Acted {
@@ -178,12 +181,26 @@ fn restart(
     }
 }
 
+/// The last line a started process wrote, usually why it stopped: from
+/// the file's last 4 KiB only.
+fn last_log_line(log: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = crate::sys::files::open_regular(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut buf = Vec::new();
+    f.take(4096).read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(crate::store::truncate_chars(line.trim(), 200).to_string())
+}
+
 /// A start is confirmed when the pid file names a live process of ours
 /// other than the old one within the confirm window.
 fn confirm(p: &ProcessConfig, old: Option<i32>) -> Option<i32> {
     let deadline = Instant::now() + CONFIRM_WITHIN;
     loop {
-        if let Some(pid) = liveness(&p.pid_file, p.cmdline_pattern.as_deref()).pid()
+        if let Some(pid) = liveness(&p.pid_file, &p.identity()).pid()
             && Some(pid) != old
         {
             return Some(pid);

@@ -30,6 +30,10 @@ pub struct Health {
     pub stamp: Option<String>,
     pub current: Option<String>,
     pub mismatch: bool,
+    /// The heartbeat file is dated this many seconds ahead of the clock
+    /// (set by hand, or a skewed file server): not counted as a beat, or
+    /// a hung process would look fresh until that time came.
+    pub beat_ahead: Option<i64>,
 }
 
 impl Health {
@@ -47,10 +51,11 @@ impl Health {
             Liveness::NotOurs { pid, why } => parts.push(format!("pid {pid} is not ours: {why}")),
         }
         if self.stale {
-            parts.push(self.heartbeat_age.map_or_else(
-                || "no heartbeat file".into(),
-                |a| format!("heartbeat {a}s stale"),
-            ));
+            parts.push(match (self.beat_ahead, self.heartbeat_age) {
+                (Some(s), _) => format!("heartbeat dated {s}s in the future: not counted"),
+                (None, Some(a)) => format!("heartbeat {a}s stale"),
+                (None, None) => "no heartbeat file".into(),
+            });
         }
         if self.mismatch {
             parts.push(format!(
@@ -88,11 +93,17 @@ fn current_version(p: &ProcessConfig) -> Option<String> {
     command::run(&argv, p.cwd.as_deref(), VERSION_TIMEOUT).stdout_if_ok()
 }
 
+/// The heartbeat's time, unless it is ahead of `now` (a second of slack
+/// for coarse file times).
+fn beat_at(heartbeat: &Path, now: f64) -> Option<f64> {
+    mtime_precise(heartbeat).filter(|b| *b <= now + 1.0)
+}
+
 /// When the heartbeat clock started for this process: its last beat, or
 /// its own start if that is later (a restarted process is not judged by
 /// its predecessor's last beat). Unix seconds, sub-second where known.
 pub fn beat_clock(heartbeat: &Path, live: &Liveness) -> Option<f64> {
-    let beat = mtime_precise(heartbeat);
+    let beat = beat_at(heartbeat, crate::sys::process::now_precise());
     // Start times are whole seconds: take the end of that second, so a
     // fresh process never has less than its full threshold.
     let started = live.info().map(|i| i.started_at as f64 + 1.0);
@@ -104,11 +115,14 @@ pub fn beat_clock(heartbeat: &Path, live: &Liveness) -> Option<f64> {
 
 /// Everything but the version: cheap enough to run on every heartbeat.
 pub fn check_files(p: &ProcessConfig, now: f64) -> Health {
-    let live = liveness(&p.pid_file, p.cmdline_pattern.as_deref());
-    let heartbeat_at = mtime(&p.heartbeat_file);
+    let live = liveness(&p.pid_file, &p.identity());
+    let beat_ahead = mtime(&p.heartbeat_file)
+        .map(|m| m - now as i64)
+        .filter(|&ahead| ahead > 1);
+    let heartbeat_at = mtime(&p.heartbeat_file).filter(|_| beat_ahead.is_none());
     let stale = beat_clock(&p.heartbeat_file, &live)
         .is_none_or(|t| now - t > p.heartbeat_stale_secs as f64);
-    let proven = match (mtime_precise(&p.heartbeat_file), live.info()) {
+    let proven = match (beat_at(&p.heartbeat_file, now), live.info()) {
         // Start times are whole seconds: a beat in the start's second counts.
         (Some(b), Some(i)) => b >= i.started_at as f64,
         _ => false,
@@ -123,6 +137,7 @@ pub fn check_files(p: &ProcessConfig, now: f64) -> Health {
         stamp: None,
         current: None,
         mismatch: false,
+        beat_ahead,
     }
 }
 
@@ -132,7 +147,7 @@ pub fn check(p: &ProcessConfig, now: f64) -> Health {
     h.stamp = p
         .version_file
         .as_ref()
-        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|f| crate::sys::files::read_text(f, 4096).ok())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     // No stamp, or no way to know the current version: not a mismatch.
