@@ -18,6 +18,9 @@ const COOLDOWN_SECS: u64 = 45;
 const GRACE_SECS: u64 = 5;
 const QUIET_SECS: u64 = 60;
 const BREAKER_LIMIT: u32 = 3;
+/// Every supervised process is looked at on each heartbeat of any of
+/// them; past this many, a look costs more than the beat it answers.
+pub const MAX_PROCESSES: usize = 256;
 
 pub(super) fn config(raw: RawConfig) -> Result<Config, Problem> {
     let mut cfg = Config::default();
@@ -119,6 +122,15 @@ fn watchdog_config(raw: RawWatchdog) -> Result<WatchdogConfig, Problem> {
     // Name → 1-based position, for pointing at the first holder of a name.
     let mut names = HashMap::new();
     for (i, table) in raw.process.into_iter().enumerate() {
+        if i == MAX_PROCESSES {
+            return Err(Problem::invalid(
+                table.span(),
+                &format!(
+                    "at most {MAX_PROCESSES} [[watchdog.process]] tables (this is number {})",
+                    i + 1
+                ),
+            ));
+        }
         let name_span = table.get_ref().name.as_ref().map(Spanned::span);
         let p = process_config(table)?;
         if let Some(first) = names.insert(p.name.clone(), i + 1)

@@ -505,7 +505,10 @@ fn watch_files(
     id: LoopId,
     files: &[PathBuf],
     wake: &Arc<Notify>,
-) -> Vec<super::watch::FileWatcher> {
+) -> Option<super::watch::FileWatcher> {
+    if files.is_empty() {
+        return None;
+    }
     let mut by_dir: HashMap<PathBuf, Vec<OsString>> = HashMap::new();
     for f in files {
         if let (Some(dir), Some(name)) = (f.parent(), f.file_name()) {
@@ -515,23 +518,32 @@ fn watch_files(
                 .push(name.to_os_string());
         }
     }
-    by_dir
-        .into_iter()
-        .filter_map(|(dir, names)| {
-            let w = Arc::clone(wake);
-            match super::watch::FileWatcher::start(&dir, names, move || w.notify_one()) {
-                Ok(watcher) => Some(watcher),
-                Err(e) => {
-                    events.notice(
-                        true,
-                        format!(
-                            "{id}: cannot watch {} ({e}); checking on its tick",
-                            dir.display()
-                        ),
-                    );
-                    None
-                }
+    let w = Arc::clone(wake);
+    match super::watch::FileWatcher::start_dirs(by_dir.into_iter().collect(), move || {
+        w.notify_one();
+    }) {
+        Ok((watcher, failed)) => {
+            if let Some((dir, e)) = failed.first() {
+                let more = match failed.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more", n - 1),
+                };
+                events.notice(
+                    true,
+                    format!(
+                        "{id}: cannot watch {}{more} ({e}); checking on its tick",
+                        dir.display()
+                    ),
+                );
             }
-        })
-        .collect()
+            Some(watcher)
+        }
+        Err(e) => {
+            events.notice(
+                true,
+                format!("{id}: cannot watch its files ({e}); checking on its tick"),
+            );
+            None
+        }
+    }
 }

@@ -1,15 +1,17 @@
 //! File watching with notify: the engine is told when the database or its
 //! WAL changes on disk, instead of polling for it.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
-/// Watches a directory for changes to a few named files. Dropping it stops
-/// the watch.
+/// Watches directories for changes to named files in them, with one
+/// watcher (one inotify instance, one thread) however many directories.
+/// Dropping it stops the watch.
 pub struct FileWatcher {
     _inner: notify::RecommendedWatcher,
 }
@@ -22,23 +24,48 @@ impl FileWatcher {
         names: Vec<OsString>,
         on_change: impl Fn() + Send + 'static,
     ) -> notify::Result<Self> {
+        let (w, mut failed) = Self::start_dirs(vec![(dir.to_path_buf(), names)], on_change)?;
+        match failed.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(w),
+        }
+    }
+
+    /// The same for several directories at once; the directories that
+    /// could not be watched come back with why.
+    pub fn start_dirs(
+        dirs: Vec<(PathBuf, Vec<OsString>)>,
+        on_change: impl Fn() + Send + 'static,
+    ) -> notify::Result<(Self, Vec<(PathBuf, notify::Error)>)> {
+        let wanted: HashMap<PathBuf, Vec<OsString>> = dirs.iter().cloned().collect();
         let mut inner = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let Ok(ev) = res else { return };
             let relevant = matches!(
                 ev.kind,
                 EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
             );
-            if relevant
-                && ev
-                    .paths
-                    .iter()
-                    .any(|p| p.file_name().is_some_and(|n| names.iter().any(|w| w == n)))
-            {
+            let named = |p: &PathBuf| {
+                let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+                    return false;
+                };
+                wanted
+                    .get(dir)
+                    .is_some_and(|names| names.iter().any(|w| w == name))
+            };
+            if relevant && ev.paths.iter().any(named) {
                 on_change();
             }
         })?;
-        inner.watch(dir, RecursiveMode::NonRecursive)?;
-        Ok(FileWatcher { _inner: inner })
+        let failed = dirs
+            .into_iter()
+            .filter_map(|(dir, _)| {
+                inner
+                    .watch(&dir, RecursiveMode::NonRecursive)
+                    .err()
+                    .map(|e| (dir, e))
+            })
+            .collect();
+        Ok((FileWatcher { _inner: inner }, failed))
     }
 }
 

@@ -25,6 +25,13 @@ use crate::store::events::{insert_event, record_loop_pass};
 use crate::store::keeper::{HealState, heal_state, save_heal_state};
 use crate::sys::process::now_precise;
 
+/// Processes healed at once in one pass.
+const HEAL_WORKERS: usize = 8;
+
+/// One process in a pass: its config, how it looks, its heal state, and
+/// what to do.
+type Plan<'a> = (&'a ProcessConfig, Health, HealState, Step);
+
 /// One process row for the Bridges panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BridgeRow {
@@ -164,15 +171,67 @@ impl Watchdog {
         Ok(format!("{name}: heal state reset, circuit closed"))
     }
 
+    /// Act on every plan, up to `HEAL_WORKERS` at once, in plan order in
+    /// the result. Once keeper-tui stops, plans not yet started are left.
+    fn act_all(plans: &[Plan<'_>], ctx: &PassCtx<'_>) -> Vec<Record> {
+        let acting: Vec<usize> = (0..plans.len())
+            .filter(|&i| {
+                !matches!(
+                    plans[i].3,
+                    Step::Healthy { reset: false }
+                        | Step::Settling { .. }
+                        | Step::Cooldown { .. }
+                        | Step::Broken { alert: false, .. }
+                )
+            })
+            .collect();
+        // A connection is not shared between threads: only the clock and
+        // the stop flag go along.
+        let (now, stop_flag) = (ctx.now, ctx.stopping);
+        let stopping = || stop_flag.load(Ordering::SeqCst);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        let work = || {
+            loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&i) = acting.get(k) else { break };
+                if stopping() {
+                    break;
+                }
+                let (p, h, st, step) = &plans[i];
+                if let Some(r) = Self::act_one(p, h, st.clone(), step, now, &stopping) {
+                    done.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((i, r));
+                }
+            }
+        };
+        let workers = acting.len().min(HEAL_WORKERS);
+        if workers <= 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..workers {
+                    s.spawn(work);
+                }
+            });
+        }
+        let mut done = done
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// The act step for one process, and what to record of it.
     fn act_one(
         p: &ProcessConfig,
         h: &Health,
         mut st: HealState,
         step: &Step,
-        ctx: &PassCtx<'_>,
+        now: i64,
+        stopping: &dyn Fn() -> bool,
     ) -> Option<Record> {
-        let now = ctx.now;
         match *step {
             Step::Healthy { reset: false }
             | Step::Settling { .. }
@@ -206,8 +265,7 @@ impl Watchdog {
                 })
             }
             Step::Act(tier) => {
-                let stopping = || ctx.stopping();
-                let acted = heal::act(p, h, &st, tier, &stopping);
+                let acted = heal::act(p, h, &st, tier, stopping);
                 st.tier = tier;
                 st.last_action_at = crate::store::now_unix();
                 st.last_action.clone_from(&acted.text);
@@ -310,13 +368,9 @@ impl Loop for Watchdog {
         if ctx.stopping() && plans.iter().any(|(.., s)| matches!(s, Step::Act(_))) {
             return Err(Error::ShuttingDown("the heal did not start"));
         }
-        // Act, with no database lock held.
-        let mut records = Vec::new();
-        for (p, h, st, step) in &plans {
-            if let Some(r) = Self::act_one(p, h, st.clone(), step, ctx) {
-                records.push(r);
-            }
-        }
+        // Act, with no database lock held, each process on its own: one
+        // tier 3's grace and confirm never hold up the others.
+        let records = Self::act_all(&plans, ctx);
         let messages: Vec<String> = records.iter().filter_map(|r| r.message.clone()).collect();
         let all_healthy = plans
             .iter()

@@ -318,13 +318,14 @@ pub fn signal_checked(t: &Target, sig: Signal) -> Result<(), SignalError> {
 }
 
 /// Wait up to `grace` for `pid` to exit (or turn zombie).
-pub fn wait_gone(pid: i32, grace: Duration) -> bool {
+/// Gives up early, still there, once `stop()` says so.
+pub fn wait_gone(pid: i32, grace: Duration, stop: &dyn Fn() -> bool) -> bool {
     let deadline = Instant::now() + grace;
     loop {
         if inspect(pid).is_none_or(|p| p.zombie) {
             return true;
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || stop() {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));

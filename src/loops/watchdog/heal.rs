@@ -118,12 +118,21 @@ fn restart(
         }
     };
     if let Some(t) = target(p, h, st)
-        && !wait_gone(t.pid, Duration::from_secs(p.grace_secs))
+        && !wait_gone(t.pid, Duration::from_secs(p.grace_secs), stopping)
     {
+        if stopping() {
+            return give_up(
+                &mut done,
+                format!(
+                    "keeper-tui is shutting down: pid {} left as it is, nothing started",
+                    t.pid
+                ),
+            );
+        }
         match signal_checked(&t, Signal::SIGKILL) {
             Ok(()) => {
                 done.push(format!("SIGKILL pid={}", t.pid));
-                if !wait_gone(t.pid, KILL_WAIT) {
+                if !wait_gone(t.pid, KILL_WAIT, &|| false) {
                     return give_up(
                         &mut done,
                         format!("pid {} survived SIGKILL; not starting another", t.pid),
@@ -159,7 +168,7 @@ fn restart(
     match start_detached(&p.start, p.cwd.as_deref(), &p.log_file) {
         Err(e) => give_up(&mut done, format!("start failed: {e}")),
         Ok(spawned) => {
-            let confirmed = confirm(p, old);
+            let confirmed = confirm(p, old, stopping);
             match confirmed {
                 Some(pid) => done.push(format!("restarted, new pid={pid}")),
                 None => done.push(format!(
@@ -197,7 +206,7 @@ fn last_log_line(log: &std::path::Path) -> Option<String> {
 
 /// A start is confirmed when the pid file names a live process of ours
 /// other than the old one within the confirm window.
-fn confirm(p: &ProcessConfig, old: Option<i32>) -> Option<i32> {
+fn confirm(p: &ProcessConfig, old: Option<i32>, stopping: &dyn Fn() -> bool) -> Option<i32> {
     let deadline = Instant::now() + CONFIRM_WITHIN;
     loop {
         if let Some(pid) = liveness(&p.pid_file, &p.identity()).pid()
@@ -205,7 +214,7 @@ fn confirm(p: &ProcessConfig, old: Option<i32>) -> Option<i32> {
         {
             return Some(pid);
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || stopping() {
             return None;
         }
         std::thread::sleep(Duration::from_millis(50));
