@@ -196,9 +196,10 @@ pub struct SeedArgs {
 
 fn parse_days(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(d) if d.is_finite() && d >= 0.0 => Ok(d),
+        Ok(d) if d.is_finite() && (0.0..=crate::config::MAX_IDLE_DAYS).contains(&d) => Ok(d),
         Ok(_) => Err(format!(
-            "{s:?} is not a usable number of days: use 0 or more, such as 1 or 1.5"
+            "{s:?} is not a usable number of days: use 0 to {}, such as 1 or 1.5",
+            crate::config::MAX_IDLE_DAYS
         )),
         Err(_) => Err(format!("{s:?} is not a number of days: use e.g. 1 or 1.5")),
     }

@@ -99,6 +99,10 @@ pub struct ProcessConfig {
     pub quiet_secs: u64,
 }
 
+/// A century: idle thresholds beyond it are typos (`1e300`), and their
+/// cutoff would not fit in a timestamp.
+pub const MAX_IDLE_DAYS: f64 = 36_500.0;
+
 impl ProcessConfig {
     /// How its process is recognised before any signal.
     pub fn identity(&self) -> crate::sys::process::Identity {

@@ -26,10 +26,10 @@ pub enum Error {
     Corrupt { path: PathBuf, detail: String },
 
     #[error(
-        "{path} is an SQLite database but not a threadkeeper store (it has no `threads` table); check --db or THREADKEEPER_DB",
+        "{path} is an SQLite database but not a threadkeeper store ({why}); check --db or THREADKEEPER_DB",
         path = .path.display()
     )]
-    NotThreadkeeper { path: PathBuf },
+    NotThreadkeeper { path: PathBuf, why: String },
 
     #[error("{path} is read-only ({why}); this command needs to write. Make it writable or use a read-only command such as `status`", path = .path.display())]
     ReadOnly { path: PathBuf, why: String },
@@ -80,6 +80,10 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
 
+    /// The command line asked for something that does not go together.
+    #[error("{0}")]
+    Usage(String),
+
     /// keeper-tui is stopping: a pass that had not started acting gave up.
     #[error("keeper-tui is shutting down: {0}")]
     ShuttingDown(&'static str),
@@ -93,7 +97,7 @@ impl Error {
     /// there" (unknown thread), 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::UnknownThread { .. } | Error::UnknownClaim { .. } => 2,
+            Error::UnknownThread { .. } | Error::UnknownClaim { .. } | Error::Usage(_) => 2,
             _ => 1,
         }
     }

@@ -25,6 +25,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+/// Columns every threadkeeper `threads` table has, 0.8 to 0.21.
+const THREAD_COLUMNS: [&str; 4] = ["id", "question", "state", "last_touched_at"];
+
 /// threadkeeper 0.21 writes 5 and refuses anything newer; so do we.
 const NEWEST_KNOWN_USER_VERSION: i64 = 5;
 /// A reader under WAL never waits on a writer; this only covers the rare
@@ -178,7 +181,22 @@ pub(crate) fn parent_dir(path: &Path) -> PathBuf {
 pub(crate) fn probe_threadkeeper(path: &Path, conn: &Connection) -> Result<Layout> {
     let layout = Layout::probe(conn).map_err(|e| Error::from_sqlite(path, e))?;
     if !layout.has_table("threads") {
-        return Err(Error::NotThreadkeeper { path: path.into() });
+        return Err(Error::NotThreadkeeper {
+            path: path.into(),
+            why: "it has no `threads` table".into(),
+        });
+    }
+    // Another application's `threads` is not threadkeeper's.
+    let missing: Vec<&str> = THREAD_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !layout.thread_columns.contains(*c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::NotThreadkeeper {
+            path: path.into(),
+            why: format!("its `threads` table has no {}", missing.join(", ")),
+        });
     }
     if layout.user_version > NEWEST_KNOWN_USER_VERSION {
         return Err(Error::TooNew {
@@ -190,15 +208,31 @@ pub(crate) fn probe_threadkeeper(path: &Path, conn: &Connection) -> Result<Layou
 }
 
 impl ReadStore {
+    /// A WAL store in a directory this user cannot write has no `-shm` to
+    /// share and cannot make one: SQLite then refuses even to read. Such a
+    /// file is read as it is on disk (`immutable=1`), which is all of it
+    /// when no writer left a WAL behind — and no writer can, there.
     pub fn open(path: &Path) -> Result<Self> {
         check_existing_file(path)?;
+        match Self::open_with(path, false) {
+            Err(Error::ReadOnly { .. } | Error::Sqlite { .. }) if !dir_writable(path) => {
+                Self::open_with(path, true)
+            }
+            other => other,
+        }
+    }
+
+    fn open_with(path: &Path, immutable: bool) -> Result<Self> {
+        let sql = |e| Error::from_sqlite(path, e);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(|e| Error::from_sqlite(path, e))?;
-        conn.busy_timeout(READ_BUSY_TIMEOUT)
-            .map_err(|e| Error::from_sqlite(path, e))?;
-        conn.pragma_update(None, "query_only", true)
-            .map_err(|e| Error::from_sqlite(path, e))?;
+        let conn = if immutable {
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+        } else {
+            Connection::open_with_flags(path, flags)
+        }
+        .map_err(sql)?;
+        conn.busy_timeout(READ_BUSY_TIMEOUT).map_err(sql)?;
+        conn.pragma_update(None, "query_only", true).map_err(sql)?;
         let layout = probe_threadkeeper(path, &conn)?;
         Ok(ReadStore {
             path: path.into(),
@@ -206,6 +240,27 @@ impl ReadStore {
             layout,
         })
     }
+}
+
+/// Can this process create files beside `path` (SQLite's `-wal`, `-shm`)?
+pub(crate) fn dir_writable(path: &Path) -> bool {
+    nix::unistd::access(&parent_dir(path), nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// `file:PATH?immutable=1`, with the characters a URI path gives meaning
+/// to escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// (device, inode) of the file at `path` now: a connection opened on a file

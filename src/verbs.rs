@@ -111,7 +111,7 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
             Box::new(Janitor::new(cfg))
         }
         LoopId::Reaper | LoopId::Watchdog if a.days.is_some() => {
-            return Err(Error::Refused(format!(
+            return Err(Error::Usage(format!(
                 "--days belongs to the janitor, not the {}",
                 a.loop_id
             )));

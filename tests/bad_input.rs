@@ -19,6 +19,11 @@ const VERBS: &[&[&str]] = &[
     &["pass", "janitor"],
     &["pass", "janitor", "--dry-run"],
     &["reopen", "T001"],
+    &["pass", "reaper"],
+    &["pass", "watchdog"],
+    &["claim", "msg-warm-1"],
+    &["sessions"],
+    &["engine"],
 ];
 
 /// Every verb fails cleanly with `needle` in its message; the file's bytes
@@ -102,6 +107,29 @@ fn another_applications_database_is_left_alone() {
     assert_eq!(mode, "delete");
     assert_eq!(schema_names(&c), names);
     assert!(!home.path().join("app.sqlite-wal").exists());
+}
+
+/// A `threads` table of another application's: every verb refuses it, and
+/// a failed pass leaves no `keeper_*` table behind.
+#[test]
+fn a_foreign_threads_table_is_not_threadkeepers() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("forum.sqlite");
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch(
+        "CREATE TABLE threads (id INTEGER PRIMARY KEY, title TEXT, posted INTEGER);
+         INSERT INTO threads (title, posted) VALUES ('hello', 1);",
+    )
+    .unwrap();
+    let names = schema_names(&c);
+    drop(c);
+    let errs = refused_by_all(home.path(), &db, "not a threadkeeper store");
+    assert!(
+        errs[0].contains("its `threads` table has no question, state, last_touched_at"),
+        "{}",
+        errs[0]
+    );
+    assert_eq!(schema_names(&ro(&db)), names);
 }
 
 #[test]
@@ -214,4 +242,68 @@ fn days_that_are_not_a_number_are_a_usage_error() {
 fn negative_days_as_a_separate_argument_get_the_days_message() {
     let err = days_rejected(&["pass", "janitor", "--days", "-1"], "-1");
     assert!(err.contains("not a usable number of days"), "{err}");
+}
+
+/// A store in a directory this user cannot write: reading commands read it,
+/// writing ones say why they cannot. Root writes anywhere, so as root the
+/// commands run as `nobody` (util-linux's `setpriv`).
+#[test]
+fn a_store_in_a_directory_nobody_can_write_is_still_read() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("ro");
+    std::fs::create_dir(&dir).unwrap();
+    let db = new_store(&dir);
+    let c = rw(&db);
+    add_thread(&c, "T001", "active", now_unix() - 3 * DAY);
+    drop(c);
+    for p in [home.path(), dir.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Files we make are ours: their owner is who we run as.
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&db).unwrap()) == 0;
+    if !root {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run_as = |args: &[&str]| {
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_keeper-tui"));
+            c
+        } else {
+            std::process::Command::new(env!("CARGO_BIN_EXE_keeper-tui"))
+        };
+        let s = scratch.path();
+        cmd.env("HOME", s)
+            .env("XDG_CONFIG_HOME", s.join("config"))
+            .env("XDG_STATE_HOME", s.join("state"))
+            .env_remove("THREADKEEPER_DB")
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run_as(&["status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("active=1"), "{}", stdout(&o));
+    let o = run_as(&["pass", "janitor", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_as(&["pass", "janitor"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("is not writable, and SQLite writes its -wal and -shm files there"),
+        "{err}"
+    );
+    assert!(
+        err.contains("use a read-only command such as `status`"),
+        "{err}"
+    );
+    if !root {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
 }

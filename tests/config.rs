@@ -109,6 +109,14 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
             &["line 2, column 19:", "janitor.idle_close_days = -1"],
         ),
         (
+            "huge_days.toml",
+            &[
+                "line 2, column 19:",
+                "janitor.idle_close_days",
+                "0 to 36500",
+            ],
+        ),
+        (
             "window_zero.toml",
             &["line 2, column 15:", "store.window_days = 0", "1 to 3650"],
         ),

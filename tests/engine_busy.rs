@@ -120,15 +120,15 @@ async fn operator_commands_answer_while_a_tier_3_waits_its_grace() {
         .unwrap();
     assert_eq!(state, "active", "reopened");
 
-    // Shut down mid-heal, then let the old bridge go: the pass finishes,
-    // but starts nothing new while keeper-tui is stopping.
+    // Shut down mid-heal, then let the old bridge go: the pass stops
+    // waiting and starts nothing new while keeper-tui is stopping.
     stop.send(()).unwrap();
     kill9(old);
     task.await.unwrap().unwrap();
     let heals = events(&db, "heal");
     assert_eq!(heals.len(), 1, "{heals:?}");
     assert!(
-        heals[0].1.contains("shutting down: not started"),
+        heals[0].1.contains("keeper-tui is shutting down") && !heals[0].1.contains("restarted"),
         "{heals:?}"
     );
     assert_eq!(w.pid(), Some(old), "no new bridge wrote its pid");

@@ -190,7 +190,7 @@ fn pass_reaper_refuses_days() {
     let t = Tmux::start("msg-warm-a");
     let w = world(&t.sock, "");
     let o = w.run(&["pass", "reaper", "--days", "1"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(
         err(&o).contains("--days belongs to the janitor, not the reaper"),
         "{}",
@@ -447,4 +447,28 @@ fn the_engine_reaps_the_left_over_orphans_at_boot() {
 #[test]
 fn the_engine_boot_reaps_even_with_scheduled_passes_off() {
     boot_reap(0);
+}
+
+/// An owner (or a session name) with terminal escapes is printed escaped;
+/// `--json` keeps it exact.
+#[test]
+fn sessions_print_hostile_owners_and_names_escaped() {
+    let t = Tmux::start("work");
+    t.new_session("msg-warm-1");
+    let w = world(&t.sock, "");
+    let owner = "bob\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}";
+    let out = w.ok(&["claim", "msg-warm-1", "--owner", owner]);
+    assert!(
+        !out.contains('\u{1b}') && out.contains("bob\\e]0;pwned\\x07"),
+        "{out}"
+    );
+    let out = w.ok(&["sessions"]);
+    assert!(
+        !out.chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+        "{out:?}"
+    );
+    assert!(line(&out, "msg-warm-1").contains("bob\\e]0;pwned"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&w.ok(&["sessions", "--json"])).unwrap();
+    assert!(json.to_string().contains("bob\\u001b]0;pwned"), "{json}");
 }

@@ -462,3 +462,49 @@ fn pass_history_keeps_the_newest_thousand_per_loop() {
         "other loops keep theirs"
     );
 }
+
+/// threadkeeper's consolidate deletes duplicate notes from the middle of
+/// `notes`: a refresh after such a commit counts again, and the minute's
+/// full check catches deletions that came in one commit with new rows.
+#[test]
+fn rows_deleted_from_the_middle_are_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let now = now_unix();
+    let c = rw(&path);
+    build(&c, now);
+    for i in 0..300 {
+        add_note(&c, None, &format!("note {i}"), now - 1000 + i);
+        add_event(&c, "note:move", "", "x", now - 1000 + i);
+    }
+    let mut view = StoreView::open(&path, 7).unwrap();
+    assert!(!view.verify(now).unwrap(), "a fresh view has not drifted");
+    let notes = |v: &StoreView| v.figures(now).stores.notes;
+    let before = notes(&view);
+
+    // A pure deletion: 200 notes from the middle, nothing added.
+    let mid: i64 = c
+        .query_row("SELECT MIN(id) + 50 FROM notes", [], |r| r.get(0))
+        .unwrap();
+    c.execute("DELETE FROM notes WHERE id BETWEEN ?1 AND ?1 + 199", [mid])
+        .unwrap();
+    view.refresh(now).unwrap();
+    assert_eq!(notes(&view), before - 200);
+    assert_eq!(sizeless(view.figures(now)), cold(&path, 7, now));
+
+    // Deleted in the same commit as a new note and its event: the tail
+    // adds one; the full check finds the rest.
+    c.execute_batch(&format!(
+        "BEGIN; DELETE FROM notes WHERE id BETWEEN {m} AND {m} + 349; \
+         DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT 20 OFFSET 100); \
+         INSERT INTO notes (thread_id, content, kind, created_at) VALUES (NULL, 'n', 'move', {now}); \
+         INSERT INTO events (session_id, kind, target, summary, created_at) VALUES ('s', 'note:move', '', 'x', {now}); \
+         COMMIT;",
+        m = mid + 200
+    ))
+    .unwrap();
+    view.refresh(now).unwrap();
+    assert!(view.verify(now).unwrap(), "the drift is found");
+    assert_eq!(sizeless(view.figures(now)), cold(&path, 7, now));
+    assert!(!view.verify(now).unwrap(), "and gone");
+}

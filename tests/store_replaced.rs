@@ -271,6 +271,7 @@ fn the_engine_survives_a_restore_by_mv_under_write_load() {
     engine.wait().unwrap();
     let err = std::fs::read_to_string(home.join("engine.err")).unwrap();
     assert!(err.contains("the writer let go of it"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no colour codes in a file: {err}");
     assert_eq!(integrity(&path), "ok");
 }
 

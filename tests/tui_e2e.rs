@@ -288,3 +288,54 @@ fn read_only_keys_say_why_and_change_nothing() {
     t.keys(&["q"]);
     t.wait_for("the shell prompt again", back_at_prompt);
 }
+
+/// Thread text that carries escapes, a bidi override and a flag reaches
+/// the terminal only as visible escapes: the pane keeps its title, and
+/// after scrolling past it the row below reads as written.
+#[test]
+fn hostile_thread_text_never_reaches_the_terminal_raw() {
+    let w = world();
+    let now = keeper_tui::store::now_unix();
+    let c = Connection::open(&w.db).unwrap();
+    c.execute(
+        "UPDATE threads SET question = ?1, last_touched_at = ?2, state = 'active' \
+         WHERE id = (SELECT id FROM threads ORDER BY id LIMIT 1)",
+        rusqlite::params![
+            "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}txt.exe 🇺🇸🇬🇧 end",
+            now + 100
+        ],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE threads SET question = 'plain row below', last_touched_at = ?1, state = 'active' \
+         WHERE id = (SELECT id FROM threads ORDER BY id LIMIT 1 OFFSET 1)",
+        [now + 50],
+    )
+    .unwrap();
+    drop(c);
+    let t = Tmux::start(w.dir.path(), 160, 40);
+    let title = t.format("#{pane_title}");
+    launch(&t, &w, "");
+    t.wait_for("the escaped question", |s| {
+        s.contains("evil\\e]0;pwned\\x07\\e[2J\\u{202e}txt.exe")
+    });
+    t.keys(&["4"]);
+    for key in ["j", "j", "j", "k", "k", "k", "j"] {
+        t.keys(&[key]);
+    }
+    let screen = t.wait_for("the row below, whole", |s| {
+        s.lines().any(|l| l.contains("plain row below"))
+    });
+    assert!(
+        !screen.contains('\u{202e}') && !screen.contains('\u{1f1fa}'),
+        "{screen}"
+    );
+    assert!(screen.contains("\\u{1f1fa"), "{screen}");
+    assert_eq!(
+        t.format("#{pane_title}"),
+        title,
+        "the title was not changed"
+    );
+    t.keys(&["q"]);
+    t.wait_for("the shell prompt", back_at_prompt);
+}

@@ -254,7 +254,7 @@ fn idle_close_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
     struct Days;
     impl Days {
         fn check<E: de::Error>(self, days: f64, as_written: Unexpected<'_>) -> Result<f64, E> {
-            if days.is_finite() && days >= 0.0 {
+            if days.is_finite() && (0.0..=super::MAX_IDLE_DAYS).contains(&days) {
                 Ok(days)
             } else {
                 Err(E::invalid_value(as_written, &self))
@@ -264,7 +264,11 @@ fn idle_close_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
     impl Visitor<'_> for Days {
         type Value = f64;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a number of days of 0 or more, such as 1 or 1.5")
+            write!(
+                f,
+                "a number of days from 0 to {}, such as 1 or 1.5",
+                super::MAX_IDLE_DAYS
+            )
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
             self.check(v as f64, Unexpected::Signed(v))

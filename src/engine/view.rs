@@ -86,6 +86,8 @@ struct Held {
     filter: ThreadFilter,
     /// The error last reported, so each new one is said once.
     error: Option<String>,
+    /// The store changed since the counts were last checked in full.
+    unverified: bool,
 }
 
 enum Work {
@@ -193,6 +195,7 @@ impl ViewThread {
                     view: Some(view),
                     filter: ThreadFilter::default(),
                     error: None,
+                    unverified: false,
                 };
                 while let Ok((work, answer)) = queue.recv() {
                     let _ =
@@ -252,6 +255,7 @@ fn coalesce(
 fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
     match work {
         Work::Changed { full } => {
+            h.unverified |= !full;
             let took = refresh(h, full, ctx);
             match &h.error {
                 Some(e) => Err(EngineError::Refused(format!("refresh failed: {e}"))),
@@ -259,6 +263,21 @@ fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
             }
         }
         Work::Slide => {
+            if std::mem::take(&mut h.unverified)
+                && let Some(v) = h.view.as_mut()
+            {
+                match v.verify(now_unix()) {
+                    Ok(true) => {
+                        ctx.events.notice(
+                            false,
+                            "rows were deleted from the middle of the store: counted again",
+                        );
+                        refresh(h, false, ctx);
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("checking the counts failed: {e}"),
+                }
+            }
             if let Some(v) = &h.view {
                 ctx.events.send(Event::Store(Box::new(StoreNews {
                     figures: Some(v.figures(now_unix())),

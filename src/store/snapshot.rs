@@ -141,7 +141,9 @@ struct TailCount {
 }
 
 impl TailCount {
-    fn refresh(&mut self, conn: &Connection, table: &str) -> rusqlite::Result<()> {
+    /// `verify`: the commits since the last look added no rows anywhere
+    /// (a delete, an update): count again unless this table grew.
+    fn refresh(&mut self, conn: &Connection, table: &str, verify: bool) -> rusqlite::Result<()> {
         let Some((min, max)) = conn
             .query_row(
                 // Two scalar subqueries: `MIN(x), MAX(x)` in one SELECT
@@ -163,7 +165,11 @@ impl TailCount {
             *self = TailCount::default();
             return Ok(());
         };
-        if min != self.min_rowid || max < self.max_rowid || self.count == 0 {
+        if min != self.min_rowid
+            || max < self.max_rowid
+            || self.count == 0
+            || (verify && max == self.max_rowid)
+        {
             self.count =
                 conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
         } else if max > self.max_rowid {
@@ -322,6 +328,33 @@ impl StoreView {
             .map_err(|e| Error::from_sqlite(&path, e))
     }
 
+    /// Count the tailed tables in full and start over if a count differs
+    /// from the tail's: rows deleted from the middle in a commit that also
+    /// added some. Costs a `COUNT(*)` of events and notes (about 10 ms each
+    /// per million rows), so it runs on the minute, after changes only.
+    pub fn verify(&mut self, now: i64) -> Result<bool> {
+        let path = self.read.path.clone();
+        let sql = |e| Error::from_sqlite(&path, e);
+        let count = |table: &str| -> rusqlite::Result<Option<i64>> {
+            self.read
+                .conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .optional()
+                .or_else(missing_is_none)
+        };
+        let events_tailed: u64 = self.events.kinds.iter().map(|k| k.total).sum();
+        let drifted = count("events")
+            .map_err(sql)?
+            .is_some_and(|n| n as u64 != events_tailed)
+            || count("notes")
+                .map_err(sql)?
+                .is_some_and(|n| n != self.notes.count);
+        if drifted {
+            self.rebuild(now)?;
+        }
+        Ok(drifted)
+    }
+
     /// Throw everything away and count from scratch.
     pub fn rebuild(&mut self, now: i64) -> Result<RefreshStats> {
         self.events = EventStats::new(horizon(self.window_days));
@@ -373,9 +406,13 @@ impl StoreView {
             Self::refresh_events(conn, now, events, threads_fp, &mut stats)?;
         }
         Self::refresh_counts(conn, events, threads, threads_fp, &mut stats)?;
-        notes.refresh(conn, "notes")?;
-        dialog.refresh(conn, "dialog_messages")?;
-        probe_results.refresh(conn, "probe_results")?;
+        // threadkeeper records an event with every row it adds: commits
+        // that added none deleted or changed rows (its consolidate removes
+        // duplicate notes from the middle, where the tail cannot see).
+        let verify = stats.new_events == 0;
+        notes.refresh(conn, "notes", verify)?;
+        dialog.refresh(conn, "dialog_messages", verify)?;
+        probe_results.refresh(conn, "probe_results", verify)?;
         Self::refresh_small(conn, small, reliability)?;
         small.notes = notes.count;
         small.dialog = dialog.count;

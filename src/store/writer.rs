@@ -77,6 +77,15 @@ fn connect(path: &Path, create: bool) -> Result<(Connection, Layout)> {
         });
     }
     let layout = probe_threadkeeper(path, &conn)?;
+    // Reading copes with a thin store; writing needs the events every
+    // change is recorded in.
+    if !layout.has_table("events") {
+        return Err(Error::NotThreadkeeper {
+            path: path.into(),
+            why: "it has no `events` table, which every change of keeper-tui's is recorded in"
+                .into(),
+        });
+    }
     Ok((conn, layout))
 }
 
@@ -116,6 +125,15 @@ impl WriteStore {
                     return Err(Error::ReadOnly {
                         path: path.into(),
                         why: "the file has no write permission".into(),
+                    });
+                }
+                if !super::dir_writable(path) {
+                    return Err(Error::ReadOnly {
+                        path: path.into(),
+                        why: format!(
+                            "its directory {} is not writable, and SQLite writes its -wal and -shm files there",
+                            parent_dir(path).display()
+                        ),
                     });
                 }
                 true
