@@ -38,7 +38,7 @@ pub enum Error {
     Locked { path: PathBuf },
 
     #[error(
-        "{path} was replaced by another file while keeper-tui had it open (a restore by `mv`?): nothing was written this time; the next write goes to the new file",
+        "{path} was replaced by another file while keeper-tui had it open (a restore by `mv`?): nothing was written; writing resumes once the new file has been opened and reads cleanly",
         path = .path.display()
     )]
     StoreReplaced { path: PathBuf },
