@@ -66,10 +66,12 @@ pub(crate) struct Events(pub mpsc::UnboundedSender<Event>);
 impl Events {
     pub(crate) fn notice(&self, error: bool, text: impl Into<String>) {
         let text = text.into();
+        // The log is read on a terminal too (`engine`'s stderr, `tail -f`).
+        let shown = crate::text::printable(&text);
         if error {
-            tracing::warn!("{text}");
+            tracing::warn!("{shown}");
         } else {
-            tracing::info!("{text}");
+            tracing::info!("{shown}");
         }
         let _ = self.0.send(Event::Notice { error, text });
     }
