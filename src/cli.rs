@@ -15,7 +15,7 @@ use crate::loops::LoopId;
     long_about = "keeper-tui reads and supervises a threadkeeper SQLite store (0.8.x and 0.21.x files).\n\n\
 The store is found at --db, else $THREADKEEPER_DB, else [store].db in the config, else ~/.threadkeeper/db.sqlite.\n\
 The config is read from --config, else $XDG_CONFIG_HOME/keeper-tui/keeper.toml, else ~/.config/keeper-tui/keeper.toml; `keeper-tui config` prints every key with its default and meaning.",
-    after_long_help = "With no command, keeper-tui opens the TUI over the same engine `keeper-tui engine` runs headless; press ? in it for every key.\n\nExit status: 0 success; 1 an error (message on stderr: what was wrong, the bad value, what would be right); 2 a usage error or an unknown thread id."
+    after_long_help = "With no command, keeper-tui opens the TUI over the same engine `keeper-tui engine` runs headless; press ? in it for every key.\n\nExit status, for every command: 0 done (\"nothing to do\" included); 1 the action was refused or failed; 2 bad input (a usage error, a store, config, thread or claim that is not there or not what it should be). Every non-zero exit prints what was wrong, the bad value, and what would be right."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -38,6 +38,9 @@ pub struct GlobalArgs {
     /// Config file (default: $XDG_CONFIG_HOME/keeper-tui/keeper.toml)
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// TUI and engine: create an empty threadkeeper store at the store path if there is none (without it, a missing store is refused)
+    #[arg(long, global = true)]
+    pub create: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -249,6 +249,10 @@ pub struct Settings {
     pub db_path: PathBuf,
     pub db_from: &'static str,
     pub log_dir: PathBuf,
+    /// `--create`: the TUI and `engine` make an empty store where none is;
+    /// without it a missing store is refused, so a typo never becomes a
+    /// new, empty store that the loops then act on.
+    pub create_store: bool,
 }
 
 impl Settings {
@@ -276,6 +280,7 @@ impl Settings {
             db_path,
             db_from,
             log_dir,
+            create_store: false,
         }
     }
 }

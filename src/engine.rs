@@ -381,7 +381,11 @@ impl Engine {
         let writer = if read_only {
             None
         } else {
-            let w = WriteStore::open(&settings.db_path, &settings.config.session_id)?;
+            let w = if settings.create_store {
+                WriteStore::open(&settings.db_path, &settings.config.session_id)?
+            } else {
+                WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?
+            };
             w.reopen_by_hand();
             Some(Arc::new(w))
         };

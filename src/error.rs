@@ -93,11 +93,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// Exit status for the binary: 2 for "you named something that is not
-    /// there" (unknown thread), 1 for everything else.
+    /// Exit status for the binary, one rule for every verb: 2 for bad input
+    /// (a usage error; a store, config, thread or claim named that is not
+    /// there or not what it should be), 1 for a refusal or a failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::UnknownThread { .. } | Error::UnknownClaim { .. } | Error::Usage(_) => 2,
+            Error::UnknownThread { .. }
+            | Error::UnknownClaim { .. }
+            | Error::Usage(_)
+            | Error::NoStoreLocation
+            | Error::NoDatabase { .. }
+            | Error::NoDirectory { .. }
+            | Error::NotSqlite { .. }
+            | Error::NotThreadkeeper { .. }
+            | Error::NotAFile { .. }
+            | Error::IsDirectory { .. }
+            | Error::Config { .. } => 2,
             _ => 1,
         }
     }

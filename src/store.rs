@@ -157,7 +157,7 @@ pub(crate) fn check_existing_file(path: &Path) -> Result<()> {
             if dir.is_dir() {
                 Err(Error::NoDatabase {
                     path: path.into(),
-                    hint: "start threadkeeper once, run a writing command such as `keeper-tui engine`, or build one with `keeper-tui seed`",
+                    hint: "check the path (--db, THREADKEEPER_DB, [store].db); to start an empty store there, add --create to `keeper-tui` or `keeper-tui engine`",
                 })
             } else {
                 Err(Error::NoDirectory {

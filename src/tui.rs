@@ -11,6 +11,13 @@ use crate::ui::app::App;
 use crate::ui::theme::Theme;
 
 pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
+    // Before anything is made (a demo world, a store under --create): a
+    // run that cannot draw leaves nothing behind.
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(Error::Usage(
+            "the TUI needs a terminal on stdout; for the loops without one, run `keeper-tui engine`".into(),
+        ));
+    }
     let world = if demo {
         eprintln!("keeper-tui: building a demo world …");
         let w = DemoWorld::create()?;

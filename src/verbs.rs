@@ -27,9 +27,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         return print_default_config();
     }
     let (config, config_path) = Config::load(cli.global.config.as_deref())?;
-    let settings = Settings::resolve(config, config_path, cli.global.db.as_deref());
+    let mut settings = Settings::resolve(config, config_path, cli.global.db.as_deref());
+    settings.create_store = cli.global.create;
     let Some(command) = cli.command else {
-        let mut settings = settings;
         settings.config.read_only |= cli.read_only;
         return crate::tui::run(settings, cli.demo);
     };
@@ -260,12 +260,13 @@ fn info(settings: &Settings) -> Result<ExitCode> {
 fn watchdog_verb(settings: &Settings, v: &crate::cli::WatchdogVerb) -> Result<ExitCode> {
     use crate::loops::watchdog::Watchdog;
     let wd = Watchdog::new(settings.config.watchdog.clone());
-    if wd.config.processes.is_empty() {
-        return Err(Error::Refused(
-            "no supervised processes: add [[watchdog.process]] tables to the config (`keeper-tui config` prints an example)".into(),
-        ));
-    }
+    let none = "no supervised processes: add [[watchdog.process]] tables to the config (`keeper-tui config` prints an example)";
     match v {
+        // Nothing to report is a report, not a failure.
+        crate::cli::WatchdogVerb::Status if wd.config.processes.is_empty() => out(none),
+        crate::cli::WatchdogVerb::Reset(_) if wd.config.processes.is_empty() => {
+            Err(Error::Usage(none.into()))
+        }
         crate::cli::WatchdogVerb::Status => {
             let read = ReadStore::open(&settings.db_path)?;
             let now = now_unix();

@@ -331,7 +331,7 @@ fn without_home_the_store_must_be_named() {
     for args in [&["status"][..], &["pass", "janitor"], &["reopen", "T1"]] {
         let o = without_home(args);
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(
             err.contains("cannot locate the threadkeeper store")
                 && err.contains("--db PATH")

@@ -252,3 +252,62 @@ fn a_clean_stop_leaves_no_wal_behind() {
         "the engine should fold its WAL back into the file on a clean stop"
     );
 }
+
+/// A typo in `--db` or `THREADKEEPER_DB` never becomes a new, empty store
+/// the loops then act on: the TUI and `engine` refuse it (exit 2) and create
+/// nothing; `--create` is the explicit way to start one.
+#[test]
+fn a_missing_store_is_refused_by_the_tui_and_the_engine_and_nothing_is_created() {
+    let home = tempfile::tempdir().unwrap();
+    let typo = home.path().join("typo.sqlite");
+    let runs: [(&[&str], Option<&Path>); 4] = [
+        (&["--db", typo.to_str().unwrap(), "engine"], None),
+        (&["engine"], Some(&typo)),
+        (&["--db", typo.to_str().unwrap()], None),
+        (&[], Some(&typo)),
+    ];
+    for (args, env) in runs {
+        let mut cmd = keeper(home.path());
+        cmd.args(args).stdin(Stdio::null());
+        if let Some(p) = env {
+            cmd.env("THREADKEEPER_DB", p);
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&typo.display().to_string()) || err.contains("needs a terminal"),
+            "{args:?}: {err}"
+        );
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+        let wal = home.path().join("typo.sqlite-wal");
+        assert!(!wal.exists());
+    }
+    // The message says how to start one on purpose.
+    let o = keeper(home.path())
+        .args(["--db", typo.to_str().unwrap(), "engine"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("add --create"));
+
+    // --create: the engine starts on a new, empty store.
+    let child = keeper(home.path())
+        .args(["--db", typo.to_str().unwrap(), "--create", "engine"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !typo.exists() {
+        assert!(Instant::now() < deadline, "--create made no store");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, "-TERM");
+    let out = wait_exit(child);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(&typo, "SELECT COUNT(*) FROM threads"), 0);
+}

@@ -225,13 +225,16 @@ fn reap_by_name_takes_an_attached_agent_session_and_refuses_the_rest() {
     );
     assert_eq!(t.attached("msg-warm-att"), 1);
 
-    let out = w.ok(&[
+    let o = w.run(&[
         "reap",
         "work",
         "msg-warm-held",
         "msg-warm-nope",
         "msg-warm-att",
     ]);
+    // One of the names is not there: bad input, whatever else happened.
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.starts_with("reaper: reaped=1 orphans=1"), "{out}");
     for l in [
         "work: refused: not an agent session (no marker)",
@@ -243,6 +246,13 @@ fn reap_by_name_takes_an_attached_agent_session_and_refuses_the_rest() {
     }
     assert_eq!(t.names(), strings(&["msg-warm-held", "work"]));
     assert_eq!(reaped_targets(&w.db), strings(&["msg-warm-att"]));
+    // A refusal alone is exit 1, and says why.
+    let o = w.run(&["reap", "work"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("work: refused: not an agent session"),
+        "{o:?}"
+    );
 }
 
 #[test]

@@ -339,3 +339,28 @@ fn hostile_thread_text_never_reaches_the_terminal_raw() {
     t.keys(&["q"]);
     t.wait_for("the shell prompt", back_at_prompt);
 }
+
+/// In a real terminal too: a store path that names nothing is refused with
+/// exit 2, and no file appears.
+#[test]
+fn the_tui_refuses_a_missing_store_and_creates_nothing() {
+    let w = world();
+    let typo = w.dir.path().join("typo.sqlite");
+    let t = Tmux::start(w.dir.path(), 120, 30);
+    let home = w.dir.path().display();
+    t.type_line(&format!(
+        "HOME={home} XDG_CONFIG_HOME={home}/cfg XDG_STATE_HOME={home}/state {} --db {} --config {}; echo exit=$?",
+        env!("CARGO_BIN_EXE_keeper-tui"),
+        typo.display(),
+        w.config.display()
+    ));
+    let screen = t.wait_for("the refusal", |s| {
+        s.lines().any(|l| l.starts_with("exit=") && l.len() > 5)
+    });
+    assert!(screen.contains("exit=2"), "{screen}");
+    assert!(
+        screen.replace('\n', "").contains("add --create"),
+        "{screen}"
+    );
+    assert!(!typo.exists());
+}

@@ -7,7 +7,7 @@ use crate::actions;
 use crate::cli::{ClaimArgs, NameArgs, ReapArgs, SessionsArgs};
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::loops::reaper::{Named, Reaper, Survey, SurveyState};
+use crate::loops::reaper::{Fate, Named, Reaper, Survey, SurveyState};
 use crate::loops::{Loop, PassMode};
 use crate::report::fmt_age;
 use crate::store::keeper::{claim, release, touch};
@@ -90,6 +90,7 @@ pub fn reap(settings: &Settings, a: &ReapArgs) -> Result<ExitCode> {
     let reaper = Reaper::new(settings.config.reaper.clone());
     let now = now_unix();
     let db = &settings.db_path;
+    let mut code = ExitCode::SUCCESS;
     let (summary, lines) = if a.names.is_empty() {
         let r = if a.dry_run {
             let read = ReadStore::open(db)?;
@@ -105,6 +106,17 @@ pub fn reap(settings: &Settings, a: &ReapArgs) -> Result<ExitCode> {
             let names: Vec<Named> = a.names.iter().map(Named::name).collect();
             reaper.reap_by_hand(ctx, &names, a.dry_run)
         })?;
+        // One rule for every verb: a name that is not there is bad input
+        // (2), a session refused, spared or not killed is a refusal (1).
+        let fates = r.sessions.iter().map(|(_, f)| f);
+        if fates.clone().any(|f| matches!(f, Fate::Missing)) {
+            code = ExitCode::from(2);
+        } else if fates
+            .clone()
+            .any(|f| matches!(f, Fate::Refused(_) | Fate::Spared(_) | Fate::Failed(_)))
+        {
+            code = ExitCode::FAILURE;
+        }
         (r.summary.clone(), r.lines())
     };
     let mut text = format!("reaper: {summary}");
@@ -112,7 +124,8 @@ pub fn reap(settings: &Settings, a: &ReapArgs) -> Result<ExitCode> {
         text.push_str("\n  ");
         text.push_str(line);
     }
-    out(&text)
+    out(&text)?;
+    Ok(code)
 }
 
 pub fn claim_verb(settings: &Settings, a: &ClaimArgs) -> Result<ExitCode> {
