@@ -412,6 +412,7 @@ fn bench_janitor(db: &Path, work: &Path, runs: usize) -> BenchResult<(Row, Row)>
             interval_secs: 3600,
             idle_close_days: 1.0,
             run_at_start: true,
+            ..JanitorConfig::default()
         });
         let now = now_unix();
         let t = Instant::now();

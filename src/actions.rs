@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use crate::error::{Error, Result};
-use crate::loops::{Loop, PassCtx, PassMode, PassResult};
+use crate::loops::{Allowed, Loop, PassCtx, PassMode, PassResult};
 use crate::store::keeper::{PassRecord, record_pass};
 use crate::store::threads::{Reopened, reopen};
 use crate::store::{ReadStore, WriteStore};
@@ -76,6 +76,18 @@ pub fn with_ctx<T>(
     now: i64,
     f: impl FnOnce(&PassCtx<'_>) -> Result<T>,
 ) -> Result<T> {
+    with_ctx_allowed(db, store, mode, Allowed::default(), now, f)
+}
+
+/// [`with_ctx`] with how much the pass may change spelled out.
+pub fn with_ctx_allowed<T>(
+    db: &Path,
+    store: &WriteStore,
+    mode: PassMode,
+    allowed: Allowed,
+    now: i64,
+    f: impl FnOnce(&PassCtx<'_>) -> Result<T>,
+) -> Result<T> {
     let read = ReadStore::open(db)?;
     let stopping = AtomicBool::new(false);
     f(&PassCtx {
@@ -85,6 +97,7 @@ pub fn with_ctx<T>(
         now,
         first: false,
         stopping: &stopping,
+        allowed,
     })
 }
 
@@ -96,7 +109,26 @@ pub fn run_pass(
     mode: PassMode,
     now: i64,
 ) -> Result<PassResult> {
-    let result = with_ctx(db, store, mode, now, |ctx| lp.pass(ctx));
+    // A scheduled pass keeps to the loop's limit; a forced one here is
+    // one the caller has already agreed to.
+    let allowed = if mode == PassMode::Scheduled {
+        Allowed::Configured
+    } else {
+        Allowed::Any
+    };
+    run_pass_allowed(lp, db, store, mode, allowed, now)
+}
+
+/// [`run_pass`] with how much the pass may change spelled out.
+pub fn run_pass_allowed(
+    lp: &dyn Loop,
+    db: &Path,
+    store: &WriteStore,
+    mode: PassMode,
+    allowed: Allowed,
+    now: i64,
+) -> Result<PassResult> {
+    let result = with_ctx_allowed(db, store, mode, allowed, now, |ctx| lp.pass(ctx));
     if mode != PassMode::DryRun {
         record_history(
             store,

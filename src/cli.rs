@@ -117,6 +117,9 @@ pub struct ReapArgs {
     /// Say what would be killed and kill nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Every orphan: go ahead even past [reaper].max_reap_per_pass
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +161,9 @@ pub struct PassArgs {
     /// Show what the pass would do and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Go ahead even past the loop's per-pass limit (max_close_per_pass, max_reap_per_pass)
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

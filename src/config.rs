@@ -34,6 +34,20 @@ pub struct JanitorConfig {
     /// First scheduled pass when the engine starts (threadkeeper's habit),
     /// or only after one interval.
     pub run_at_start: bool,
+    /// A scheduled pass that would close more holds instead, for the
+    /// operator to review (`f`).
+    pub max_close_per_pass: usize,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        JanitorConfig {
+            interval_secs: 3600,
+            idle_close_days: 1.0,
+            run_at_start: true,
+            max_close_per_pass: 200,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,6 +69,8 @@ pub struct ReaperConfig {
     pub default_ttl_secs: u64,
     /// Session names never reaped, whatever their name.
     pub protected: Vec<String>,
+    /// A scheduled pass that would reap more holds instead.
+    pub max_reap_per_pass: usize,
 }
 
 impl Default for ReaperConfig {
@@ -68,6 +84,7 @@ impl Default for ReaperConfig {
             tmux_timeout_ms: 5000,
             default_ttl_secs: 600,
             protected: Vec::new(),
+            max_reap_per_pass: 5,
         }
     }
 }
@@ -150,11 +167,7 @@ impl Default for Config {
             read_only: false,
             debounce_ms: 50,
             log_dir: None,
-            janitor: JanitorConfig {
-                interval_secs: 3600,
-                idle_close_days: 1.0,
-                run_at_start: true,
-            },
+            janitor: JanitorConfig::default(),
             reaper: ReaperConfig::default(),
             watchdog: WatchdogConfig::default(),
         }

@@ -32,7 +32,14 @@ use crate::store::threads::{Reopened, ThreadFilter, ThreadRow, list_threads};
 /// read-only gate in the hub.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// A pass now, within the loop's configured limit.
     ForcePass(LoopId),
+    /// A pass now that may change as many items as the operator was
+    /// shown and confirmed, and no more.
+    ForceAgreed {
+        id: LoopId,
+        count: usize,
+    },
     ForceAll,
     DryRun(LoopId),
     ReopenThread {
@@ -59,6 +66,7 @@ impl Command {
         matches!(
             self,
             Command::ForcePass(_)
+                | Command::ForceAgreed { .. }
                 | Command::ForceAll
                 | Command::ReopenThread { .. }
                 | Command::Loop(_)
@@ -68,6 +76,9 @@ impl Command {
     pub fn describe(&self) -> String {
         match self {
             Command::ForcePass(l) => format!("force a {l} pass"),
+            Command::ForceAgreed { id, count } => {
+                format!("force a {id} pass of up to {count} change(s)")
+            }
             Command::ForceAll => "force a pass of every loop".into(),
             Command::DryRun(l) => format!("dry-run the {l}"),
             Command::ReopenThread { id, .. } => format!("reopen thread {id}"),
@@ -190,6 +201,8 @@ pub struct PassOutcome {
     /// Items it touched (threads closed, sessions reaped, processes healed).
     pub touched: usize,
     pub summary: String,
+    /// It would have changed more than allowed, and changed nothing.
+    pub held: Option<crate::loops::Held>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -217,6 +230,9 @@ pub enum Verdict {
     Dead,
     Disabled,
     ReadOnly,
+    /// Its last scheduled pass would have changed more than its limit and
+    /// waits for the operator to review it.
+    Held,
 }
 
 impl Verdict {
@@ -229,6 +245,9 @@ impl Verdict {
         }
         if s.last.as_ref().is_some_and(|l| !l.ok) {
             return Verdict::Failing;
+        }
+        if s.last.as_ref().is_some_and(|l| l.held.is_some()) {
+            return Verdict::Held;
         }
         let Some(every) = s.interval_secs.map(|i| i as i64) else {
             return Verdict::Disabled;
@@ -251,6 +270,7 @@ impl Verdict {
             Verdict::Dead => "dead",
             Verdict::Disabled => "disabled",
             Verdict::ReadOnly => "read-only",
+            Verdict::Held => "held",
         }
     }
 }

@@ -99,6 +99,20 @@ pub enum Touched {
     Process { name: String, pid: Option<i32> },
 }
 
+impl std::fmt::Display for Touched {
+    /// The item's name, as the Log and a confirm list it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Touched::Thread(id) | Touched::Session(id) => f.write_str(id),
+            Touched::Process {
+                name,
+                pid: Some(pid),
+            } => write!(f, "{name} (pid {pid})"),
+            Touched::Process { name, pid: None } => f.write_str(name),
+        }
+    }
+}
+
 /// Items a pass lists by name; a janitor pass closing 39,000 threads
 /// names the first ones and counts the rest.
 pub const TOUCHED_LISTED: usize = 200;
@@ -125,6 +139,48 @@ pub struct PassResult {
     /// first; the loop's `on_change` answer replaces it.
     #[serde(skip)]
     pub stale_in: Option<Duration>,
+    /// It would have changed more than it was allowed to, and changed
+    /// nothing.
+    pub held: Option<Held>,
+}
+
+/// A pass that held back: how much it would have changed, and the most it
+/// was allowed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Held {
+    pub would: usize,
+    pub limit: usize,
+}
+
+/// How much one pass may change before it holds instead of acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Allowed {
+    /// The loop's configured limit (`max_close_per_pass`, …): every
+    /// scheduled pass, and a forced one nobody reviewed.
+    #[default]
+    Configured,
+    /// As many as the operator saw and confirmed.
+    Agreed(usize),
+    /// No limit (`pass … --yes`).
+    Any,
+}
+
+impl Allowed {
+    /// The limit in force for a loop whose configured one is `configured`.
+    pub fn limit(self, configured: usize) -> Option<usize> {
+        match self {
+            Allowed::Configured => Some(configured),
+            Allowed::Agreed(n) => Some(n),
+            Allowed::Any => None,
+        }
+    }
+
+    /// `Some(held)` when changing `would` items is more than allowed.
+    pub fn holds(self, configured: usize, would: usize) -> Option<Held> {
+        self.limit(configured)
+            .filter(|&limit| would > limit)
+            .map(|limit| Held { would, limit })
+    }
 }
 
 impl PassResult {
@@ -149,6 +205,8 @@ pub struct PassCtx<'a> {
     /// Set when the engine is shutting down: a pass that has not started
     /// acting gives up, and nothing new is started.
     pub stopping: &'a AtomicBool,
+    /// How much this pass may change.
+    pub allowed: Allowed,
 }
 
 impl PassCtx<'_> {

@@ -420,6 +420,23 @@ pub async fn run_loop(
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut dirty = true;
+    // Queued in key order; only the answer is awaited apart. True: quit.
+    let run = |effects: Vec<Effect>| {
+        for effect in effects {
+            match effect {
+                Effect::Quit => return true,
+                Effect::Send(command, purpose) => {
+                    let answer = handle.send(command);
+                    let tx = reply_tx.clone();
+                    tokio::spawn(async move {
+                        let reply = answer.await.unwrap_or(Err(EngineError::Stopped));
+                        let _ = tx.send((purpose, reply));
+                    });
+                }
+            }
+        }
+        false
+    };
     loop {
         if dirty {
             terminal.draw(|f| draw(f, &mut app, now_unix()))?;
@@ -428,19 +445,8 @@ pub async fn run_loop(
         tokio::select! {
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
-                    for effect in app.on_key(key) {
-                        match effect {
-                            Effect::Quit => return Ok(()),
-                            Effect::Send(command, purpose) => {
-                                // Queued in key order; only the answer is awaited apart.
-                                let answer = handle.send(command);
-                                let tx = reply_tx.clone();
-                                tokio::spawn(async move {
-                                    let reply = answer.await.unwrap_or(Err(EngineError::Stopped));
-                                    let _ = tx.send((purpose, reply));
-                                });
-                            }
-                        }
+                    if run(app.on_key(key)) {
+                        return Ok(());
                     }
                     dirty = true;
                 }
@@ -457,7 +463,9 @@ pub async fn run_loop(
                 dirty |= app.on_snapshot(snap);
             }
             Some((purpose, reply)) = replies.recv() => {
-                app.on_reply(purpose, reply);
+                if run(app.on_reply(purpose, reply)) {
+                    return Ok(());
+                }
                 dirty = true;
             }
             _ = clock.tick() => {

@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::loops::janitor::Janitor;
 use crate::loops::reaper::Reaper;
-use crate::loops::{Loop, LoopId, PassMode};
+use crate::loops::{Allowed, Loop, LoopId, PassMode};
 use crate::report;
 use crate::store::seed::{SeedSpec, seed};
 use crate::store::snapshot::StoreView;
@@ -127,13 +127,23 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
         lp.dry_run(&read.conn, &read.path, now)?
     } else {
         let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
-        actions::run_pass(
+        let allowed = if a.yes {
+            Allowed::Any
+        } else {
+            Allowed::Configured
+        };
+        let r = actions::run_pass_allowed(
             lp.as_ref(),
             &settings.db_path,
             &store,
             PassMode::Forced,
+            allowed,
             now,
-        )?
+        )?;
+        if let Some(held) = r.held {
+            return Err(past_the_limit(a.loop_id, held));
+        }
+        r
     };
     let mut text = format!("{}: {}", a.loop_id, report.summary);
     for line in &report.detail {
@@ -141,6 +151,19 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
         text.push_str(line);
     }
     out(&text)
+}
+
+/// A pass that would change more than its limit, and did nothing.
+pub(crate) fn past_the_limit(id: LoopId, held: crate::loops::Held) -> Error {
+    let (verb, what, key) = match id {
+        LoopId::Janitor => ("close", "threads", "[janitor].max_close_per_pass"),
+        LoopId::Reaper => ("reap", "sessions", "[reaper].max_reap_per_pass"),
+        LoopId::Watchdog => ("heal", "processes", "the limit"),
+    };
+    Error::Refused(format!(
+        "{id}: would {verb} {} {what}, more than {key} ({}); nothing was changed. See them with `keeper-tui pass {id} --dry-run`, then run `keeper-tui pass {id} --yes`",
+        held.would, held.limit
+    ))
 }
 
 fn engine(settings: Settings, a: &EngineArgs) -> Result<ExitCode> {

@@ -53,6 +53,7 @@ fn every_key_is_read() {
             interval_secs: 600,
             idle_close_days: 2.5,
             run_at_start: false,
+            max_close_per_pass: 50,
         },
         reaper: keeper_tui::config::ReaperConfig {
             interval_secs: 30,
@@ -63,6 +64,7 @@ fn every_key_is_read() {
             tmux_timeout_ms: 2000,
             default_ttl_secs: 120,
             protected: vec!["msg-warm-keep".into()],
+            max_reap_per_pass: 2,
         },
         watchdog: keeper_tui::config::WatchdogConfig {
             tick_secs: 5,
@@ -190,7 +192,7 @@ fn an_unknown_key_lists_the_keys_its_section_takes() {
     assert_eq!(
         message("bad_key.toml"),
         "line 3, column 1: unknown key janitor.idle_close_dayz (= 2); \
-         valid keys in [janitor]: interval_secs, idle_close_days, run_at_start"
+         valid keys in [janitor]: interval_secs, idle_close_days, run_at_start, max_close_per_pass"
     );
     assert_eq!(
         message("process_unknown_key.toml"),

@@ -21,6 +21,7 @@ fn janitor(days: f64) -> Janitor {
         interval_secs: 3600,
         idle_close_days: days,
         run_at_start: true,
+        ..JanitorConfig::default()
     })
 }
 
@@ -264,6 +265,7 @@ fn a_disabled_loop_skips_scheduled_passes_but_runs_forced_ones() {
         interval_secs: 0,
         idle_close_days: 1.0,
         run_at_start: true,
+        ..JanitorConfig::default()
     });
     assert_eq!(j.interval(), None);
     let before = dump(&path);
@@ -425,4 +427,59 @@ fn a_big_pass_names_its_first_threads_and_counts_them_all() {
     assert_eq!(report.touched.len(), TOUCHED_LISTED);
     // Oldest first, as the events went in.
     assert_eq!(report.touched[0], Touched::Thread(format!("T{:04}", n - 1)));
+}
+
+/// A scheduled pass never closes more than `max_close_per_pass`: above it,
+/// it closes nothing and says how many it would; a pass the operator agreed
+/// to closes that many, and holds if more are stale by then.
+#[test]
+fn a_pass_over_its_limit_holds_and_changes_nothing() {
+    use keeper_tui::loops::{Allowed, Held};
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let c = rw(&path);
+    for i in 0..250 {
+        add_thread(
+            &c,
+            &format!("T{i:04}"),
+            "active",
+            NOW - 2 * DAY - i64::from(i),
+        );
+    }
+    let store = open_writer(&path);
+    let before = dump(&path);
+    let r = pass(&janitor(1.0), &store, PassMode::Scheduled, NOW).unwrap();
+    assert_eq!(
+        r.held,
+        Some(Held {
+            would: 250,
+            limit: 200
+        })
+    );
+    assert_eq!(r.summary, "held: would close 250 (limit 200)");
+    assert!(!r.changed);
+    assert_eq!(dump(&path), before, "held: not a row written");
+
+    // The operator saw 249 and agreed; 250 are stale: still held.
+    let r = pass_allowed(&janitor(1.0), &store, Allowed::Agreed(249), NOW).unwrap();
+    assert_eq!(
+        r.held,
+        Some(Held {
+            would: 250,
+            limit: 249
+        })
+    );
+    assert_eq!(dump(&path), before);
+    // Agreed to 250: all closed.
+    let r = pass_allowed(&janitor(1.0), &store, Allowed::Agreed(250), NOW).unwrap();
+    assert_eq!((r.held, r.summary.as_str()), (None, "closed=250"));
+    // The limit configured to 0: any pass that would close something holds.
+    let c = rw(&path);
+    add_thread(&c, "T9999", "active", NOW - 3 * DAY);
+    let strict = keeper_tui::loops::janitor::Janitor::new(keeper_tui::config::JanitorConfig {
+        max_close_per_pass: 0,
+        ..keeper_tui::config::JanitorConfig::default()
+    });
+    let r = pass(&strict, &store, PassMode::Scheduled, NOW).unwrap();
+    assert_eq!(r.held, Some(Held { would: 1, limit: 0 }));
 }

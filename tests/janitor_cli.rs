@@ -102,3 +102,30 @@ fn a_pass_leaves_user_version_and_journal_mode_alone() {
         .unwrap();
     assert_eq!((v, mode.as_str()), (5, "wal"));
 }
+
+/// Past `max_close_per_pass` the CLI pass closes nothing and says how to
+/// go ahead; `--yes` goes ahead.
+#[test]
+fn a_pass_past_the_limit_needs_yes() {
+    let home = tempfile::tempdir().unwrap();
+    let path = new_store(home.path());
+    let now = now_unix();
+    let c = rw(&path);
+    for i in 0..250 {
+        add_thread(&c, &format!("T{i:04}"), "active", now - 3 * DAY);
+    }
+    drop(c);
+    let before = dump(&path);
+    let o = run(home.path(), &path, &["pass", "janitor"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("would close 250 threads, more than [janitor].max_close_per_pass (200); nothing was changed")
+            && err.contains("--yes"),
+        "{err}"
+    );
+    assert_eq!(dump(&path), before);
+    let o = run(home.path(), &path, &["pass", "janitor", "--yes"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "janitor: closed=250");
+}

@@ -198,6 +198,7 @@ fn a_reopened_thread_is_not_closed_by_the_next_pass() {
         interval_secs: 3600,
         idle_close_days: 1.0,
         run_at_start: true,
+        ..JanitorConfig::default()
     });
     assert_eq!(
         pass(&j, &store, PassMode::Forced, NOW).unwrap().summary,

@@ -292,6 +292,7 @@ fn incremental_refresh_equals_a_cold_build() {
         interval_secs: 3600,
         idle_close_days: 0.01,
         run_at_start: true,
+        ..JanitorConfig::default()
     });
     for (k, want) in ["closed=", "no_stale", "no_stale"].iter().enumerate() {
         let at = now + k as i64;

@@ -139,7 +139,12 @@ fn operator_session_help_force_reopen_quit() {
         )
         .unwrap();
     assert!(stale_before > 0);
+    // `f` shows what it would do first, focus on Cancel.
     t.keys(&["f"]);
+    t.wait_for("the confirm naming the count", |s| {
+        s.contains(&format!("close {stale_before} thread(s)?"))
+    });
+    t.keys(&["Right", "Enter"]);
     let s = t.wait_for("the pass result", |s| {
         s.contains(&format!("janitor: closed={stale_before}"))
     });
@@ -276,9 +281,10 @@ fn read_only_keys_say_why_and_change_nothing() {
         .unwrap()
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
         .unwrap();
+    // Refused at once: no confirm, no dry-run first.
     t.keys(&["f"]);
     t.wait_for("the refusal", |s| {
-        s.contains("read-only mode: refused to force a janitor pass")
+        s.contains("read-only mode: refused to force a pass")
     });
     let after: i64 = Connection::open(&w.db)
         .unwrap()
@@ -363,4 +369,80 @@ fn the_tui_refuses_a_missing_store_and_creates_nothing() {
         "{screen}"
     );
     assert!(!typo.exists());
+}
+
+/// Opened on a neglected store (thousands of stale threads) with the
+/// default janitor, the TUI changes nothing on its own: the first pass
+/// holds and says so; `f` shows the count, Cancel leaves everything, and
+/// only the confirmed pass closes them.
+#[test]
+fn a_neglected_store_is_held_until_the_operator_agrees() {
+    let w = world();
+    std::fs::write(
+        &w.config,
+        std::fs::read_to_string(&w.config)
+            .unwrap()
+            .replace("[janitor]\ninterval_secs = 0\n", "[janitor]\n"),
+    )
+    .unwrap();
+    let old = keeper_tui::store::now_unix() - 5 * 86_400;
+    let c = Connection::open(&w.db).unwrap();
+    c.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \
+         INSERT INTO threads (id, question, state, opened_at, last_touched_at) \
+         SELECT printf('S%05d', i), 'old question ' || i, 'active', ?1 - 86400, ?1 FROM n",
+        [old],
+    )
+    .unwrap();
+    let stale = |c: &Connection| -> i64 {
+        c.query_row(
+            "SELECT COUNT(*) FROM threads WHERE state IN ('active','idle') AND last_touched_at < strftime('%s','now') - 86400",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let n = stale(&c);
+    assert!(n > 5000);
+    let closed_before: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM threads WHERE state = 'closed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let t = Tmux::start(w.dir.path(), 160, 40);
+    launch(&t, &w, "");
+    t.wait_for("the janitor held", |s| {
+        s.contains(&format!("held: would close {n} (limit 200)")) && s.contains("f to review")
+    });
+    assert_eq!(stale(&c), n, "nothing closed");
+
+    t.keys(&["f"]);
+    t.wait_for("the confirm with the count", |s| {
+        s.contains(&format!("close {n} thread(s)?"))
+    });
+    t.keys(&["Enter"]);
+    t.wait_for("the cancel", |s| s.contains("cancelled"));
+    assert_eq!(stale(&c), n, "Cancel closes nothing");
+
+    t.keys(&["f"]);
+    t.wait_for("the confirm again", |s| {
+        s.contains(&format!("close {n} thread(s)?"))
+    });
+    t.keys(&["Right", "Enter"]);
+    t.wait_for("the pass result", |s| {
+        s.contains(&format!("janitor: closed={n}"))
+    });
+    assert_eq!(stale(&c), 0);
+    let closed: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM threads WHERE state = 'closed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(closed, closed_before + n);
+    t.keys(&["q"]);
+    t.wait_for("the shell prompt", back_at_prompt);
 }

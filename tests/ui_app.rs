@@ -143,17 +143,82 @@ fn movement_stays_within_bounds() {
     );
 }
 
+/// `f` looks before it acts: a pass that would change nothing runs at
+/// once; one that would asks first, with the count and the first items, and
+/// then changes no more than that.
 #[test]
-fn loop_keys_on_the_janitor() {
+fn f_reviews_what_a_pass_would_do_before_it_does_it() {
     let mut app = app();
+    let review = vec![Effect::Send(
+        Command::DryRun(LoopId::Janitor),
+        Purpose::Review(LoopId::Janitor),
+    )];
+    assert_eq!(ch(&mut app, 'f'), review);
+    let would = |n: usize| {
+        Ok(Outcome::DryRun {
+            id: LoopId::Janitor,
+            result: PassResult {
+                summary: format!("would close {n} thread(s) idle > 1d"),
+                touched: (0..n.min(200))
+                    .map(|i| Touched::Thread(format!("T{i:03}")))
+                    .collect(),
+                touched_count: n,
+                ..PassResult::default()
+            },
+        })
+    };
+    // Nothing to do: it runs without asking.
     assert_eq!(
-        ch(&mut app, 'f'),
+        app.on_reply(Purpose::Review(LoopId::Janitor), would(0)),
         vec![Effect::Send(
             Command::ForcePass(LoopId::Janitor),
             Purpose::Message
         )]
     );
     assert_eq!(status(&app), ("forcing a janitor pass…".into(), false));
+    assert!(app.popup.is_none());
+
+    // 39,463 to close: a confirm, focus on Cancel, naming the count.
+    assert_eq!(ch(&mut app, 'f'), review);
+    assert!(
+        app.on_reply(Purpose::Review(LoopId::Janitor), would(39_463))
+            .is_empty()
+    );
+    let Some(Popup::Confirm(c)) = &app.popup else {
+        panic!("{:?}", app.popup);
+    };
+    assert!(!c.on_confirm);
+    assert_eq!(
+        (c.operation.as_str(), c.target.as_str()),
+        ("close", "39463 thread(s)")
+    );
+    let detail = c.detail.clone().unwrap();
+    assert!(
+        detail.contains("T000, T001, T002, T003, T004, T005, … +39457"),
+        "{detail}"
+    );
+    // Enter on Cancel: nothing.
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.popup.is_none());
+    // Again, and confirm: the pass may close those 39,463 and no more.
+    ch(&mut app, 'f');
+    app.on_reply(Purpose::Review(LoopId::Janitor), would(39_463));
+    key(&mut app, KeyCode::Right);
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Effect::Send(
+            Command::ForceAgreed {
+                id: LoopId::Janitor,
+                count: 39_463
+            },
+            Purpose::Message
+        )]
+    );
+}
+
+#[test]
+fn loop_keys_on_the_janitor() {
+    let mut app = app();
     assert_eq!(
         ch(&mut app, 'd'),
         vec![Effect::Send(

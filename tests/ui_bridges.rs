@@ -106,11 +106,12 @@ fn the_whole_screen_shows_the_bridges_panel() {
 fn f_evaluates_and_c_resets_the_circuit_only_after_confirming() {
     let mut app = app();
     press(&mut app, '7');
+    // `f` looks first; what it does next is `review`'s (tests/ui_app.rs).
     assert_eq!(
         press(&mut app, 'f'),
         vec![Effect::Send(
-            Command::ForcePass(LoopId::Watchdog),
-            Purpose::Message
+            Command::DryRun(LoopId::Watchdog),
+            Purpose::Review(LoopId::Watchdog)
         )]
     );
     press(&mut app, 'j');

@@ -81,6 +81,7 @@ fn last_pass(finished_ago: i64, ok: bool) -> PassOutcome {
         changed: ok,
         touched: 1,
         summary: "closed 1".into(),
+        held: None,
     }
 }
 

@@ -789,6 +789,7 @@ fn a_pass_that_has_not_started_acting_gives_up_when_keeper_tui_stops() {
         now: now(),
         first: false,
         stopping: &stopping,
+        allowed: keeper_tui::loops::Allowed::Configured,
     };
     let err = keeper_tui::loops::Loop::pass(&wd, &ctx).unwrap_err();
     assert!(

@@ -59,6 +59,8 @@ pub(super) struct RawJanitor {
     #[serde(deserialize_with = "idle_close_days")]
     pub idle_close_days: Option<f64>,
     pub run_at_start: Option<Flag>,
+    #[serde(deserialize_with = "max_per_pass")]
+    pub max_close_per_pass: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +85,8 @@ pub(super) struct RawReaper {
     #[serde(deserialize_with = "default_ttl_secs")]
     pub default_ttl_secs: Option<u64>,
     pub protected: Option<Texts>,
+    #[serde(deserialize_with = "max_per_pass")]
+    pub max_reap_per_pass: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +239,10 @@ fn heartbeat_stale_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, 
 
 fn tmux_timeout_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     whole(d, 100, 60_000, "milliseconds from 100 to 60000")
+}
+
+fn max_per_pass<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 0, 1_000_000, "a whole number from 0 to 1000000")
 }
 
 fn default_ttl_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {

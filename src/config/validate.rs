@@ -58,6 +58,9 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, Problem> {
     if let Some(b) = janitor.run_at_start {
         j.run_at_start = b.0;
     }
+    if let Some(m) = janitor.max_close_per_pass {
+        j.max_close_per_pass = m as usize;
+    }
 
     cfg.reaper = reaper_config(reaper)?;
     cfg.watchdog = watchdog_config(watchdog)?;
@@ -107,6 +110,9 @@ fn reaper_config(raw: RawReaper) -> Result<ReaperConfig, Problem> {
     }
     if let Some(t) = raw.default_ttl_secs {
         r.default_ttl_secs = t;
+    }
+    if let Some(m) = raw.max_reap_per_pass {
+        r.max_reap_per_pass = m as usize;
     }
     if let Some(p) = raw.protected {
         r.protected = p.0;

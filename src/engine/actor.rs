@@ -17,13 +17,14 @@ use tokio::time::Instant;
 use super::hub::{Event, Events};
 use super::jobs::{ReadPool, guarded};
 use super::{EngineError, LoopStatus, Outcome, PassOutcome, Reply};
-use crate::loops::{Loop, LoopCommand, LoopId, PassCtx, PassMode, PassResult};
+use crate::loops::{Allowed, Loop, LoopCommand, LoopId, PassCtx, PassMode, PassResult};
 use crate::store::{WriteStore, now_unix};
 
 /// What an actor can be asked.
 pub(crate) enum LoopMsg {
-    /// One more pass; forces that arrive during a pass share the next one.
-    Force(Option<oneshot::Sender<Reply>>),
+    /// One more pass, allowed to change this much; forces that arrive
+    /// during a pass share the next one (the last one's allowance).
+    Force(Option<oneshot::Sender<Reply>>, Allowed),
     DryRun(oneshot::Sender<Reply>),
     Command(LoopCommand, oneshot::Sender<Reply>),
     /// Look at what the loop watches, for its panel.
@@ -33,7 +34,7 @@ pub(crate) enum LoopMsg {
 impl LoopMsg {
     pub(crate) fn into_reply(self) -> Option<oneshot::Sender<Reply>> {
         match self {
-            LoopMsg::Force(r) => r,
+            LoopMsg::Force(r, _) => r,
             LoopMsg::DryRun(r) | LoopMsg::Command(_, r) => Some(r),
             LoopMsg::Observe => None,
         }
@@ -100,6 +101,7 @@ impl Shared {
         what: &str,
         mode: PassMode,
         first: bool,
+        allowed: Allowed,
         f: impl FnOnce(&PassCtx<'_>) -> crate::error::Result<T>,
     ) -> Result<T, EngineError> {
         let Some(store) = self.ctx.writer.as_deref() else {
@@ -115,6 +117,7 @@ impl Shared {
                         now: now_unix(),
                         first,
                         stopping: &self.ctx.stopping,
+                        allowed,
                     })
                 })
                 .and_then(|r| r)
@@ -122,10 +125,15 @@ impl Shared {
         })
     }
 
-    fn pass(&self, mode: PassMode, first: bool) -> Result<PassResult, EngineError> {
+    fn pass(
+        &self,
+        mode: PassMode,
+        first: bool,
+        allowed: Allowed,
+    ) -> Result<PassResult, EngineError> {
         let what = format!("{} pass", self.id());
         let started = now_unix();
-        let result = self.with_ctx(&what, mode, first, |ctx| self.lp.pass(ctx));
+        let result = self.with_ctx(&what, mode, first, allowed, |ctx| self.lp.pass(ctx));
         if let Some(store) = self.ctx.writer.as_deref() {
             match &result {
                 Err(EngineError::ShuttingDown(_)) => {}
@@ -156,7 +164,8 @@ impl Shared {
 
     fn command(&self, cmd: LoopCommand) -> Reply {
         let what = format!("{} {cmd:?}", self.id());
-        let answer = self.with_ctx(&what, PassMode::Forced, false, |ctx| {
+        // A command names its items, each confirmed by the operator.
+        let answer = self.with_ctx(&what, PassMode::Forced, false, Allowed::Any, |ctx| {
             self.lp.command(cmd, ctx)
         });
         self.ctx.events.send(Event::Wrote);
@@ -225,6 +234,8 @@ async fn sleep_until(at: Option<Instant>) {
 /// A wake-up a pass asked for is never sooner than this after a pass that
 /// changed nothing: a loop that keeps answering "now" cannot spin.
 const MIN_RELOOK: Duration = Duration::from_millis(50);
+/// How often a pass that stays held is said again.
+const HELD_RETOLD: Duration = Duration::from_secs(3600);
 
 struct Actor {
     shared: Arc<Shared>,
@@ -241,7 +252,9 @@ struct Actor {
     pass: JoinSet<PassDone>,
     jobs: JoinSet<JobDone>,
     /// Forces asked for while a pass runs: they share the next pass.
-    queued: Option<Vec<oneshot::Sender<Reply>>>,
+    queued: Option<(Allowed, Vec<oneshot::Sender<Reply>>)>,
+    /// The held count last said in the Log, and when.
+    held_said: Option<(usize, Instant)>,
     first_scheduled: bool,
     /// When the next look at a changed file is taken: changes that come
     /// faster than `look_every` (a heartbeat every 500 ms) share one look.
@@ -284,6 +297,7 @@ pub(crate) async fn run(
         pass: JoinSet::new(),
         jobs: JoinSet::new(),
         queued: None,
+        held_said: None,
         first_scheduled: true,
         look_at: None,
         last_look: None,
@@ -318,7 +332,7 @@ pub(crate) async fn run(
             }
             () = sleep_until(due), if idle && due.is_some() => {
                 let first = std::mem::replace(&mut a.first_scheduled, false);
-                a.start(PassMode::Scheduled, first, Vec::new());
+                a.start(PassMode::Scheduled, first, Allowed::Configured, Vec::new());
             }
         }
     }
@@ -362,13 +376,19 @@ impl Actor {
         };
     }
 
-    fn start(&mut self, mode: PassMode, first: bool, waiters: Vec<oneshot::Sender<Reply>>) {
+    fn start(
+        &mut self,
+        mode: PassMode,
+        first: bool,
+        allowed: Allowed,
+        waiters: Vec<oneshot::Sender<Reply>>,
+    ) {
         self.status.running = true;
         let sh = Arc::clone(&self.shared);
         self.pass.spawn_blocking(move || PassDone {
             mode,
             started_at: now_unix(),
-            result: sh.pass(mode, first),
+            result: sh.pass(mode, first, allowed),
             waiters,
         });
     }
@@ -377,12 +397,14 @@ impl Actor {
         let sh = Arc::clone(&self.shared);
         let events = sh.ctx.events.clone();
         match msg {
-            LoopMsg::Force(reply) => {
+            LoopMsg::Force(reply, allowed) => {
                 let waiters: Vec<_> = reply.into_iter().collect();
                 if self.pass.is_empty() {
-                    self.start(PassMode::Forced, false, waiters);
+                    self.start(PassMode::Forced, false, allowed, waiters);
                 } else {
-                    self.queued.get_or_insert_with(Vec::new).extend(waiters);
+                    let q = self.queued.get_or_insert_with(|| (allowed, Vec::new()));
+                    q.0 = allowed;
+                    q.1.extend(waiters);
                 }
             }
             LoopMsg::DryRun(reply) => {
@@ -419,6 +441,7 @@ impl Actor {
             Ok(r) => (true, r.changed, r.touched_count, r.summary.clone()),
             Err(e) => (false, false, 0, e.to_string()),
         };
+        let held = result.as_ref().ok().and_then(|r| r.held);
         let cancelled = matches!(result, Err(EngineError::ShuttingDown(_)));
         if !cancelled {
             self.status.passes += 1;
@@ -437,12 +460,28 @@ impl Actor {
                 } else {
                     summary.clone()
                 },
+                held,
             });
         }
         self.status.running = false;
         // A scheduled pass that found nothing to do is not news: the Loops
         // panel shows it.
         match &result {
+            // Held: said when it first holds or the count moves, and again
+            // each hour it stays held (a headless engine's only voice).
+            Ok(r) if mode == PassMode::Scheduled && r.held.is_some() => {
+                let would = r.held.map(|h| h.would);
+                let due = self
+                    .held_said
+                    .is_none_or(|(n, at)| Some(n) != would || at.elapsed() >= HELD_RETOLD);
+                if due {
+                    events.notice(
+                        false,
+                        format!("{} {id}: {} — f to review", mode.name(), r.summary),
+                    );
+                    self.held_said = would.map(|n| (n, Instant::now()));
+                }
+            }
             Ok(r) if r.changed || mode != PassMode::Scheduled => {
                 events.notice(false, format!("{} {id}: {}", mode.name(), r.summary));
             }
@@ -470,8 +509,8 @@ impl Actor {
         for w in waiters {
             let _ = w.send(reply.clone());
         }
-        if let Some(waiters) = self.queued.take() {
-            self.start(PassMode::Forced, false, waiters);
+        if let Some((allowed, waiters)) = self.queued.take() {
+            self.start(PassMode::Forced, false, allowed, waiters);
         }
     }
 
@@ -481,9 +520,13 @@ impl Actor {
     async fn stop(mut self, mailbox: &mut mpsc::UnboundedReceiver<LoopMsg>) {
         while let Some(done) = self.pass.join_next().await {
             if let Ok(done) = done {
-                self.queued.take().into_iter().flatten().for_each(|w| {
-                    let _ = w.send(Err(EngineError::Stopped));
-                });
+                self.queued
+                    .take()
+                    .into_iter()
+                    .flat_map(|(_, w)| w)
+                    .for_each(|w| {
+                        let _ = w.send(Err(EngineError::Stopped));
+                    });
                 self.finished(done);
             }
         }

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::loops::reaper::Survey;
 use crate::loops::watchdog::BridgeRow;
-use crate::loops::{LoopId, Observation};
+use crate::loops::{Allowed, LoopId, Observation};
 use crate::store::now_unix;
 use crate::store::snapshot::StoreFigures;
 use crate::store::threads::{ThreadFilter, ThreadRow};
@@ -533,7 +533,12 @@ fn route(req: Request, r: &Routes<'_>, jobs: &mut JoinSet<()>) {
     };
     match command {
         Command::ForcePass(id) => {
-            if let Err(msg) = to_loop(id, LoopMsg::Force(Some(reply))) {
+            if let Err(msg) = to_loop(id, LoopMsg::Force(Some(reply), Allowed::Configured)) {
+                unanswered(msg, id);
+            }
+        }
+        Command::ForceAgreed { id, count } => {
+            if let Err(msg) = to_loop(id, LoopMsg::Force(Some(reply), Allowed::Agreed(count))) {
                 unanswered(msg, id);
             }
         }
@@ -541,7 +546,7 @@ fn route(req: Request, r: &Routes<'_>, jobs: &mut JoinSet<()>) {
             let mut ids: Vec<LoopId> = r.loops.keys().copied().collect();
             ids.sort();
             for id in &ids {
-                let _ = to_loop(*id, LoopMsg::Force(None));
+                let _ = to_loop(*id, LoopMsg::Force(None, Allowed::Configured));
             }
             r.events.reply(reply, Ok(Outcome::Forcing(ids)));
         }

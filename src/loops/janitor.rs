@@ -11,7 +11,8 @@ use crate::config::JanitorConfig;
 use crate::error::{Error, Result};
 use crate::report::fmt_age;
 use crate::store::threads::{
-    close_stale, days_shown, janitor_cutoff, janitor_outcome, record_janitor_pass, stale_threads,
+    close_stale, count_stale, days_shown, janitor_cutoff, janitor_outcome, record_janitor_pass,
+    stale_threads,
 };
 
 pub struct Janitor {
@@ -59,7 +60,14 @@ impl Loop for Janitor {
         let cutoff = janitor_cutoff(now, days);
         let outcome = janitor_outcome(days);
         let session = ctx.store.session_id.clone();
-        let (closed, ids, summary) = ctx.store.write(|tx| {
+        let limit = self.config.max_close_per_pass;
+        let done = ctx.store.write(|tx| {
+            // Counted inside the write: what is held is exactly what would
+            // have been closed.
+            let would = count_stale(tx, cutoff)?;
+            if let Some(held) = ctx.allowed.holds(limit, would) {
+                return Ok(Err(held));
+            }
             let (closed, ids) = close_stale(tx, &session, cutoff, now, &outcome, TOUCHED_LISTED)?;
             let summary = if closed == 0 {
                 "no_stale".to_string()
@@ -67,8 +75,18 @@ impl Loop for Janitor {
                 format!("closed={closed}")
             };
             record_janitor_pass(tx, &session, &summary, now)?;
-            Ok((closed, ids, summary))
+            Ok(Ok((closed, ids, summary)))
         })?;
+        let (closed, ids, summary) = match done {
+            Ok(d) => d,
+            Err(held) => {
+                return Ok(PassResult {
+                    summary: format!("held: would close {} (limit {})", held.would, held.limit),
+                    held: Some(held),
+                    ..PassResult::default()
+                });
+            }
+        };
         Ok(PassResult {
             changed: closed > 0,
             summary,
@@ -77,6 +95,7 @@ impl Loop for Janitor {
             touched_count: closed,
             next_look: None,
             stale_in: None,
+            held: None,
         })
     }
 
@@ -109,6 +128,12 @@ impl Loop for Janitor {
         Ok(PassResult {
             summary,
             detail,
+            touched: stale
+                .iter()
+                .take(TOUCHED_LISTED)
+                .map(|t| Touched::Thread(t.id.clone()))
+                .collect(),
+            touched_count: stale.len(),
             ..PassResult::default()
         })
     }

@@ -582,6 +582,25 @@ impl Loop for Reaper {
                 "shutting down: the pass did not start".into(),
             ));
         }
+        if let Some(held) = ctx
+            .allowed
+            .holds(self.config.max_reap_per_pass, targets.len())
+        {
+            return Ok(PassResult {
+                summary: format!("held: would reap {} (limit {})", held.would, held.limit),
+                detail: targets
+                    .iter()
+                    .map(|r| format!("{}: would reap ({})", r.session.name, r.reason))
+                    .collect(),
+                touched: targets
+                    .iter()
+                    .map(|r| Touched::Session(r.session.name.clone()))
+                    .collect(),
+                touched_count: targets.len(),
+                held: Some(held),
+                ..PassResult::default()
+            });
+        }
         let report = self.reap(ctx, &targets, false, Vec::new())?;
         let mut detail = report.lines();
         if survey.state == SurveyState::NoServer {
@@ -599,6 +618,7 @@ impl Loop for Reaper {
             touched,
             next_look: None,
             stale_in: None,
+            held: None,
         })
     }
 
@@ -635,6 +655,13 @@ impl Loop for Reaper {
         Ok(PassResult {
             summary: format!("would reap {n} of {} session(s)", survey.rows.len()),
             detail,
+            touched: survey
+                .rows
+                .iter()
+                .filter(|r| reapable(r))
+                .map(|r| Touched::Session(r.session.name.clone()))
+                .collect(),
+            touched_count: n,
             ..PassResult::default()
         })
     }

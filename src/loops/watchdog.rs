@@ -437,6 +437,7 @@ impl Loop for Watchdog {
             touched: records.into_iter().filter_map(|r| r.touched).collect(),
             next_look,
             stale_in,
+            held: None,
         })
     }
 
@@ -471,10 +472,18 @@ impl Loop for Watchdog {
                 }
             })
             .collect();
-        let sick = rows.iter().filter(|r| !r.health.healthy()).count();
+        let sick: Vec<&BridgeRow> = rows.iter().filter(|r| !r.health.healthy()).collect();
         Ok(PassResult {
-            summary: format!("{sick} of {} unhealthy", rows.len()),
+            summary: format!("{} of {} unhealthy", sick.len(), rows.len()),
             detail,
+            touched: sick
+                .iter()
+                .map(|r| Touched::Process {
+                    name: r.health.name.clone(),
+                    pid: r.health.liveness.pid(),
+                })
+                .collect(),
+            touched_count: sick.len(),
             ..PassResult::default()
         })
     }

@@ -63,6 +63,16 @@ pub fn stale_threads(conn: &Connection, cutoff: i64) -> rusqlite::Result<Vec<Sta
 /// note committed before this transaction took the write lock is not stale
 /// any more and is left alone. Returns how many closed and the ids of the
 /// first `listed` of them, oldest first.
+/// How many threads a pass with this cutoff would close.
+pub fn count_stale(conn: &Connection, cutoff: i64) -> rusqlite::Result<usize> {
+    conn.query_row(
+        &format!("SELECT COUNT(*) FROM threads WHERE {STALE}"),
+        [cutoff],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as usize)
+}
+
 pub fn close_stale(
     tx: &Transaction<'_>,
     session_id: &str,

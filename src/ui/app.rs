@@ -10,7 +10,7 @@ use ratatui::widgets::TableState;
 use super::keys::{self, Action, Panel, action_for};
 use super::panels::loops::LoopRow;
 use super::theme::Theme;
-use crate::engine::{Command, Reply, Snapshot};
+use crate::engine::{Command, Outcome, Reply, Snapshot};
 use crate::loops::reaper::Named;
 use crate::loops::{LoopCommand, LoopId};
 use crate::store::threads::ThreadFilter;
@@ -57,6 +57,8 @@ pub enum Popup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
     Message,
+    /// A dry-run before a forced pass: its answer opens the confirm.
+    Review(LoopId),
     Detail(String),
     Silent,
 }
@@ -171,7 +173,7 @@ impl App {
         }
     }
 
-    pub fn on_reply(&mut self, purpose: Purpose, reply: Reply) {
+    pub fn on_reply(&mut self, purpose: Purpose, reply: Reply) -> Vec<Effect> {
         match (purpose, reply) {
             (Purpose::Silent, Ok(_)) => {}
             (Purpose::Detail(title), Ok(outcome)) => {
@@ -181,9 +183,51 @@ impl App {
                     scroll: 0,
                 });
             }
-            (Purpose::Message, Ok(outcome)) => self.say(outcome.to_string(), false),
+            (Purpose::Review(id), Ok(Outcome::DryRun { result, .. })) => {
+                return self.review(id, &result);
+            }
+            (Purpose::Message | Purpose::Review(_), Ok(outcome)) => {
+                self.say(outcome.to_string(), false);
+            }
             (_, Err(e)) => self.say(e.to_string(), true),
         }
+        Vec::new()
+    }
+
+    /// What a forced pass would do is known: nothing runs at once; anything
+    /// else asks first, naming the count and the first items, and the pass
+    /// then changes no more than that.
+    fn review(&mut self, id: LoopId, would: &crate::loops::PassResult) -> Vec<Effect> {
+        if would.touched_count == 0 {
+            self.say(format!("forcing a {} pass…", id.name()), false);
+            return vec![Effect::Send(Command::ForcePass(id), Purpose::Message)];
+        }
+        let n = would.touched_count;
+        let (verb, what) = match id {
+            LoopId::Janitor => ("close", "thread(s)"),
+            LoopId::Reaper => ("reap", "session(s)"),
+            LoopId::Watchdog => ("heal", "process(es)"),
+        };
+        let names: Vec<String> = would
+            .touched
+            .iter()
+            .take(6)
+            .map(ToString::to_string)
+            .collect();
+        let more = n.saturating_sub(names.len());
+        let listed = if more > 0 {
+            format!("{}, … +{more}", names.join(", "))
+        } else {
+            names.join(", ")
+        };
+        self.popup = Some(Popup::Confirm(Confirm {
+            operation: verb.into(),
+            target: format!("{n} {what}"),
+            detail: Some(format!("{}: {listed}", would.summary)),
+            command: Command::ForceAgreed { id, count: n },
+            on_confirm: false,
+        }));
+        Vec::new()
     }
 
     /// Once a second: drop an expired message. True when something changed.
@@ -365,6 +409,27 @@ impl App {
     }
 
     fn act(&mut self, action: Action) -> Vec<Effect> {
+        // Refused up front, never after a confirm: nothing that changes the
+        // store runs in read-only mode.
+        if self.snapshot.read_only
+            && matches!(
+                action,
+                Action::ForcePass
+                    | Action::ForceAll
+                    | Action::Reopen
+                    | Action::Reap
+                    | Action::ResetBreaker
+            )
+        {
+            self.say(
+                format!(
+                    "read-only mode: refused to {}; restart without --read-only to act",
+                    action_words(action)
+                ),
+                true,
+            );
+            return Vec::new();
+        }
         match action {
             Action::Quit => return vec![Effect::Quit],
             Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
@@ -486,8 +551,11 @@ impl App {
                 Purpose::Detail(format!("{} dry-run", id.name())),
             )];
         }
-        self.say(format!("forcing a {} pass…", id.name()), false);
-        vec![Effect::Send(Command::ForcePass(id), Purpose::Message)]
+        self.say(
+            format!("looking at what a {} pass would do…", id.name()),
+            false,
+        );
+        vec![Effect::Send(Command::DryRun(id), Purpose::Review(id))]
     }
 
     /// Moving onto Sessions asks the reaper for a fresh look at tmux.
@@ -540,8 +608,8 @@ impl App {
         }
         self.say("evaluating the supervised processes…", false);
         vec![Effect::Send(
-            Command::ForcePass(LoopId::Watchdog),
-            Purpose::Message,
+            Command::DryRun(LoopId::Watchdog),
+            Purpose::Review(LoopId::Watchdog),
         )]
     }
 
@@ -624,6 +692,18 @@ impl App {
 
     pub fn keeper_loop(&self, id: LoopId) -> Option<&crate::engine::LoopStatus> {
         self.snapshot.loops.iter().find(|l| l.id == id)
+    }
+}
+
+/// What an action that changes the store does, for a refusal.
+fn action_words(action: Action) -> &'static str {
+    match action {
+        Action::ForcePass => "force a pass",
+        Action::ForceAll => "force a pass of every loop",
+        Action::Reopen => "reopen a thread",
+        Action::Reap => "reap a session",
+        Action::ResetBreaker => "reset a circuit breaker",
+        _ => "change the store",
     }
 }
 

@@ -8,7 +8,7 @@ use crate::cli::{ClaimArgs, NameArgs, ReapArgs, SessionsArgs};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::loops::reaper::{Fate, Named, Reaper, Survey, SurveyState};
-use crate::loops::{Loop, PassMode};
+use crate::loops::{Allowed, Loop, LoopId, PassMode};
 use crate::report::fmt_age;
 use crate::store::keeper::{claim, release, touch};
 use crate::store::{ReadStore, WriteStore, now_unix};
@@ -97,7 +97,16 @@ pub fn reap(settings: &Settings, a: &ReapArgs) -> Result<ExitCode> {
             reaper.dry_run(&read.conn, &read.path, now)?
         } else {
             let store = WriteStore::open_existing(db, &settings.config.session_id)?;
-            actions::run_pass(&reaper, db, &store, PassMode::Forced, now)?
+            let allowed = if a.yes {
+                Allowed::Any
+            } else {
+                Allowed::Configured
+            };
+            let r = actions::run_pass_allowed(&reaper, db, &store, PassMode::Forced, allowed, now)?;
+            if let Some(held) = r.held {
+                return Err(super::past_the_limit(LoopId::Reaper, held));
+            }
+            r
         };
         (r.summary, r.detail)
     } else {

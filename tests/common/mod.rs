@@ -192,5 +192,32 @@ pub fn pass(
     mode: keeper_tui::loops::PassMode,
     now: i64,
 ) -> keeper_tui::error::Result<keeper_tui::loops::PassResult> {
-    keeper_tui::actions::with_ctx(&store.path, store, mode, now, |ctx| lp.pass(ctx))
+    use keeper_tui::loops::{Allowed, PassMode};
+    // As `actions::run_pass`: scheduled passes keep to the loop's limit,
+    // forced ones here are already agreed to.
+    let allowed = if mode == PassMode::Scheduled {
+        Allowed::Configured
+    } else {
+        Allowed::Any
+    };
+    keeper_tui::actions::with_ctx_allowed(&store.path, store, mode, allowed, now, |ctx| {
+        lp.pass(ctx)
+    })
+}
+
+/// One pass allowed to change `allowed` items.
+pub fn pass_allowed(
+    lp: &dyn keeper_tui::loops::Loop,
+    store: &WriteStore,
+    allowed: keeper_tui::loops::Allowed,
+    now: i64,
+) -> keeper_tui::error::Result<keeper_tui::loops::PassResult> {
+    keeper_tui::actions::with_ctx_allowed(
+        &store.path,
+        store,
+        keeper_tui::loops::PassMode::Forced,
+        allowed,
+        now,
+        |ctx| lp.pass(ctx),
+    )
 }

@@ -123,6 +123,7 @@ pub fn janitor_status() -> LoopStatus {
             changed: true,
             touched: 2,
             summary: "closed 2 of 5 idle".into(),
+            held: None,
         }),
         passes: 12,
         failures: 0,

@@ -221,9 +221,10 @@ impl StatefulWidget for LoopsPanel<'_> {
             let vstyle = match verdict {
                 Some(Verdict::Ok | Verdict::Running) => t.ok(),
                 Some(Verdict::Failing | Verdict::Dead) => t.bad(),
-                Some(Verdict::Stale) => t.warn(),
+                Some(Verdict::Stale | Verdict::Held) => t.warn(),
                 Some(Verdict::Disabled | Verdict::ReadOnly) | None => t.dim(),
             };
+            let held = verdict == Some(Verdict::Held);
             let verdict = verdict.map_or("ext", Verdict::name);
             let flat = r.flat();
             let name = if flat {
@@ -249,6 +250,9 @@ impl StatefulWidget for LoopsPanel<'_> {
             }
             if !last.is_empty() {
                 state_text.push(Span::styled(format!(" · {last}"), t.dim()));
+            }
+            if held {
+                state_text.push(Span::styled(" — f to review", t.warn()));
             }
             cells.push(Cell::from(Line::from(state_text)));
             Row::new(cells)
