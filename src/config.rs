@@ -71,6 +71,9 @@ pub struct ReaperConfig {
     pub protected: Vec<String>,
     /// A scheduled pass that would reap more holds instead.
     pub max_reap_per_pass: usize,
+    /// A session with tmux activity more recent than this is busy, not
+    /// abandoned.
+    pub idle_secs: u64,
 }
 
 impl Default for ReaperConfig {
@@ -85,6 +88,7 @@ impl Default for ReaperConfig {
             default_ttl_secs: 600,
             protected: Vec::new(),
             max_reap_per_pass: 5,
+            idle_secs: 600,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod keeper;
 pub mod schema;
 pub mod seed;
 pub mod snapshot;
+pub mod tasks;
 pub mod threads;
 mod writer;
 

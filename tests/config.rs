@@ -65,6 +65,7 @@ fn every_key_is_read() {
             default_ttl_secs: 120,
             protected: vec!["msg-warm-keep".into()],
             max_reap_per_pass: 2,
+            idle_secs: 900,
         },
         watchdog: keeper_tui::config::WatchdogConfig {
             tick_secs: 5,

@@ -185,7 +185,7 @@ fn an_expired_claim_gets_its_session_reaped_and_the_claim_released() {
     assert!(
         has_line(
             &r.detail,
-            "msg-warm-ttl: reaped (orphan: claim by spawner expired"
+            "msg-warm-ttl: reaped (orphan: idle 0s, claim by spawner expired"
         ),
         "{r:?}"
     );
@@ -365,7 +365,7 @@ fn the_recheck_spares_a_session_replaced_or_claimed_after_the_listing() {
     let new_by_hand = reaper.recheck_and_kill(&sc, &row("msg-warm-new"), true, now);
     assert_eq!(new_by_hand, Fate::Gone);
     let x = reaper.recheck_and_kill(&sc, &row("msg-warm-x"), false, now);
-    assert_eq!(x, Fate::Reaped("orphan: no claim".into()));
+    assert_eq!(x, Fate::Reaped("orphan: idle 0s, no claim".into()));
     assert_eq!(
         t.names(),
         strings(&["msg-warm-late", "msg-warm-new", "work"])
@@ -503,7 +503,10 @@ fn a_dry_run_kills_nothing_and_lists_what_would_go() {
     assert_eq!(d.summary, "would reap 1 of 3 session(s)");
     assert!(!d.changed);
     assert!(
-        has_line(&d.detail, "msg-warm-a: would reap (orphan: no claim)"),
+        has_line(
+            &d.detail,
+            "msg-warm-a: would reap (orphan: idle 0s, no claim)"
+        ),
         "{d:?}"
     );
     assert!(
@@ -592,7 +595,7 @@ fn by_hand_reaps_an_attached_agent_session_and_refuses_the_rest() {
         "work: refused: not an agent session (no marker)",
         "msg-warm-held: refused: claimed by spawner",
         "msg-warm-kept: refused: protected in the config",
-        "msg-warm-att: reaped (orphan: no claim; 1 client(s) attached: reap by hand)",
+        "msg-warm-att: reaped (1 client(s) attached: reap by hand)",
     ] {
         assert!(has_line(&r.lines(), line), "{line} not in {r:?}");
     }

@@ -25,7 +25,7 @@ fn world(sock: &str, extra: &str) -> World {
     let config = dir.path().join("keeper.toml");
     std::fs::write(
         &config,
-        format!("[reaper]\ntmux_socket_name = \"{sock}\"\ngrace_secs = 0\n{extra}"),
+        format!("[reaper]\ntmux_socket_name = \"{sock}\"\ngrace_secs = 0\nidle_secs = 0\n{extra}"),
     )
     .unwrap();
     World { dir, db, config }
@@ -89,7 +89,7 @@ fn sessions_lists_every_session_with_its_verdict() {
     );
     assert!(line(&out, "work").ends_with("not an agent session (no marker)"));
     assert!(line(&out, "topic-12476").ends_with("not an agent session (no marker)"));
-    assert!(line(&out, "msg-warm-a").ends_with("orphan: no claim"));
+    assert!(line(&out, "msg-warm-a").ends_with("orphan: idle 0s, no claim"));
     let c = line(&out, "msg-warm-c");
     assert!(
         c.contains("bob 10m left") && c.contains("claimed by bob"),
@@ -160,7 +160,7 @@ fn dry_runs_kill_nothing_and_reap_kills_the_orphans() {
             "{out}"
         );
         assert!(
-            out.contains("msg-warm-a: would reap (orphan: no claim)"),
+            out.contains("msg-warm-a: would reap (orphan: idle 0s, no claim)"),
             "{out}"
         );
         assert!(out.contains("echo-msg-warm-1718: would reap"), "{out}");
@@ -240,7 +240,7 @@ fn reap_by_name_takes_an_attached_agent_session_and_refuses_the_rest() {
         "work: refused: not an agent session (no marker)",
         "msg-warm-held: refused: claimed by bob",
         "msg-warm-nope: no such session",
-        "msg-warm-att: reaped (orphan: no claim; 1 client(s) attached: reap by hand)",
+        "msg-warm-att: reaped (1 client(s) attached: reap by hand)",
     ] {
         assert!(out.contains(l), "{l} not in {out}");
     }
@@ -481,4 +481,77 @@ fn sessions_print_hostile_owners_and_names_escaped() {
     assert!(line(&out, "msg-warm-1").contains("bob\\e]0;pwned"), "{out}");
     let json: serde_json::Value = serde_json::from_str(&w.ok(&["sessions", "--json"])).unwrap();
     assert!(json.to_string().contains("bob\\u001b]0;pwned"), "{json}");
+}
+
+/// Scheduled reaps take only what is abandoned: a session whose pane keeps
+/// printing, one whose pane runs a process recorded as a running
+/// threadkeeper task, and a claimed one survive pass after pass; idle
+/// unclaimed ones go once they have been idle for `idle_secs`. Each idle
+/// session reaped is the proof that another pass ran past the others.
+#[test]
+fn scheduled_reaps_leave_busy_task_and_claimed_sessions_alone() {
+    let t = Tmux::start("work");
+    t.new_session_running(
+        "msg-warm-busy",
+        "while true; do echo working; sleep 1; done",
+    );
+    t.new_session_running("msg-warm-task", "bash -c 'sleep 3601; true'");
+    t.new_session("msg-warm-claimed");
+    let w = world(&t.sock, "");
+    // The same world with the evidence that counts: 3 s of idleness.
+    let cfg = std::fs::read_to_string(&w.config).unwrap().replace(
+        "idle_secs = 0",
+        "idle_secs = 3\ninterval_secs = 1\nboot_reap = false",
+    );
+    std::fs::write(&w.config, format!("{cfg}\n[janitor]\ninterval_secs = 0\n")).unwrap();
+    w.ok(&["claim", "msg-warm-claimed", "--owner", "bob"]);
+    // The task: the `sleep 3601` inside the pane's bash, a running row in
+    // `tasks` as threadkeeper writes it.
+    let pane_pid = t.cmd(&[
+        "display-message",
+        "-p",
+        "-t",
+        "=msg-warm-task:",
+        "#{pane_pid}",
+    ]);
+    let pane_pid = String::from_utf8_lossy(&pane_pid.stdout).trim().to_string();
+    let mut sleep_pid = String::new();
+    wait_until("the task's process", || {
+        let o = Command::new("pgrep")
+            .args(["-P", &pane_pid, "-f", "sleep 3601"])
+            .output()
+            .unwrap();
+        sleep_pid = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        !sleep_pid.is_empty()
+    });
+    rusqlite::Connection::open(&w.db)
+        .unwrap()
+        .execute(
+            "INSERT INTO tasks (id, pid, cwd, prompt, started_at) VALUES ('tk_a1b2c3', ?1, '/', 'p', strftime('%s','now'))",
+            [sleep_pid.parse::<i64>().unwrap()],
+        )
+        .unwrap();
+    let sessions = w.ok(&["sessions"]);
+    assert!(
+        line(&sessions, "msg-warm-task").ends_with("runs task tk_a1b2c3"),
+        "{sessions}"
+    );
+    assert!(
+        line(&sessions, "msg-warm-busy").contains("busy"),
+        "{sessions}"
+    );
+
+    let _engine = Engine::start(&w);
+    for round in 1..=3 {
+        let name = format!("msg-warm-idle-{round}");
+        t.new_session(&name);
+        wait_until("the idle session reaped", || !t.has(&name));
+        for kept in ["msg-warm-busy", "msg-warm-task", "msg-warm-claimed", "work"] {
+            assert!(t.has(kept), "round {round}: {kept} was reaped");
+        }
+    }
+    assert_eq!(
+        reaped_targets(&w.db),
+        strings(&["msg-warm-idle-1", "msg-warm-idle-2", "msg-warm-idle-3"])
+    );
 }

@@ -59,7 +59,7 @@ fn operator_world() -> (tempfile::TempDir, std::path::PathBuf, Tmux) {
     std::fs::write(
         &config,
         format!(
-            "[janitor]\ninterval_secs = 0\n\n[reaper]\ntmux_socket_name = \"{}\"\ngrace_secs = 0\ninterval_secs = 0\nboot_reap = false\n",
+            "[janitor]\ninterval_secs = 0\n\n[reaper]\ntmux_socket_name = \"{}\"\ngrace_secs = 0\nidle_secs = 0\ninterval_secs = 0\nboot_reap = false\n",
             t.socket
         ),
     )
@@ -84,7 +84,7 @@ fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
     // Sessions panel: the operator's own session is first and says so.
     t.keys(&["6"]);
     let s = t.wait_for("the sessions listed", |s| {
-        session_row(s, "msg-warm-orphan").is_some_and(|r| r.contains("orphan: no claim"))
+        session_row(s, "msg-warm-orphan").is_some_and(|r| r.contains("orphan: idle"))
             && session_row(s, "msg-warm-operator")
                 .is_some_and(|r| r.contains("keeper-tui runs in this session"))
     });
@@ -140,7 +140,7 @@ fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
     });
     t.keys(&["Right", "Enter"]);
     t.wait_for("the reap message", |s| {
-        s.contains("msg-warm-orphan: reaped (orphan: no claim)")
+        s.contains("msg-warm-orphan: reaped (orphan: idle")
     });
     assert!(
         !t.cmd(&["has-session", "-t", "=msg-warm-orphan"])

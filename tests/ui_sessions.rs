@@ -41,13 +41,15 @@ fn row(
         marker,
         verdict: match (marker, orphan, claim.is_some()) {
             (false, _, _) => Verdict::NotAgent,
+            (true, true, _) if attached > 0 => Verdict::Attached,
             (true, true, _) => Verdict::Orphan,
             (true, false, true) => Verdict::Claimed,
             (true, false, false) => Verdict::Young,
         },
         claim,
-        orphan,
+        orphan: orphan && attached == 0,
         reason: reason.into(),
+        task: None,
     }
 }
 
@@ -65,7 +67,15 @@ fn survey() -> Survey {
         grace_secs: 60,
         state: SurveyState::Listed,
         rows: vec![
-            row("msg-warm-1", 3600, 0, true, None, true, "orphan: no claim"),
+            row(
+                "msg-warm-1",
+                3600,
+                0,
+                true,
+                None,
+                true,
+                "orphan: idle 30m, no claim",
+            ),
             row(
                 "msg-warm-10",
                 3600,
@@ -82,7 +92,7 @@ fn survey() -> Survey {
                 true,
                 None,
                 true,
-                "orphan: no claim; 1 client(s) attached: reap by hand",
+                "1 client(s) attached: reap by hand",
             ),
             row(
                 "topic-12476",

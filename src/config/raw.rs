@@ -87,6 +87,8 @@ pub(super) struct RawReaper {
     pub protected: Option<Texts>,
     #[serde(deserialize_with = "max_per_pass")]
     pub max_reap_per_pass: Option<u64>,
+    #[serde(deserialize_with = "seconds_to_a_day")]
+    pub idle_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

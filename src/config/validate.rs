@@ -114,6 +114,9 @@ fn reaper_config(raw: RawReaper) -> Result<ReaperConfig, Problem> {
     if let Some(m) = raw.max_reap_per_pass {
         r.max_reap_per_pass = m as usize;
     }
+    if let Some(i) = raw.idle_secs {
+        r.idle_secs = i;
+    }
     if let Some(p) = raw.protected {
         r.protected = p.0;
     }

@@ -34,6 +34,8 @@ pub struct SessionRow {
     pub reason: String,
     /// The same decision, for code to act on.
     pub verdict: Verdict,
+    /// A running threadkeeper task whose process runs in one of its panes.
+    pub task: Option<String>,
 }
 
 /// What the rules make of a session. `reason` words it for the operator.
@@ -44,15 +46,28 @@ pub enum Verdict {
     Own,
     Protected,
     Claimed,
+    /// A pane of it runs a running threadkeeper task.
+    RunsTask,
+    /// A client is attached: someone is looking at it.
+    Attached,
     Young,
+    /// tmux saw activity in it within `idle_secs`.
+    Busy,
     Orphan,
 }
 
 impl Verdict {
-    /// A reap by hand may take orphans and young ones (attached or not),
-    /// never a non-agent, keeper's own, a protected or a claimed session.
+    /// A reap by hand may take any agent session after its confirm, never
+    /// one without a marker, keeper's own, a protected or a claimed one.
     pub fn reapable_by_hand(self) -> bool {
-        matches!(self, Verdict::Young | Verdict::Orphan)
+        matches!(
+            self,
+            Verdict::RunsTask
+                | Verdict::Attached
+                | Verdict::Young
+                | Verdict::Busy
+                | Verdict::Orphan
+        )
     }
 }
 
@@ -92,10 +107,12 @@ pub fn own_session(tmux: &Tmux) -> Option<String> {
     tmux.session_of_pane(&pane, &socket)
 }
 
-/// Judge one session.
+/// Judge one session: an orphan only when every piece of evidence says
+/// abandoned.
 fn judge(
     s: &Session,
     claim: Option<&Claim>,
+    task: Option<&str>,
     cfg: &ReaperConfig,
     own: Option<&str>,
     now: i64,
@@ -113,10 +130,43 @@ fn judge(
     if claim.is_some_and(|c| !c.expired(now)) {
         return Verdict::Claimed;
     }
+    if task.is_some() {
+        return Verdict::RunsTask;
+    }
+    if s.attached > 0 {
+        return Verdict::Attached;
+    }
     if now - s.created < cfg.grace_secs as i64 {
         return Verdict::Young;
     }
+    if now - s.activity < cfg.idle_secs as i64 {
+        return Verdict::Busy;
+    }
     Verdict::Orphan
+}
+
+/// Which session each running task runs in: a task whose process, or an
+/// ancestor of it, is a pane's process runs in that pane's session.
+fn tasks_by_session(panes: &[(String, i32)], tasks: &[(String, i32)]) -> HashMap<String, String> {
+    let by_pid: HashMap<i32, &str> = panes.iter().map(|(s, p)| (*p, s.as_str())).collect();
+    let mut found = HashMap::new();
+    for (task, pid) in tasks {
+        let mut at = Some(*pid);
+        // Bounded: a process tree is never this deep, a loop in bad data is.
+        for _ in 0..64 {
+            let Some(p) = at.filter(|p| *p > 1) else {
+                break;
+            };
+            if let Some(session) = by_pid.get(&p) {
+                found
+                    .entry((*session).to_string())
+                    .or_insert_with(|| task.clone());
+                break;
+            }
+            at = crate::sys::process::inspect(p).and_then(|i| i.parent);
+        }
+    }
+    found
 }
 
 impl SessionRow {
@@ -140,6 +190,11 @@ impl SessionRow {
                 fmt_age(now - self.session.created),
                 fmt_age(grace_secs as i64)
             ),
+            Verdict::RunsTask => format!("runs task {}", self.task.as_deref().unwrap_or("?")),
+            Verdict::Attached => {
+                format!("{} client(s) attached: reap by hand", self.session.attached)
+            }
+            Verdict::Busy => format!("busy {} ago", fmt_age(now - self.session.activity)),
             Verdict::Orphan => {
                 let why = match &self.claim {
                     Some(c) => format!(
@@ -149,15 +204,10 @@ impl SessionRow {
                     ),
                     None => "no claim".into(),
                 };
-                let attached = if self.session.attached > 0 {
-                    format!(
-                        "; {} client(s) attached: reap by hand",
-                        self.session.attached
-                    )
-                } else {
-                    String::new()
-                };
-                format!("orphan: {why}{attached}")
+                format!(
+                    "orphan: idle {}, {why}",
+                    fmt_age(now - self.session.activity)
+                )
             }
         }
     }
@@ -197,11 +247,31 @@ pub fn survey(
         .into_iter()
         .map(|c| (c.name.clone(), c))
         .collect();
+    // Which panes run a running task: evidence that cannot be read means
+    // nothing is judged abandoned.
+    let tasks = crate::store::tasks::running(conn)?;
+    let in_session = if tasks.is_empty() {
+        HashMap::new()
+    } else {
+        match tmux.panes() {
+            Ok(panes) => tasks_by_session(&panes, &tasks),
+            Err(why) => {
+                return Ok(Survey {
+                    server,
+                    at: now,
+                    grace_secs: cfg.grace_secs,
+                    state: SurveyState::Unknown(format!("its panes: {why}")),
+                    rows: Vec::new(),
+                });
+            }
+        }
+    };
     let rows = sessions
         .into_iter()
         .map(|s| {
             let claim = by_name.get(&s.name).cloned();
-            let verdict = judge(&s, claim.as_ref(), cfg, own, now);
+            let task = in_session.get(&s.id).cloned();
+            let verdict = judge(&s, claim.as_ref(), task.as_deref(), cfg, own, now);
             let (marker, orphan) = (verdict != Verdict::NotAgent, verdict == Verdict::Orphan);
             let mut row = SessionRow {
                 verdict,
@@ -210,6 +280,7 @@ pub fn survey(
                 claim,
                 orphan,
                 reason: String::new(),
+                task,
             };
             row.reason = row.reason_at(now, cfg.grace_secs);
             row
@@ -373,9 +444,9 @@ impl Reaper {
             Kill::Killed => Fate::Reaped(row.reason.clone()),
             Kill::Gone => Fate::Gone,
             Kill::Changed if by_hand => Fate::Spared("a new session took the name".into()),
-            Kill::Changed => {
-                Fate::Spared("a new session took the name, or a client attached".into())
-            }
+            Kill::Changed => Fate::Spared(
+                "it changed since it was judged: renamed, busy again, or a client attached".into(),
+            ),
             Kill::Failed(e) => Fate::Failed(e),
         }
     }

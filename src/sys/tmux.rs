@@ -47,7 +47,9 @@ pub struct Session {
     pub name: String,
     /// `session_created`, Unix seconds.
     pub created: i64,
-    /// `session_activity`, Unix seconds.
+    /// The latest of `session_activity` (input) and every window's
+    /// `window_activity` (output), Unix seconds: a pane printing keeps its
+    /// session busy.
     pub activity: i64,
     /// `session_attached`: clients attached right now.
     pub attached: u32,
@@ -132,13 +134,24 @@ impl Tmux {
         }
     }
 
-    /// Every session, in one `list-sessions` call.
+    /// Every session (`list-sessions`), with its windows' output counted
+    /// as activity (`list-windows -a`).
     pub fn list(&self) -> Listing {
         match self.run(&["list-sessions", "-F", FORMAT]) {
             Answer::Out {
                 ok: true, stdout, ..
             } => match parse(&stdout) {
-                Ok(s) => Listing::Sessions(s),
+                Ok(mut s) => match self.window_activity() {
+                    Ok(latest) => {
+                        for session in &mut s {
+                            if let Some(&w) = latest.get(&session.id) {
+                                session.activity = session.activity.max(w);
+                            }
+                        }
+                        Listing::Sessions(s)
+                    }
+                    Err(why) => Listing::Unknown(why),
+                },
                 Err(line) => Listing::Unknown(format!("unreadable tmux output: {line:?}")),
             },
             Answer::Out {
@@ -169,14 +182,77 @@ impl Tmux {
         }
     }
 
+    /// The latest `window_activity` of each session's windows.
+    fn window_activity(&self) -> Result<std::collections::HashMap<String, i64>, String> {
+        match self.run(&[
+            "list-windows",
+            "-a",
+            "-F",
+            "#{session_id}\t#{window_activity}",
+        ]) {
+            Answer::Out {
+                ok: true, stdout, ..
+            } => {
+                let mut latest = std::collections::HashMap::new();
+                for l in stdout.lines().filter(|l| !l.is_empty()) {
+                    let (id, at) = l
+                        .split_once('\t')
+                        .and_then(|(id, at)| Some((id, at.parse::<i64>().ok()?)))
+                        .ok_or_else(|| format!("unreadable tmux output: {l:?}"))?;
+                    let e = latest.entry(id.to_string()).or_insert(at);
+                    *e = (*e).max(at);
+                }
+                Ok(latest)
+            }
+            // The server went away between the two calls: no windows.
+            Answer::Out {
+                ok: false, stderr, ..
+            } if no_server(&stderr) => Ok(std::collections::HashMap::new()),
+            Answer::Out { stderr, .. } => Err(format!("tmux failed: {}", stderr.trim())),
+            Answer::TimedOut => Err(format!(
+                "tmux did not answer within {} ms",
+                self.timeout.as_millis()
+            )),
+            Answer::NotRun(e) => Err(e),
+        }
+    }
+
+    /// `(session id, pane pid)` of every pane on the server; no server
+    /// means none.
+    pub fn panes(&self) -> Result<Vec<(String, i32)>, String> {
+        match self.run(&["list-panes", "-a", "-F", "#{session_id}\t#{pane_pid}"]) {
+            Answer::Out {
+                ok: true, stdout, ..
+            } => stdout
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    l.split_once('\t')
+                        .and_then(|(id, pid)| Some((id.to_string(), pid.parse().ok()?)))
+                        .filter(|(id, _)| is_session_id(id))
+                        .ok_or_else(|| format!("unreadable tmux output: {l:?}"))
+                })
+                .collect(),
+            Answer::Out {
+                ok: false, stderr, ..
+            } if no_server(&stderr) => Ok(Vec::new()),
+            Answer::Out { stderr, .. } => Err(format!("tmux failed: {}", stderr.trim())),
+            Answer::TimedOut => Err(format!(
+                "tmux did not answer within {} ms",
+                self.timeout.as_millis()
+            )),
+            Answer::NotRun(e) => Err(e),
+        }
+    }
+
     /// Kill `judged` only if its id still names the session that was
-    /// judged: same name, same creation time and, unless `attached_ok`, no
-    /// client attached. The check and the kill run inside one tmux command,
+    /// judged: same name, same creation time and, unless `by_hand`, no
+    /// client attached and no activity since. The check and the kill run inside one tmux command,
     /// so nothing can change between them. The name never appears where
     /// tmux's command parser reads it (a trailing `;` is a command
     /// separator there): only the id, `$N`, which tmux hands out itself,
     /// and the name inside the condition, escaped as a format string.
-    pub fn kill_if_unchanged(&self, judged: &Session, attached_ok: bool) -> Kill {
+    pub fn kill_if_unchanged(&self, judged: &Session, by_hand: bool) -> Kill {
         let id = judged.id.as_str();
         if !is_session_id(id) {
             return Kill::Failed(format!("not a tmux session id: {id:?}"));
@@ -187,8 +263,13 @@ impl Tmux {
             format!("#{{==:#{{session_created}},{}}}", judged.created),
         ]
         .to_vec();
-        if !attached_ok {
+        if !by_hand {
             cond.push("#{==:#{session_attached},0}".into());
+            // Nothing typed or printed since it was judged (`e|` compares
+            // numbers; the current window stands for the rest).
+            for what in ["session_activity", "window_activity"] {
+                cond.push(format!("#{{e|<=:#{{{what}}},{}}}", judged.activity));
+            }
         }
         let cond = all_of(&cond);
         let kill = format!("kill-session -t '{id}'");

@@ -68,11 +68,13 @@ impl Tmux {
         Server::Named(self.sock.clone())
     }
 
-    /// The reaper's config for this server: no grace, nothing else changed.
+    /// The reaper's config for this server: no grace and no idle time (a
+    /// session made a moment ago is fair game), nothing else changed.
     pub fn config(&self) -> ReaperConfig {
         ReaperConfig {
             tmux: self.server(),
             grace_secs: 0,
+            idle_secs: 0,
             ..ReaperConfig::default()
         }
     }

@@ -1,0 +1,21 @@
+//! threadkeeper's `tasks`: agent processes it spawned, one row each.
+
+use rusqlite::Connection;
+
+/// `(id, pid)` of tasks still running by the store's account (not ended,
+/// a real pid); none when the store has no `tasks` table.
+pub fn running(conn: &Connection) -> rusqlite::Result<Vec<(String, i32)>> {
+    let has: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tasks')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, pid FROM tasks WHERE ended_at IS NULL AND pid > 0 ORDER BY started_at DESC",
+    )?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
