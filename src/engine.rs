@@ -9,6 +9,7 @@ mod actor;
 mod detail;
 mod hub;
 mod jobs;
+pub mod lease;
 mod view;
 pub mod watch;
 
@@ -313,6 +314,9 @@ pub struct Snapshot {
     /// look moved): a screen that redraws its ages each second anyway can
     /// wait for that.
     pub timing_only: bool,
+    /// Whether this engine runs the loops or watches another do it;
+    /// `None` read-only.
+    pub role: Option<lease::Role>,
 }
 
 /// How long an idle blocking-pool thread lives. Loops pass once a minute or
@@ -369,6 +373,9 @@ pub struct Engine {
     settings: Settings,
     loops: Vec<Arc<dyn Loop>>,
     writer: Option<Arc<WriteStore>>,
+    /// Taken before any loop runs, so a second engine never starts with a
+    /// scheduled pass.
+    lease: Option<(lease::Lease, lease::Role)>,
     view: StoreView,
     /// The store as first read, so the first snapshot has it.
     figures: StoreFigures,
@@ -426,13 +433,20 @@ impl Engine {
             sessions: None,
             bridges: Vec::new(),
             timing_only: false,
+            role: None,
         };
         let (snapshot_tx, snapshots) = tokio::sync::watch::channel(Arc::new(placeholder));
         let (tx, commands) = mpsc::channel(64);
         let figures = view.figures(crate::store::now_unix());
+        let lease = writer.as_ref().map(|w| {
+            let l = lease::Lease::new(Arc::clone(w));
+            let role = l.try_take();
+            (l, role)
+        });
         let engine = Engine {
             settings,
             loops,
+            lease,
             writer,
             view,
             figures,

@@ -91,6 +91,19 @@ fn draw_title(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     if snap.read_only {
         spans.push(Span::styled("  READ-ONLY", t.warn()));
     }
+    match &snap.role {
+        Some(crate::engine::lease::Role::Observer { pid, host }) => spans.push(Span::styled(
+            format!(
+                "  observer — loops run in pid {pid} on {}",
+                crate::text::printable(host)
+            ),
+            t.warn(),
+        )),
+        Some(crate::engine::lease::Role::Unknown { .. }) => {
+            spans.push(Span::styled("  no lease: loops wait", t.bad()));
+        }
+        Some(crate::engine::lease::Role::Holder) | None => {}
+    }
     if app.paused {
         spans.push(Span::styled("  PAUSED", t.warn()));
     }

@@ -311,3 +311,89 @@ fn a_missing_store_is_refused_by_the_tui_and_the_engine_and_nothing_is_created()
     );
     assert_eq!(count(&typo, "SELECT COUNT(*) FROM threads"), 0);
 }
+
+/// One engine acts per store: the second engine on a store observes (its
+/// loops wait) until the first dies, then takes over within the lease's
+/// expiry and runs the janitor's scheduled passes itself.
+#[test]
+fn a_second_engine_observes_until_the_first_dies() {
+    let home = tempfile::tempdir().unwrap();
+    let db = seeded(home.path());
+    let cfg = home.path().join("two.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[janitor]\ninterval_secs = 1\n[reaper]\ninterval_secs = 0\nboot_reap = false\n\
+             tmux_socket_name = \"keeper-test-{}-none\"\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let start = |name: &str| {
+        keeper(home.path())
+            .args([
+                "--db",
+                db.to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+                "engine",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(home.path().join(name)).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let log = |name: &str| std::fs::read_to_string(home.path().join(name)).unwrap_or_default();
+    let wait_log = |name: &str, needle: &str, secs: u64| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !log(name).contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never said {needle:?}:\n{}",
+                log(name)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut first = start("first.err");
+    wait_log("first.err", "this engine runs the loops", 10);
+    let second = start("second.err");
+    wait_log(
+        "second.err",
+        &format!("observer: the loops run in pid {}", first.id()),
+        10,
+    );
+    // While the first holds the lease, the second runs no scheduled pass.
+    let c = Connection::open(&db).unwrap();
+    let now = keeper_tui::store::now_unix();
+    c.execute(
+        "UPDATE threads SET state = 'active', last_touched_at = ?1 WHERE id IN (SELECT id FROM threads LIMIT 5)",
+        [now - 3 * 86_400],
+    )
+    .unwrap();
+    wait_log("first.err", "scheduled janitor: closed=", 10);
+    assert!(
+        !log("second.err").contains("scheduled janitor"),
+        "{}",
+        log("second.err")
+    );
+
+    // The holder dies without a word: the second takes over.
+    let _ = first.kill();
+    let _ = first.wait();
+    wait_log("second.err", "this engine runs the loops", 25);
+    c.execute(
+        "UPDATE threads SET state = 'active', last_touched_at = ?1 WHERE id IN (SELECT id FROM threads LIMIT 3 OFFSET 10)",
+        [now - 3 * 86_400],
+    )
+    .unwrap();
+    wait_log("second.err", "scheduled janitor: closed=", 10);
+    signal(&second, "-TERM");
+    let out = wait_exit(second);
+    assert!(out.status.success());
+    // A clean stop gives the lease back.
+    let rows: i64 = c
+        .query_row("SELECT COUNT(*) FROM keeper_lease", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -51,6 +51,9 @@ pub(crate) struct LoopCtx {
     pub scheduled: bool,
     /// The loop's read connection, kept between passes.
     pub pool: Arc<ReadPool>,
+    /// This engine holds the store's lease: only then are scheduled passes
+    /// run here.
+    pub leading: Arc<AtomicBool>,
 }
 
 pub(crate) fn initial_status(lp: &dyn Loop, scheduled: bool) -> LoopStatus {
@@ -331,8 +334,12 @@ pub(crate) async fn run(
                 }
             }
             () = sleep_until(due), if idle && due.is_some() => {
-                let first = std::mem::replace(&mut a.first_scheduled, false);
-                a.start(PassMode::Scheduled, first, Allowed::Configured, Vec::new());
+                if a.shared.ctx.leading.load(Ordering::SeqCst) {
+                    let first = std::mem::replace(&mut a.first_scheduled, false);
+                    a.start(PassMode::Scheduled, first, Allowed::Configured, Vec::new());
+                } else {
+                    a.observe_only();
+                }
             }
         }
     }
@@ -340,6 +347,14 @@ pub(crate) async fn run(
 }
 
 impl Actor {
+    /// Another engine runs the loops: nothing scheduled here; ask again
+    /// when the lease could have changed hands.
+    fn observe_only(&mut self) {
+        self.pass_wants = None;
+        self.look_wants = None;
+        self.next_due = Some(Instant::now() + super::lease::RENEW);
+    }
+
     /// Tell the hub when something it shows changed.
     fn publish(&mut self, due: Option<Instant>) {
         let now = Instant::now();

@@ -42,6 +42,8 @@ pub(crate) enum Event {
     /// keeper wrote to the store: the view re-reads it now rather than
     /// after the file watch notices.
     Wrote,
+    /// This engine took, kept or lost the lease.
+    Lease(super::lease::Role),
 }
 
 /// The view actor's news: only the parts that changed are `Some`.
@@ -106,6 +108,7 @@ struct State {
     thread_filter: ThreadFilter,
     sessions: Option<Survey>,
     bridges: Vec<BridgeRow>,
+    role: Option<super::lease::Role>,
 }
 
 impl State {
@@ -122,6 +125,7 @@ impl State {
             thread_filter: ThreadFilter::default(),
             sessions: None,
             bridges: Vec::new(),
+            role: None,
         }
     }
 
@@ -196,6 +200,10 @@ impl State {
                 view_changed.notify_one();
                 Moved::Nothing
             }
+            Event::Lease(role) => {
+                self.role = Some(role);
+                Moved::News
+            }
         }
     }
 
@@ -219,6 +227,7 @@ impl State {
             sessions: self.sessions.clone(),
             bridges: self.bridges.clone(),
             timing_only: false,
+            role: self.role.clone(),
         }
     }
 }
@@ -290,6 +299,7 @@ fn start_tasks(
     events: &Events,
     stop: &watch::Receiver<bool>,
     stopping: &Arc<AtomicBool>,
+    leading: &Arc<AtomicBool>,
 ) -> Started {
     let read_only = settings.config.read_only;
     let mut tasks = JoinSet::new();
@@ -322,6 +332,7 @@ fn start_tasks(
             events: events.clone(),
             scheduled: !read_only,
             pool,
+            leading: Arc::clone(leading),
         };
         statuses.push(actor::initial_status(lp.as_ref(), !read_only));
         mailboxes.insert(lp.id(), tx);
@@ -358,6 +369,7 @@ pub(super) async fn run(
     let Engine {
         settings,
         loops,
+        lease,
         writer,
         view,
         figures,
@@ -372,6 +384,11 @@ pub(super) async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopping = Arc::new(AtomicBool::new(false));
     let mut jobs: JoinSet<()> = JoinSet::new();
+    // Without a lease (read-only) nothing is scheduled anyway.
+    let leading = lease.as_ref().map_or_else(
+        || Arc::new(AtomicBool::new(true)),
+        |(l, _)| Arc::clone(&l.leading),
+    );
     let mut started = start_tasks(
         &settings,
         loops,
@@ -380,7 +397,16 @@ pub(super) async fn run(
         &events_out,
         &stop_rx,
         &stopping,
+        &leading,
     );
+    if let Some((l, role)) = lease {
+        started.tasks.spawn(super::lease::run(
+            l,
+            role,
+            events_out.clone(),
+            stop_rx.clone(),
+        ));
+    }
     let mut state = State::new(std::mem::take(&mut started.statuses), figures, threads);
     events_out.notice(
         false,

@@ -322,3 +322,101 @@ pub fn save_heal_state(conn: &Connection, st: &HealState) -> rusqlite::Result<()
     )?;
     Ok(())
 }
+
+/// One engine per store: who holds `keeper_lease`.
+const LEASE_TABLE: &str = "CREATE TABLE IF NOT EXISTS keeper_lease (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    host        TEXT NOT NULL,
+    renewed_at  INTEGER NOT NULL
+)";
+
+/// An engine, as the lease names it: unique per process run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub id: String,
+    pub pid: i64,
+    pub host: String,
+}
+
+impl LeaseHolder {
+    pub fn this_process() -> Self {
+        let pid = i64::from(std::process::id());
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        LeaseHolder {
+            id: format!("{pid}@{host}:{started}"),
+            pid,
+            host,
+        }
+    }
+}
+
+/// What a try for the lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leased {
+    /// Ours now (taken, renewed, or taken over from a holder that stopped
+    /// renewing).
+    Held,
+    /// Another engine's, still live.
+    By { pid: i64, host: String },
+}
+
+/// Take or renew the engine lease in one immediate transaction: it is
+/// ours when free, ours already, or not renewed for `expires_secs`.
+pub fn take_lease(
+    conn: &Connection,
+    me: &LeaseHolder,
+    now: i64,
+    expires_secs: i64,
+) -> rusqlite::Result<Leased> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        conn.execute_batch(LEASE_TABLE)?;
+        let current: Option<(String, i64, String, i64)> = conn
+            .query_row(
+                "SELECT holder, pid, host, renewed_at FROM keeper_lease WHERE name = 'engine'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        if let Some((holder, pid, host, renewed)) = current
+            && holder != me.id
+            && now - renewed < expires_secs
+        {
+            return Ok(Leased::By { pid, host });
+        }
+        conn.execute(
+            "INSERT INTO keeper_lease (name, holder, pid, host, renewed_at) VALUES ('engine', ?1, ?2, ?3, ?4) \
+             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, \
+             host = excluded.host, renewed_at = excluded.renewed_at",
+            params![me.id, me.pid, me.host, now],
+        )?;
+        Ok(Leased::Held)
+    })();
+    match &result {
+        Ok(_) => conn.execute_batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+    result
+}
+
+/// Give the lease up (as the engine stops), if it is still ours.
+pub fn release_lease(conn: &Connection, me: &LeaseHolder) -> rusqlite::Result<()> {
+    if !has_table(conn, "keeper_lease")? {
+        return Ok(());
+    }
+    conn.execute(
+        "DELETE FROM keeper_lease WHERE name = 'engine' AND holder = ?1",
+        [&me.id],
+    )
+    .map(|_| ())
+}
