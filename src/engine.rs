@@ -446,8 +446,8 @@ impl Engine {
         let engine = Engine {
             settings,
             loops,
-            lease,
             writer,
+            lease,
             view,
             figures,
             threads,

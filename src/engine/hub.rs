@@ -296,11 +296,15 @@ fn start_tasks(
     loops: Vec<Arc<dyn crate::loops::Loop>>,
     writer: Option<&Arc<crate::store::WriteStore>>,
     view: crate::store::snapshot::StoreView,
+    lease: Option<(super::lease::Lease, super::lease::Role)>,
     events: &Events,
-    stop: &watch::Receiver<bool>,
-    stopping: &Arc<AtomicBool>,
-    leading: &Arc<AtomicBool>,
+    (stop, stopping): (&watch::Receiver<bool>, &Arc<AtomicBool>),
 ) -> Started {
+    // Without a lease (read-only) nothing is scheduled anyway.
+    let leading = lease.as_ref().map_or_else(
+        || Arc::new(AtomicBool::new(true)),
+        |(l, _)| Arc::clone(&l.leading),
+    );
     let read_only = settings.config.read_only;
     let mut tasks = JoinSet::new();
     let view_changed = Arc::new(Notify::new());
@@ -332,7 +336,7 @@ fn start_tasks(
             events: events.clone(),
             scheduled: !read_only,
             pool,
-            leading: Arc::clone(leading),
+            leading: Arc::clone(&leading),
         };
         statuses.push(actor::initial_status(lp.as_ref(), !read_only));
         mailboxes.insert(lp.id(), tx);
@@ -351,6 +355,9 @@ fn start_tasks(
         view_rx,
         stop.clone(),
     ));
+    if let Some((l, role)) = lease {
+        tasks.spawn(super::lease::run(l, role, events.clone(), stop.clone()));
+    }
     statuses.sort_by_key(|s| s.id);
     Started {
         tasks,
@@ -384,29 +391,15 @@ pub(super) async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopping = Arc::new(AtomicBool::new(false));
     let mut jobs: JoinSet<()> = JoinSet::new();
-    // Without a lease (read-only) nothing is scheduled anyway.
-    let leading = lease.as_ref().map_or_else(
-        || Arc::new(AtomicBool::new(true)),
-        |(l, _)| Arc::clone(&l.leading),
-    );
     let mut started = start_tasks(
         &settings,
         loops,
         writer.as_ref(),
         view,
+        lease,
         &events_out,
-        &stop_rx,
-        &stopping,
-        &leading,
+        (&stop_rx, &stopping),
     );
-    if let Some((l, role)) = lease {
-        started.tasks.spawn(super::lease::run(
-            l,
-            role,
-            events_out.clone(),
-            stop_rx.clone(),
-        ));
-    }
     let mut state = State::new(std::mem::take(&mut started.statuses), figures, threads);
     events_out.notice(
         false,
