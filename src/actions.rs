@@ -25,12 +25,16 @@ pub fn reopen_thread(
         .unwrap_or(DEFAULT_REOPEN_NOTE);
     let layout = store.layout();
     let session = store.session_id.clone();
-    store
+    let done = store
         .write(|tx| reopen(tx, &layout, &session, id, content, now))?
         .ok_or_else(|| Error::UnknownThread {
             id: id.into(),
             path: store.path.clone(),
-        })
+        })?;
+    if done.note_id == 0 {
+        return Err(Error::Refused(done.to_string()));
+    }
+    Ok(done)
 }
 
 /// Keep a line of history in `keeper_passes` for a pass that changed

@@ -125,27 +125,25 @@ fn without_a_note_the_default_text_is_recorded_and_idle_becomes_active() {
     assert_eq!(events(&c)[0].3, DEFAULT_REOPEN_NOTE);
 
     // A blank note is no note.
-    reopen_thread(&store, "T2b3", Some("   "), NOW + 1).unwrap();
+    add_thread(&c, "T2b4", "idle", NOW - 3 * DAY);
+    reopen_thread(&store, "T2b4", Some("   "), NOW + 1).unwrap();
     assert_eq!(notes(&c)[1].1, DEFAULT_REOPEN_NOTE);
 }
 
+/// Nothing to reopen: refused, and not a row written (a reopen that only
+/// added a note was a change nobody asked for).
 #[test]
-fn an_active_thread_stays_active_and_still_gets_the_note() {
+fn an_active_thread_is_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = new_store(dir.path());
     let c = rw(&path);
     add_thread(&c, "T3c4", "active", NOW - HOUR);
+    let before = dump(&path);
     let store = open_writer(&path);
-    let msg = reopen_thread(&store, "T3c4", Some("checked again"), NOW)
-        .unwrap()
-        .to_string();
-    assert!(msg.contains("already active"), "{msg}");
-    assert_eq!(
-        full(&c, "T3c4"),
-        ("active".into(), None, NOW, Some("checked again".into()))
-    );
-    assert_eq!(notes(&c).len(), 1);
-    assert_eq!(events(&c).len(), 1);
+    let err = reopen_thread(&store, "T3c4", Some("checked again"), NOW).unwrap_err();
+    assert!(matches!(err, keeper_tui::error::Error::Refused(_)), "{err}");
+    assert_eq!(err.to_string(), "T3c4 is already active: nothing to reopen");
+    assert_eq!(dump(&path), before);
 }
 
 #[test]

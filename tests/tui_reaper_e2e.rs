@@ -95,15 +95,12 @@ fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
         "{s}"
     );
 
-    // R on its own session: the engine refuses, nothing dies.
+    // R on its own session: refused at once, no confirm, nothing dies.
     t.keys(&["R"]);
-    t.wait_for("the confirm popup", |s| {
-        s.contains("reap session msg-warm-operator?")
+    let s = t.wait_for("the refusal", |s| {
+        s.contains("msg-warm-operator: not reaped: keeper-tui runs in this session")
     });
-    t.keys(&["Right", "Enter"]);
-    t.wait_for("the refusal", |s| {
-        s.contains("msg-warm-operator: refused: keeper-tui runs in this session")
-    });
+    assert!(!s.contains("reap session msg-warm-operator?"), "{s}");
 
     // j to the orphan, R: the popup names the exact command, focus on Cancel.
     t.keys(&["j", "R"]);

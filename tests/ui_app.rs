@@ -275,23 +275,25 @@ fn loop_keys_do_nothing_elsewhere() {
 fn thread_keys() {
     let mut app = app();
     ch(&mut app, '4');
+    // t-0003 is idle (t-0001 and t-0002 are active: nothing to reopen).
+    ch(&mut app, 'j');
     ch(&mut app, 'j');
     assert_eq!(
         ch(&mut app, 'o'),
         vec![Effect::Send(
             Command::ReopenThread {
-                id: "t-0002".into(),
+                id: "t-0003".into(),
                 note: None
             },
             Purpose::Message
         )]
     );
-    assert_eq!(status(&app), ("reopening t-0002…".into(), false));
+    assert_eq!(status(&app), ("reopening t-0003…".into(), false));
     assert_eq!(
         key(&mut app, KeyCode::Enter),
         vec![Effect::Send(
-            Command::ThreadDetail("t-0002".into()),
-            Purpose::Detail("thread t-0002".into())
+            Command::ThreadDetail("t-0003".into()),
+            Purpose::Detail("thread t-0003".into())
         )]
     );
 }
@@ -646,4 +648,31 @@ fn a_snapshot_where_only_times_moved_waits_for_the_clock_tick() {
     snap.generation += 1;
     snap.timing_only = false;
     assert!(app.on_snapshot(Arc::new(snap)), "news redraws at once");
+}
+
+/// `o` on a thread that is already active says so at once and sends
+/// nothing: the engine is never asked for a change that cannot apply.
+#[test]
+fn o_on_an_active_thread_is_refused_in_place() {
+    let mut app = app();
+    ch(&mut app, '4');
+    // t-0001, the first row, is active.
+    assert!(ch(&mut app, 'o').is_empty());
+    assert_eq!(
+        status(&app),
+        ("t-0001 is already active: nothing to reopen".into(), true)
+    );
+    // An idle one goes to the engine.
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(
+        ch(&mut app, 'o'),
+        vec![Effect::Send(
+            Command::ReopenThread {
+                id: "t-0003".into(),
+                note: None
+            },
+            Purpose::Message
+        )]
+    );
 }

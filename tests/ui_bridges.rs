@@ -114,6 +114,19 @@ fn f_evaluates_and_c_resets_the_circuit_only_after_confirming() {
             Purpose::Review(LoopId::Watchdog)
         )]
     );
+    // The first row's circuit is closed: refused at once, no confirm.
+    assert!(press(&mut app, 'C').is_empty());
+    assert!(
+        app.popup.is_none(),
+        "nothing to confirm on a closed circuit"
+    );
+    let said = app.status.as_ref().map(|s| (s.text.clone(), s.error));
+    assert!(
+        said.as_ref().is_some_and(
+            |(t, e)| *e && t.contains("is closed (0/3 failed restarts): nothing to reset")
+        ),
+        "{said:?}"
+    );
     press(&mut app, 'j');
     assert!(press(&mut app, 'C').is_empty());
     let Some(Popup::Confirm(c)) = &app.popup else {

@@ -133,12 +133,8 @@ pub struct Reopened {
 
 impl std::fmt::Display for Reopened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.previous_state == "active" {
-            write!(
-                f,
-                "{} was already active; note #{} added",
-                self.id, self.note_id
-            )
+        if self.note_id == 0 {
+            write!(f, "{} is already active: nothing to reopen", self.id)
         } else {
             write!(
                 f,
@@ -179,6 +175,14 @@ pub fn reopen(
     let Some((previous_state, project_id, memory_scope)) = found else {
         return Ok(None);
     };
+    // Nothing to reopen: say so and write nothing (`note_id` 0).
+    if previous_state == "active" {
+        return Ok(Some(Reopened {
+            id: id.to_string(),
+            previous_state,
+            note_id: 0,
+        }));
+    }
     if scoped {
         tx.execute(
             "INSERT INTO notes (thread_id, content, kind, created_at, session_id, project_id, \

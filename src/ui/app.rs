@@ -483,6 +483,15 @@ impl App {
                     self.say("no thread selected", true);
                     return Vec::new();
                 };
+                let active = self
+                    .snapshot
+                    .threads
+                    .iter()
+                    .any(|t| t.id == id && t.state == "active");
+                if active {
+                    self.say(format!("{id} is already active: nothing to reopen"), true);
+                    return Vec::new();
+                }
                 self.say(format!("reopening {id}…"), false);
                 return vec![Effect::Send(
                     Command::ReopenThread { id, note: None },
@@ -624,6 +633,16 @@ impl App {
             return Vec::new();
         };
         let name = row.health.name.clone();
+        if row.state.failures < row.breaker_limit {
+            self.say(
+                format!(
+                    "the circuit of {name} is closed ({}/{} failed restarts): nothing to reset",
+                    row.state.failures, row.breaker_limit
+                ),
+                true,
+            );
+            return Vec::new();
+        }
         let detail = format!(
             "{}: {} failed restart(s), tier {}; the watchdog will act on it again",
             name, row.state.failures, row.state.tier
@@ -659,6 +678,19 @@ impl App {
                 format!(
                     "{} is not an agent session (no marker): keeper never reaps it",
                     row.session.name
+                ),
+                true,
+            );
+            return Vec::new();
+        }
+        // Refused here, not after a confirm: the engine would refuse it.
+        if !row.verdict.reapable_by_hand() {
+            let grace = self.snapshot.sessions.as_ref().map_or(0, |s| s.grace_secs);
+            self.say(
+                format!(
+                    "{}: not reaped: {}",
+                    row.session.name,
+                    row.reason_at(crate::store::now_unix(), grace)
                 ),
                 true,
             );
