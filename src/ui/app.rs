@@ -478,26 +478,7 @@ impl App {
                     on_confirm: false,
                 }));
             }
-            Action::Reopen => {
-                let Some(id) = self.selected_thread() else {
-                    self.say("no thread selected", true);
-                    return Vec::new();
-                };
-                let active = self
-                    .snapshot
-                    .threads
-                    .iter()
-                    .any(|t| t.id == id && t.state == "active");
-                if active {
-                    self.say(format!("{id} is already active: nothing to reopen"), true);
-                    return Vec::new();
-                }
-                self.say(format!("reopening {id}…"), false);
-                return vec![Effect::Send(
-                    Command::ReopenThread { id, note: None },
-                    Purpose::Message,
-                )];
-            }
+            Action::Reopen => return self.reopen_selected(),
             Action::Pause => {
                 self.paused = !self.paused;
                 if self.paused {
@@ -604,6 +585,28 @@ impl App {
         } else {
             Vec::new()
         }
+    }
+
+    /// `o`: reopen the selected thread, unless it is already active.
+    fn reopen_selected(&mut self) -> Vec<Effect> {
+        let Some(id) = self.selected_thread() else {
+            self.say("no thread selected", true);
+            return Vec::new();
+        };
+        let active = self
+            .snapshot
+            .threads
+            .iter()
+            .any(|t| t.id == id && t.state == "active");
+        if active {
+            self.say(format!("{id} is already active: nothing to reopen"), true);
+            return Vec::new();
+        }
+        self.say(format!("reopening {id}…"), false);
+        vec![Effect::Send(
+            Command::ReopenThread { id, note: None },
+            Purpose::Message,
+        )]
     }
 
     /// `f` in Bridges: one watchdog pass over every supervised process.
