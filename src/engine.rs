@@ -128,7 +128,7 @@ impl fmt::Display for Outcome {
     /// The status-bar text; a dry-run's per-item list follows its summary.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Outcome::Pass { id, result, .. } => write!(f, "{id}: {}", result.summary),
+            Outcome::Pass { id, result, .. } => write!(f, "{id}: {}", result.with_trail()),
             Outcome::DryRun { id, result } => {
                 write!(f, "{id} dry-run: {}", result.summary)?;
                 for line in &result.detail {

@@ -190,6 +190,27 @@ impl PassResult {
             ..PassResult::default()
         }
     }
+
+    /// The summary with the items it touched named, the first few and a
+    /// count of the rest: `closed=312: T6b0, T21c, … +310`.
+    pub fn with_trail(&self) -> String {
+        const NAMED: usize = 5;
+        if self.touched.is_empty() || self.held.is_some() || !self.changed {
+            return self.summary.clone();
+        }
+        let names: Vec<String> = self
+            .touched
+            .iter()
+            .take(NAMED)
+            .map(ToString::to_string)
+            .collect();
+        let rest = self.touched_count.saturating_sub(names.len());
+        if rest > 0 {
+            format!("{}: {}, … +{rest}", self.summary, names.join(", "))
+        } else {
+            format!("{}: {}", self.summary, names.join(", "))
+        }
+    }
 }
 
 /// Everything a pass may use. The writer's lock is taken only inside

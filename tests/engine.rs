@@ -266,7 +266,10 @@ async fn an_interval_of_zero_schedules_nothing_but_a_force_still_runs() {
     let reply = ask(&handle, Command::ForcePass(LoopId::Janitor))
         .await
         .unwrap();
-    assert_eq!(reply, "janitor: closed=1");
+    assert_eq!(
+        reply, "janitor: closed=1: T001",
+        "the reply names what it closed"
+    );
     let conn = Connection::open(&path).unwrap();
     let state: String = conn
         .query_row("SELECT state FROM threads WHERE id='T001'", [], |r| {
@@ -555,7 +558,7 @@ async fn only_passes_that_changed_something_or_failed_leave_history() {
     let (stop, task) = start(engine, &handle).await;
     // Closes T001, then finds nothing, twice.
     for want in [
-        "janitor: closed=1",
+        "janitor: closed=1: T001",
         "janitor: no_stale",
         "janitor: no_stale",
     ] {

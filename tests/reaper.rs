@@ -183,10 +183,10 @@ fn an_expired_claim_gets_its_session_reaped_and_the_claim_released() {
     let r = run_pass(&reaper, &db, &store, PassMode::Forced, now).unwrap();
     assert_eq!(r.summary, "reaped=1 orphans=1");
     assert!(
-        has_line(
-            &r.detail,
-            "msg-warm-ttl: reaped (orphan: idle 0s, claim by spawner expired"
-        ),
+        r.detail
+            .iter()
+            .any(|l| l.starts_with("msg-warm-ttl: reaped (orphan: idle ")
+                && l.contains("s, claim by spawner expired")),
         "{r:?}"
     );
     assert_eq!(t.names(), strings(&["msg-warm-live"]));
@@ -365,7 +365,10 @@ fn the_recheck_spares_a_session_replaced_or_claimed_after_the_listing() {
     let new_by_hand = reaper.recheck_and_kill(&sc, &row("msg-warm-new"), true, now);
     assert_eq!(new_by_hand, Fate::Gone);
     let x = reaper.recheck_and_kill(&sc, &row("msg-warm-x"), false, now);
-    assert_eq!(x, Fate::Reaped("orphan: idle 0s, no claim".into()));
+    assert!(
+        matches!(&x, Fate::Reaped(why) if why.starts_with("orphan: idle ") && why.ends_with("s, no claim")),
+        "{x:?}"
+    );
     assert_eq!(
         t.names(),
         strings(&["msg-warm-late", "msg-warm-new", "work"])
@@ -503,10 +506,10 @@ fn a_dry_run_kills_nothing_and_lists_what_would_go() {
     assert_eq!(d.summary, "would reap 1 of 3 session(s)");
     assert!(!d.changed);
     assert!(
-        has_line(
-            &d.detail,
-            "msg-warm-a: would reap (orphan: idle 0s, no claim)"
-        ),
+        d.detail
+            .iter()
+            .any(|l| l.starts_with("msg-warm-a: would reap (orphan: idle ")
+                && l.ends_with("s, no claim)")),
         "{d:?}"
     );
     assert!(

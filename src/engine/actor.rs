@@ -498,7 +498,7 @@ impl Actor {
                 }
             }
             Ok(r) if r.changed || mode != PassMode::Scheduled => {
-                events.notice(false, format!("{} {id}: {}", mode.name(), r.summary));
+                events.notice(false, format!("{} {id}: {}", mode.name(), r.with_trail()));
             }
             Ok(_) => {}
             Err(e) if cancelled => events.notice(false, format!("{id}: {e}")),
