@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::loops::{Allowed, Loop, PassCtx, PassMode, PassResult};
 use crate::store::keeper::{PassRecord, record_pass};
 use crate::store::threads::{Reopened, reopen};
+use crate::store::undo::{Undone, undo_pass as undo_pass_in};
 use crate::store::{ReadStore, WriteStore};
 
 pub const DEFAULT_REOPEN_NOTE: &str = "reopened by the operator from keeper-tui";
@@ -35,6 +36,19 @@ pub fn reopen_thread(
         return Err(Error::Refused(done.to_string()));
     }
     Ok(done)
+}
+
+/// Take janitor pass `pass` back (see `store::undo`).
+pub fn undo_pass(store: &WriteStore, pass: i64, now: i64) -> Result<Undone> {
+    let layout = store.layout();
+    let session = store.session_id.clone();
+    store
+        .write(|tx| undo_pass_in(tx, &layout, &session, pass, now))?
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no janitor pass #{pass} to undo: `keeper-tui undo` lists the passes that can be taken back"
+            ))
+        })
 }
 
 /// Keep a line of history in `keeper_passes` for a pass that changed

@@ -51,6 +51,8 @@ pub enum Verb {
     Pass(PassArgs),
     /// Reopen a thread the way threadkeeper does: add a note, state back to active
     Reopen(ReopenArgs),
+    /// Take a janitor pass back: reopen the threads it closed that nobody touched since (no PASS: list the passes that can be)
+    Undo(UndoArgs),
     /// Run the engine's loops headless until SIGINT or SIGTERM
     Engine(EngineArgs),
     /// Print the config, database and log paths, store layout and loop settings
@@ -173,6 +175,12 @@ pub struct ReopenArgs {
     /// Note text recorded on the thread (default says the operator reopened it)
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The pass's number, as the Loops panel's details and `keeper-tui undo` list them
+    pub pass: Option<i64>,
 }
 
 #[derive(Debug, Args)]

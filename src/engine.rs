@@ -47,6 +47,10 @@ pub enum Command {
         id: String,
         note: Option<String>,
     },
+    /// The newest janitor pass that can still be taken back.
+    Undoable,
+    /// Take janitor pass N back.
+    Undo(i64),
     /// A command for one kind of loop (a reap by hand, a circuit reset),
     /// after the UI's confirm step.
     Loop(LoopCommand),
@@ -70,6 +74,7 @@ impl Command {
                 | Command::ForceAgreed { .. }
                 | Command::ForceAll
                 | Command::ReopenThread { .. }
+                | Command::Undo(_)
                 | Command::Loop(_)
         )
     }
@@ -83,6 +88,8 @@ impl Command {
             Command::ForceAll => "force a pass of every loop".into(),
             Command::DryRun(l) => format!("dry-run the {l}"),
             Command::ReopenThread { id, .. } => format!("reopen thread {id}"),
+            Command::Undoable => "look for a janitor pass to undo".into(),
+            Command::Undo(pass) => format!("undo janitor pass #{pass}"),
             Command::Loop(LoopCommand::Reap(names)) => {
                 let names: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
                 format!("reap session {}", names.join(", "))
@@ -114,6 +121,8 @@ pub enum Outcome {
     /// A pass of each of these loops was asked for.
     Forcing(Vec<LoopId>),
     Reopened(Reopened),
+    Undoable(Option<crate::store::undo::UndoablePass>),
+    Undone(crate::store::undo::Undone),
     Loop(LoopReply),
     Refreshed {
         took_us: u64,
@@ -141,6 +150,9 @@ impl fmt::Display for Outcome {
                 write!(f, "forcing a pass of: {}", names.join(", "))
             }
             Outcome::Reopened(r) => write!(f, "{r}"),
+            Outcome::Undoable(Some(p)) => write!(f, "janitor pass #{} closed {}", p.id, p.closed),
+            Outcome::Undoable(None) => f.write_str("no janitor pass to undo"),
+            Outcome::Undone(u) => write!(f, "{u}"),
             Outcome::Loop(r) => write!(f, "{r}"),
             Outcome::Refreshed { took_us } => write!(f, "refreshed in {} ms", took_us / 1000),
             Outcome::Detail(text) => f.write_str(text),

@@ -13,6 +13,7 @@ pub mod seed;
 pub mod snapshot;
 pub mod tasks;
 pub mod threads;
+pub mod undo;
 mod writer;
 
 pub use writer::WriteStore;

@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let done = actions::reopen_thread(&store, &a.thread_id, a.note.as_deref(), now_unix())?;
             out(&done.to_string())
         }
+        Verb::Undo(a) => undo(&settings, a.pass),
         Verb::Engine(a) => engine(settings, &a),
         Verb::Info => info(&settings),
         Verb::Seed(a) => seed_verb(&a),
@@ -151,6 +152,36 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
         text.push_str(line);
     }
     out(&text)
+}
+
+fn undo(settings: &Settings, pass: Option<i64>) -> Result<ExitCode> {
+    let Some(pass) = pass else {
+        let read = ReadStore::open(&settings.db_path)?;
+        let passes = crate::store::undo::undoable(&read.conn)
+            .map_err(|e| Error::from_sqlite(&read.path, e))?;
+        if passes.is_empty() {
+            return out("no janitor pass to undo");
+        }
+        let now = now_unix();
+        let lines: Vec<String> = passes
+            .iter()
+            .map(|p| {
+                format!(
+                    "#{}  {} ago  closed {}",
+                    p.id,
+                    crate::report::fmt_age(now - p.at),
+                    p.closed
+                )
+            })
+            .collect();
+        return out(&format!(
+            "janitor passes that can be undone:\n{}",
+            lines.join("\n")
+        ));
+    };
+    let store = WriteStore::open_existing(&settings.db_path, &settings.config.session_id)?;
+    let done = actions::undo_pass(&store, pass, now_unix())?;
+    out(&done.to_string())
 }
 
 /// A pass that would change more than its limit, and did nothing.

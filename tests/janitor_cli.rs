@@ -129,3 +129,66 @@ fn a_pass_past_the_limit_needs_yes() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "janitor: closed=250");
 }
+
+/// A janitor pass can be taken back: `undo` lists it, `undo N` reopens what
+/// it closed that nobody touched since, writing what threadkeeper's `note`
+/// writes, and the same pass cannot be undone twice.
+#[test]
+fn undo_takes_a_janitor_pass_back() {
+    let home = tempfile::tempdir().unwrap();
+    let path = new_store(home.path());
+    let now = now_unix();
+    let c = rw(&path);
+    for i in 0..30 {
+        add_thread(&c, &format!("T{i:03}"), "active", now - 3 * DAY);
+    }
+    drop(c);
+    let o = run(home.path(), &path, &["pass", "janitor"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("janitor: closed=30"),
+        "{}",
+        stdout(&o)
+    );
+    // Someone notes on one of them meanwhile: it is theirs now.
+    let c = rw(&path);
+    c.execute(
+        "UPDATE threads SET state = 'active', last_touched_at = ?1 WHERE id = 'T007'",
+        [now + 5],
+    )
+    .unwrap();
+    drop(c);
+    let list = stdout(&run(home.path(), &path, &["undo"]));
+    let pass: i64 = list
+        .lines()
+        .find_map(|l| l.strip_prefix('#')?.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(list.contains("closed 30"), "{list}");
+    let o = run(home.path(), &path, &["undo", &pass.to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = stdout(&o);
+    assert!(
+        said.starts_with(&format!("undid janitor pass #{pass}: reopened 29"))
+            && said.contains("(1 touched since, left as they are)"),
+        "{said}"
+    );
+    let c = ro(&path);
+    assert_eq!(
+        count(&c, "SELECT COUNT(*) FROM threads WHERE state = 'closed'"),
+        0
+    );
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM notes"), 29);
+    assert_eq!(
+        count(&c, "SELECT COUNT(*) FROM events WHERE kind = 'note:move'"),
+        29
+    );
+    assert_eq!(
+        c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "ok"
+    );
+    // Once only.
+    let o = run(home.path(), &path, &["undo", &pass.to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&format!("no janitor pass #{pass} to undo")));
+}

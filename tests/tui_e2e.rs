@@ -443,6 +443,29 @@ fn a_neglected_store_is_held_until_the_operator_agrees() {
         )
         .unwrap();
     assert_eq!(closed, closed_before + n);
+
+    // `u` takes that pass back, after a confirm naming it.
+    t.keys(&["u"]);
+    t.wait_for("the undo confirm", |s| {
+        s.contains("undo janitor pass #") && s.contains(&format!("closed {n})?"))
+    });
+    t.keys(&["Right", "Enter"]);
+    t.wait_for("the undo result", |s| s.contains(&format!("reopened {n}")));
+    let closed: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM threads WHERE state = 'closed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        closed, closed_before,
+        "every thread that pass closed is open again"
+    );
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
     t.keys(&["q"]);
     t.wait_for("the shell prompt", back_at_prompt);
 }

@@ -464,7 +464,8 @@ fn closed_two() -> Outcome {
 fn replies_become_messages_errors_or_details() {
     let mut app = app();
     app.on_reply(Purpose::Message, Ok(closed_two()));
-    assert_eq!(status(&app), ("janitor: closed=2".into(), false));
+    // The reply names what the pass closed.
+    assert_eq!(status(&app), ("janitor: closed=2: T1, T2".into(), false));
     assert!(!app.tick(Instant::now()));
     assert!(app.status.is_some(), "still shown");
     assert!(app.tick(Instant::now() + Duration::from_secs(6)));
@@ -550,7 +551,7 @@ fn status_bar_shows_a_message_beside_the_hints() {
     app.on_reply(Purpose::Message, Ok(closed_two()));
     let screen = rows(&draw(&mut app, 200, 50));
     let bar = screen.last().unwrap();
-    assert!(bar.starts_with(" janitor: closed=2 "), "{bar:?}");
+    assert!(bar.starts_with(" janitor: closed=2: T1, T2 "), "{bar:?}");
     assert!(bar.contains("f force pass  "), "{bar:?}");
 
     ch(&mut app, '?');

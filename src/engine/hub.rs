@@ -580,25 +580,8 @@ fn route(req: Request, r: &Routes<'_>, jobs: &mut JoinSet<()>) {
                 unanswered(msg, id);
             }
         }
-        Command::ReopenThread { id, note } => {
-            let Some(w) = r.writer.cloned() else {
-                r.events.reply(
-                    reply,
-                    Err(EngineError::ReadOnly(format!("reopen thread {id}"))),
-                );
-                return;
-            };
-            let events = r.events.clone();
-            jobs.spawn_blocking(move || {
-                let what = format!("reopen {id}");
-                let answer = guarded(&what, || {
-                    crate::actions::reopen_thread(&w, &id, note.as_deref(), now_unix())
-                        .map(Outcome::Reopened)
-                        .map_err(|e| EngineError::from_error(&what, e))
-                });
-                events.send(Event::Wrote);
-                events.reply(reply, answer);
-            });
+        Command::ReopenThread { .. } | Command::Undoable | Command::Undo(_) => {
+            store_job(command, reply, r, jobs);
         }
         Command::Observe => {
             for tx in r.loops.values() {
@@ -617,6 +600,43 @@ fn send_view(r: &Routes<'_>, msg: ViewMsg) {
     if let Err(e) = r.view.send(msg) {
         e.0.fail(EngineError::Stopped);
     }
+}
+
+/// The operator's commands that go straight to the store, on the
+/// blocking pool: a reopen, an undo, the search for a pass to undo.
+fn store_job(
+    command: Command,
+    reply: oneshot::Sender<Reply>,
+    r: &Routes<'_>,
+    jobs: &mut JoinSet<()>,
+) {
+    let what = command.describe();
+    let Some(w) = r.writer.cloned() else {
+        r.events.reply(reply, Err(EngineError::ReadOnly(what)));
+        return;
+    };
+    let events = r.events.clone();
+    jobs.spawn_blocking(move || {
+        let answer = guarded(&what, || {
+            let done = match command {
+                Command::ReopenThread { id, note } => {
+                    crate::actions::reopen_thread(&w, &id, note.as_deref(), now_unix())
+                        .map(Outcome::Reopened)
+                }
+                Command::Undo(pass) => {
+                    crate::actions::undo_pass(&w, pass, now_unix()).map(Outcome::Undone)
+                }
+                _ => w
+                    .with_conn(None, crate::store::undo::undoable)
+                    .map(|p| Outcome::Undoable(p.into_iter().next())),
+            };
+            done.map_err(|e| EngineError::from_error(&what, e))
+        });
+        if matches!(answer, Ok(Outcome::Reopened(_) | Outcome::Undone(_))) {
+            events.send(Event::Wrote);
+        }
+        events.reply(reply, answer);
+    });
 }
 
 #[cfg(test)]

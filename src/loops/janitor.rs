@@ -14,6 +14,7 @@ use crate::store::threads::{
     close_stale, count_stale, days_shown, janitor_cutoff, janitor_outcome, record_janitor_pass,
     stale_threads,
 };
+use crate::store::undo::{next_event_id, remember_closed};
 
 pub struct Janitor {
     pub config: JanitorConfig,
@@ -68,6 +69,7 @@ impl Loop for Janitor {
             if let Some(held) = ctx.allowed.holds(limit, would) {
                 return Ok(Err(held));
             }
+            let first_event = next_event_id(tx)?;
             let (closed, ids) = close_stale(tx, &session, cutoff, now, &outcome, TOUCHED_LISTED)?;
             let summary = if closed == 0 {
                 "no_stale".to_string()
@@ -75,6 +77,10 @@ impl Loop for Janitor {
                 format!("closed={closed}")
             };
             record_janitor_pass(tx, &session, &summary, now)?;
+            // A pass that closed threads can be taken back (`u`).
+            if closed > 0 {
+                remember_closed(tx, tx.last_insert_rowid(), first_event)?;
+            }
             Ok(Ok((closed, ids, summary)))
         })?;
         let (closed, ids, summary) = match done {

@@ -59,6 +59,8 @@ pub enum Purpose {
     Message,
     /// A dry-run before a forced pass: its answer opens the confirm.
     Review(LoopId),
+    /// The newest undoable janitor pass: its answer opens the confirm.
+    ReviewUndo,
     Detail(String),
     Silent,
 }
@@ -186,7 +188,23 @@ impl App {
             (Purpose::Review(id), Ok(Outcome::DryRun { result, .. })) => {
                 return self.review(id, &result);
             }
-            (Purpose::Message | Purpose::Review(_), Ok(outcome)) => {
+            (Purpose::ReviewUndo, Ok(Outcome::Undoable(Some(pass)))) => {
+                let ago = crate::report::fmt_age(crate::store::now_unix() - pass.at);
+                self.popup = Some(Popup::Confirm(Confirm {
+                    operation: "undo".into(),
+                    target: format!(
+                        "janitor pass #{} ({ago} ago, closed {})",
+                        pass.id, pass.closed
+                    ),
+                    detail: Some(
+                        "reopens every thread it closed that nobody touched since, as a note would"
+                            .into(),
+                    ),
+                    command: Command::Undo(pass.id),
+                    on_confirm: false,
+                }));
+            }
+            (Purpose::Message | Purpose::Review(_) | Purpose::ReviewUndo, Ok(outcome)) => {
                 self.say(outcome.to_string(), false);
             }
             (_, Err(e)) => self.say(e.to_string(), true),
@@ -416,6 +434,7 @@ impl App {
                 action,
                 Action::ForcePass
                     | Action::ForceAll
+                    | Action::Undo
                     | Action::Reopen
                     | Action::Reap
                     | Action::ResetBreaker
@@ -479,6 +498,7 @@ impl App {
                 }));
             }
             Action::Reopen => return self.reopen_selected(),
+            Action::Undo => return self.undo_newest(),
             Action::Pause => {
                 self.paused = !self.paused;
                 if self.paused {
@@ -585,6 +605,16 @@ impl App {
         } else {
             Vec::new()
         }
+    }
+
+    /// `u` on the janitor: find the newest pass that can be taken back;
+    /// its answer opens the confirm.
+    fn undo_newest(&mut self) -> Vec<Effect> {
+        if self.selected_loop().and_then(|r| r.keeper) != Some(LoopId::Janitor) {
+            self.say("u takes back a janitor pass: select the janitor row", true);
+            return Vec::new();
+        }
+        vec![Effect::Send(Command::Undoable, Purpose::ReviewUndo)]
     }
 
     /// `o`: reopen the selected thread, unless it is already active.
@@ -736,6 +766,7 @@ fn action_words(action: Action) -> &'static str {
         Action::ForcePass => "force a pass",
         Action::ForceAll => "force a pass of every loop",
         Action::Reopen => "reopen a thread",
+        Action::Undo => "undo a janitor pass",
         Action::Reap => "reap a session",
         Action::ResetBreaker => "reset a circuit breaker",
         _ => "change the store",
