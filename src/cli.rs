@@ -77,6 +77,23 @@ pub enum Verb {
     /// A bridge process for demos and tests (writes pid, version, heartbeat)
     #[command(hide = true)]
     Bridge(BridgeArgs),
+    /// Removes a demo world once the keeper-tui that made it is gone, however it ended
+    #[command(hide = true)]
+    DemoGuard(DemoGuardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoGuardArgs {
+    /// The keeper-tui that made the world
+    #[arg(long)]
+    pub parent: i32,
+    /// Its start time (Unix seconds), so a reused pid is not taken for it
+    #[arg(long)]
+    pub started: i64,
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+    #[arg(long)]
+    pub socket: String,
 }
 
 #[derive(Debug, Subcommand)]

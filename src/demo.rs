@@ -9,4 +9,4 @@ pub mod bridge;
 mod world;
 
 pub use agents::simulate;
-pub use world::DemoWorld;
+pub use world::{DemoWorld, guard};

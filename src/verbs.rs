@@ -26,6 +26,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(Verb::Config) = cli.command {
         return print_default_config();
     }
+    // The guard must run whatever the operator's config says.
+    if let Some(Verb::DemoGuard(a)) = &cli.command {
+        crate::demo::guard(a);
+        return Ok(ExitCode::SUCCESS);
+    }
     let (config, config_path) = Config::load(cli.global.config.as_deref())?;
     let mut settings = Settings::resolve(config, config_path, cli.global.db.as_deref());
     settings.create_store = cli.global.create;
@@ -57,6 +62,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Release(a) => sessions::release_verb(&settings, &a),
         Verb::Watchdog(v) => watchdog_verb(&settings, &v),
         Verb::Bridge(a) => crate::demo::bridge::run(&a).map(|()| ExitCode::SUCCESS),
+        Verb::DemoGuard(a) => {
+            crate::demo::guard(&a);
+            Ok(ExitCode::SUCCESS)
+        }
         Verb::Config => print_default_config(),
     }
 }

@@ -99,18 +99,20 @@ fn sixty_hung_processes_heal_side_by_side_and_sigterm_stops_within_moments() {
     let cfg = home.path().join("keeper.toml");
     std::fs::write(&cfg, config(home.path(), PROCESSES, 60)).unwrap();
     let err = home.path().join("engine.err");
-    let mut engine = keeper(home.path())
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "engine",
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let mut engine = Reaped(
+        keeper(home.path())
+            .args([
+                "--db",
+                db.to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+                "engine",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let pid = engine.id();
     // The first watchdog pass waits out tier 3 graces; the janitor keeps
     // its own schedule meanwhile.

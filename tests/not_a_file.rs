@@ -90,12 +90,14 @@ fn fifos_at_the_pid_and_version_files_do_not_hang_the_watchdog() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     // The engine keeps answering SIGTERM with a FIFO in its way.
-    let mut engine = keeper(home.path())
-        .args(["--db", db, "--config", cfg, "engine"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut engine = Reaped(
+        keeper(home.path())
+            .args(["--db", db, "--config", cfg, "engine"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let _ = Command::new("kill")
         .args(["-TERM", &engine.id().to_string()])

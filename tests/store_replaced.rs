@@ -204,18 +204,20 @@ fn the_engine_survives_a_restore_by_mv_under_write_load() {
         ),
     )
     .unwrap();
-    let mut engine = keeper(home.as_path())
-        .args([
-            "--db",
-            path.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "engine",
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(home.join("engine.err")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut engine = Reaped(
+        keeper(home.as_path())
+            .args([
+                "--db",
+                path.to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+                "engine",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(home.join("engine.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let closed = |p: &Path| {
         count(
             &ro(p),

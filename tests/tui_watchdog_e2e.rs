@@ -66,3 +66,100 @@ fn a_hung_demo_bridge_is_healed_through_tier_3_and_comes_back() {
         .map_or(true, |c| !c.contains("bridge"));
     assert!(gone, "the demo bridge must not outlive the demo");
 }
+
+/// However the demo ends — `kill -9`, its pane's tmux server killed, SIGHUP
+/// — within 5 s no demo process, demo tmux server, bridge or directory is
+/// left.
+#[test]
+fn the_demo_leaves_nothing_behind_however_it_ends() {
+    for ending in ["kill -9", "kill-server", "SIGHUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tmux::start(dir.path(), 180, 50);
+        t.wait_for("the shell prompt", |s| s.contains("ready$"));
+        let home = dir.path().display();
+        t.type_line(&format!(
+            "HOME={home} XDG_CONFIG_HOME={home}/cfg XDG_STATE_HOME={home}/state TMPDIR={home} NO_COLOR=1 {} --demo",
+            env!("CARGO_BIN_EXE_keeper-tui")
+        ));
+        let s = t.wait_for("the demo with its bridge healthy", |s| {
+            s.contains("7 Bridges") && s.contains("healthy")
+        });
+        let demo = demo_dir(&s).unwrap_or_else(|| panic!("no demo path on screen:\n{s}"));
+        let bridge: i32 = std::fs::read_to_string(demo.join("bridge/bridge.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The demo directory is named after the keeper-tui that made it.
+        let keeper: i32 = demo
+            .file_name()
+            .and_then(|n| {
+                n.to_str()?
+                    .strip_prefix("keeper-demo-")?
+                    .split('-')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("{}", demo.display()));
+        // The demo's own tmux server, named after the keeper-tui that made it.
+        let socket = format!("keeper-demo-{keeper}");
+        let demo_server_up = || {
+            std::process::Command::new("tmux")
+                .args(["-L", &socket, "has-session"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        assert!(demo_server_up(), "{ending}: the demo's tmux server runs");
+        match ending {
+            "kill -9" => signal(keeper, "-KILL"),
+            "SIGHUP" => signal(keeper, "-HUP"),
+            _ => {
+                let _ = t.cmd(&["kill-server"]);
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let alive = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        };
+        loop {
+            let left = [
+                (demo.exists(), "the demo directory"),
+                (demo_server_up(), "the demo tmux server"),
+                (alive(bridge), "the bridge"),
+                (alive(keeper), "keeper-tui"),
+                (guard_runs(&demo), "the demo's guard"),
+            ];
+            if left.iter().all(|(l, _)| !l) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{ending}: left after 5 s: {:?}",
+                left.iter()
+                    .filter(|(l, _)| *l)
+                    .map(|(_, w)| *w)
+                    .collect::<Vec<_>>()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// A demo guard for `demo` still runs.
+fn guard_runs(demo: &std::path::Path) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", &format!("demo-guard .*--dir {}", demo.display())])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn signal(pid: i32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status();
+}

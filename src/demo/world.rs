@@ -29,6 +29,25 @@ impl DemoWorld {
     }
 }
 
+/// How often the guard looks for the keeper-tui that made the world.
+const GUARD_LOOKS: Duration = Duration::from_millis(250);
+
+/// `keeper-tui demo-guard`: wait, in a session of its own (no terminal's
+/// SIGHUP reaches it), until the keeper-tui that made the world has ended
+/// — `q`, a signal, `kill -9`, its pane killed — then remove the world.
+/// A clean exit has done it already; doing it again is harmless.
+pub fn guard(a: &crate::cli::DemoGuardArgs) {
+    let alive = || inspect(a.parent).is_some_and(|i| !i.zombie && i.started_at == a.started);
+    while alive() {
+        std::thread::sleep(GUARD_LOOKS);
+    }
+    drop(DemoWorld {
+        db: a.dir.join("threadkeeper.sqlite"),
+        dir: a.dir.clone(),
+        tmux_socket: a.socket.clone(),
+    });
+}
+
 impl Drop for DemoWorld {
     fn drop(&mut self) {
         // The demo bridge (and any restart the watchdog made) goes too.
@@ -107,6 +126,7 @@ impl DemoWorld {
                 world.bridge_dir().display()
             ))
         })?;
+        world.start_guard()?;
         crate::sys::process::start_detached(
             &world.bridge_argv(),
             None,
@@ -118,6 +138,30 @@ impl DemoWorld {
             crate::store::keeper::claim(c, "msg-warm-1003", "demo-jobs", 3600, now_unix())
         })?;
         Ok(world)
+    }
+
+    /// The guard that removes the world if this process ends without
+    /// doing it (`kill -9`, its terminal gone).
+    fn start_guard(&self) -> Result<()> {
+        let me = std::process::id() as i32;
+        let started = inspect(me).map_or(0, |i| i.started_at);
+        let exe = std::env::current_exe()
+            .map_or_else(|_| "keeper-tui".into(), |p| p.display().to_string());
+        let argv = vec![
+            exe,
+            "demo-guard".into(),
+            "--parent".into(),
+            me.to_string(),
+            "--started".into(),
+            started.to_string(),
+            "--dir".into(),
+            self.dir.display().to_string(),
+            "--socket".into(),
+            self.tmux_socket.clone(),
+        ];
+        crate::sys::process::start_detached(&argv, None, std::path::Path::new("/dev/null"))
+            .map(|_| ())
+            .map_err(|e| Error::Io(format!("cannot start the demo's guard: {e}")))
     }
 
     pub fn bridge_dir(&self) -> PathBuf {
@@ -153,6 +197,7 @@ impl DemoWorld {
         // the scheduled pass reaps them while you watch (or press R).
         config.reaper.tmux = Server::Named(self.tmux_socket.clone());
         config.reaper.grace_secs = 20;
+        config.reaper.idle_secs = 20;
         config.reaper.interval_secs = 90;
         config.reaper.boot_reap = false;
         let files = Files::in_dir(&self.bridge_dir());
