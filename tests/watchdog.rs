@@ -254,6 +254,48 @@ fn a_bridge_that_ignores_sigterm_is_killed_and_restarted_with_a_new_pid() {
 
 // 5. No pid file → tier 3; a failing start → the breaker
 
+/// Another keeper-tui healing the same process holds its claim: this one
+/// neither signals nor starts anything, and says who is at it; once that
+/// claim is released (or runs out) it acts.
+#[test]
+fn a_process_another_keeper_tui_is_healing_is_left_to_it() {
+    let mut w = World::new();
+    let store = w.store();
+    let c = conn(&store);
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS keeper_heal_claims (name TEXT PRIMARY KEY, holder TEXT NOT NULL, \
+         pid INTEGER NOT NULL, until INTEGER NOT NULL)",
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO keeper_heal_claims VALUES ('bridge', 'someone-else', 4242, ?1)",
+        [now() + 600],
+    )
+    .unwrap();
+    let wd = watchdog(w.config());
+    let detail = pass(&wd, &store);
+    assert_eq!(
+        detail,
+        ["bridge: another keeper-tui (pid 4242) is healing it"],
+        "{detail:?}"
+    );
+    assert_eq!(w.pid(), None, "nothing was started");
+    assert!(heal_targets(&w).is_empty());
+    c.execute("DELETE FROM keeper_heal_claims", []).unwrap();
+    let detail = pass_at(&wd, &store, now() + 10);
+    let new = w.pid().expect("started once the claim is gone");
+    w.track(new);
+    assert!(
+        detail[0].starts_with("bridge tier 3: restarted"),
+        "{detail:?}"
+    );
+    // Its own claim went with the record.
+    let left: i64 = c
+        .query_row("SELECT COUNT(*) FROM keeper_heal_claims", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
 #[test]
 fn no_pid_file_goes_straight_to_tier_3_without_a_signal() {
     let mut w = World::new();

@@ -22,7 +22,9 @@ use super::{
 use crate::config::{ProcessConfig, WatchdogConfig};
 use crate::error::{Error, Result};
 use crate::store::events::{insert_event, record_loop_pass};
-use crate::store::keeper::{HealState, heal_state, save_heal_state};
+use crate::store::keeper::{
+    HealState, LeaseHolder, claim_heals, heal_state, release_heals, save_heal_state,
+};
 use crate::sys::process::now_precise;
 
 /// Processes healed at once in one pass.
@@ -169,6 +171,36 @@ impl Watchdog {
         };
         store.write(|tx| save_heal_state(tx, &st))?;
         Ok(format!("{name}: heal state reset, circuit closed"))
+    }
+
+    /// Claim every process about to be healed; one another keeper-tui is
+    /// healing right now waits (a short cooldown) and is named.
+    fn claim_heals(&self, plans: &mut [Plan<'_>], ctx: &PassCtx<'_>) -> Result<Vec<String>> {
+        let acting: Vec<&str> = plans
+            .iter()
+            .filter(|(.., s)| matches!(s, Step::Act(_)))
+            .map(|(p, ..)| p.name.as_str())
+            .collect();
+        if acting.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Long enough for a tier 3: the grace, a SIGKILL, a confirm.
+        let longest = plans.iter().map(|(p, ..)| p.grace_secs).max().unwrap_or(0);
+        let until = ctx.now + longest as i64 + 30;
+        let me = LeaseHolder::this_process();
+        let others = ctx
+            .store
+            .with_conn(None, |c| claim_heals(c, &me, &acting, ctx.now, until))?;
+        let mut said = Vec::new();
+        for (name, pid) in others {
+            if let Some(plan) = plans.iter_mut().find(|(p, ..)| p.name == name) {
+                plan.3 = Step::Cooldown { until: ctx.now + 5 };
+                said.push(format!(
+                    "{name}: another keeper-tui (pid {pid}) is healing it"
+                ));
+            }
+        }
+        Ok(said)
     }
 
     /// Act on every plan, up to `HEAL_WORKERS` at once, in plan order in
@@ -368,10 +400,12 @@ impl Loop for Watchdog {
         if ctx.stopping() && plans.iter().any(|(.., s)| matches!(s, Step::Act(_))) {
             return Err(Error::ShuttingDown("the heal did not start"));
         }
+        let elsewhere = self.claim_heals(&mut plans, ctx)?;
         // Act, with no database lock held, each process on its own: one
         // tier 3's grace and confirm never hold up the others.
         let records = Self::act_all(&plans, ctx);
-        let messages: Vec<String> = records.iter().filter_map(|r| r.message.clone()).collect();
+        let mut messages: Vec<String> = records.iter().filter_map(|r| r.message.clone()).collect();
+        messages.extend(elsewhere);
         let all_healthy = plans
             .iter()
             .all(|(.., s)| matches!(s, Step::Healthy { .. }));
@@ -404,6 +438,7 @@ impl Loop for Watchdog {
             let session = ctx.store.session_id.clone();
             let kind = LoopId::Watchdog.pass_kind();
             ctx.store.write(|tx| {
+                release_heals(tx, &LeaseHolder::this_process())?;
                 for r in &records {
                     save_heal_state(tx, &r.state)?;
                     for (kind, target, text) in &r.events {

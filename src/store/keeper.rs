@@ -341,7 +341,13 @@ pub struct LeaseHolder {
 }
 
 impl LeaseHolder {
+    /// This process, the same value on every call.
     pub fn this_process() -> Self {
+        static ME: std::sync::OnceLock<LeaseHolder> = std::sync::OnceLock::new();
+        ME.get_or_init(Self::make).clone()
+    }
+
+    fn make() -> Self {
         let pid = i64::from(std::process::id());
         let host = nix::unistd::gethostname()
             .ok()
@@ -419,4 +425,70 @@ pub fn release_lease(conn: &Connection, me: &LeaseHolder) -> rusqlite::Result<()
         [&me.id],
     )
     .map(|_| ())
+}
+
+/// Per-process heal claims: whoever heals a supervised process holds its
+/// claim until it has recorded what it did, so two keeper-tuis (an
+/// observer's forced pass beside the holder's scheduled one) never heal the
+/// same process at once.
+const HEAL_CLAIMS: &str = "CREATE TABLE IF NOT EXISTS keeper_heal_claims (
+    name    TEXT PRIMARY KEY,
+    holder  TEXT NOT NULL,
+    pid     INTEGER NOT NULL,
+    until   INTEGER NOT NULL
+)";
+
+/// Claim each of `names` for healing until `until`, in one transaction.
+/// Returns, for each name another live holder has, that holder's pid.
+pub fn claim_heals(
+    conn: &Connection,
+    me: &LeaseHolder,
+    names: &[&str],
+    now: i64,
+    until: i64,
+) -> rusqlite::Result<Vec<(String, i64)>> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        conn.execute_batch(HEAL_CLAIMS)?;
+        let mut taken_by_others = Vec::new();
+        for name in names {
+            let other: Option<(String, i64, i64)> = conn
+                .query_row(
+                    "SELECT holder, pid, until FROM keeper_heal_claims WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((holder, pid, held_until)) = other
+                && holder != me.id
+                && held_until > now
+            {
+                taken_by_others.push(((*name).to_string(), pid));
+                continue;
+            }
+            conn.execute(
+                "INSERT INTO keeper_heal_claims (name, holder, pid, until) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, \
+                 until = excluded.until",
+                params![name, me.id, me.pid, until],
+            )?;
+        }
+        Ok(taken_by_others)
+    })();
+    match &result {
+        Ok(_) => conn.execute_batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+    result
+}
+
+/// Let go of this process's heal claims (inside the record transaction).
+pub fn release_heals(conn: &Connection, me: &LeaseHolder) -> rusqlite::Result<()> {
+    if !has_table(conn, "keeper_heal_claims")? {
+        return Ok(());
+    }
+    conn.execute("DELETE FROM keeper_heal_claims WHERE holder = ?1", [&me.id])
+        .map(|_| ())
 }
