@@ -175,7 +175,7 @@ impl Watchdog {
 
     /// Claim every process about to be healed; one another keeper-tui is
     /// healing right now waits (a short cooldown) and is named.
-    fn claim_heals(&self, plans: &mut [Plan<'_>], ctx: &PassCtx<'_>) -> Result<Vec<String>> {
+    fn claim_heals(plans: &mut [Plan<'_>], ctx: &PassCtx<'_>) -> Result<Vec<String>> {
         let acting: Vec<&str> = plans
             .iter()
             .filter(|(.., s)| matches!(s, Step::Act(_)))
@@ -400,7 +400,7 @@ impl Loop for Watchdog {
         if ctx.stopping() && plans.iter().any(|(.., s)| matches!(s, Step::Act(_))) {
             return Err(Error::ShuttingDown("the heal did not start"));
         }
-        let elsewhere = self.claim_heals(&mut plans, ctx)?;
+        let elsewhere = Self::claim_heals(&mut plans, ctx)?;
         // Act, with no database lock held, each process on its own: one
         // tier 3's grace and confirm never hold up the others.
         let records = Self::act_all(&plans, ctx);
