@@ -294,21 +294,24 @@ fn a_missing_store_is_refused_by_the_tui_and_the_engine_and_nothing_is_created()
     let child = keeper(home.path())
         .args(["--db", typo.to_str().unwrap(), "--create", "engine"])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(home.path().join("create.err")).unwrap())
         .spawn()
         .unwrap();
+    // Stopped once it is up (its signal handling is in place then).
+    let err = || std::fs::read_to_string(home.path().join("create.err")).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !typo.exists() {
-        assert!(Instant::now() < deadline, "--create made no store");
+    while !err().contains("engine started") {
+        assert!(
+            Instant::now() < deadline,
+            "--create: the engine did not start: {}",
+            err()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(typo.exists(), "--create made no store");
     signal(&child, "-TERM");
     let out = wait_exit(child);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", err());
     assert_eq!(count(&typo, "SELECT COUNT(*) FROM threads"), 0);
 }
 
