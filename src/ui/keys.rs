@@ -143,7 +143,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "u",
         action: Action::Undo,
         hint: "undo",
-        help: "take back the newest janitor pass: reopen what it closed that nobody touched since (asks first)",
+        help: "undo the newest janitor pass: reopen what it closed (asks first)",
         status_bar: true,
         scope: Scope::In(LOOPS),
     },
