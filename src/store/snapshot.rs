@@ -257,7 +257,14 @@ pub struct StoreView {
     probe_results: TailCount,
     small: Stores,
     reliability: Reliability,
+    /// When the tailed tables were last counted in full on a commit that
+    /// added no events; at most once a `RECOUNT_EVERY`, so keeper's own
+    /// small writes (its lease, every few seconds) do not each cost one.
+    recounted_at: Option<std::time::Instant>,
 }
+
+/// The least time between two full recounts a refresh may do on its own.
+const RECOUNT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn horizon(window_days: u32) -> i64 {
     i64::from(window_days.max(30)) * DAY
@@ -278,6 +285,7 @@ impl StoreView {
             probe_results: TailCount::default(),
             small: Stores::default(),
             reliability: Reliability::default(),
+            recounted_at: None,
         };
         view.refresh(super::now_unix())?;
         Ok(view)
@@ -369,10 +377,14 @@ impl StoreView {
 
     fn refresh_inner(&mut self, now: i64) -> rusqlite::Result<RefreshStats> {
         let conn = &self.read.conn;
+        let may_recount = self
+            .recounted_at
+            .is_none_or(|t| t.elapsed() >= RECOUNT_EVERY);
         conn.execute_batch("BEGIN")?;
         let result = Self::refresh_locked(
             conn,
             self.read.layout.has_table("events"),
+            may_recount,
             now,
             &mut self.events,
             &mut self.threads,
@@ -383,6 +395,9 @@ impl StoreView {
         );
         // A read transaction: ending it cannot fail in a way that matters.
         let _ = conn.execute_batch("COMMIT");
+        if may_recount && result.as_ref().is_ok_and(|s| s.new_events == 0) {
+            self.recounted_at = Some(std::time::Instant::now());
+        }
         result
     }
 
@@ -393,6 +408,7 @@ impl StoreView {
     fn refresh_locked(
         conn: &Connection,
         has_events: bool,
+        may_recount: bool,
         now: i64,
         events: &mut EventStats,
         threads: &mut Group,
@@ -409,7 +425,7 @@ impl StoreView {
         // threadkeeper records an event with every row it adds: commits
         // that added none deleted or changed rows (its consolidate removes
         // duplicate notes from the middle, where the tail cannot see).
-        let verify = stats.new_events == 0;
+        let verify = may_recount && stats.new_events == 0;
         notes.refresh(conn, "notes", verify)?;
         dialog.refresh(conn, "dialog_messages", verify)?;
         probe_results.refresh(conn, "probe_results", verify)?;
