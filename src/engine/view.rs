@@ -88,6 +88,20 @@ struct Held {
     error: Option<String>,
     /// The store changed since the counts were last checked in full.
     unverified: bool,
+    /// The figures last sent, to tell a change worth a snapshot.
+    shown: Option<crate::store::snapshot::StoreFigures>,
+}
+
+/// The same figures but for the moment and the file sizes.
+fn unchanged(
+    old: &crate::store::snapshot::StoreFigures,
+    new: &crate::store::snapshot::StoreFigures,
+) -> bool {
+    let mut o = old.clone();
+    o.now = new.now;
+    o.stores.db_bytes = new.stores.db_bytes;
+    o.stores.wal_bytes = new.stores.wal_bytes;
+    o == *new
 }
 
 enum Work {
@@ -196,6 +210,7 @@ impl ViewThread {
                     filter: ThreadFilter::default(),
                     error: None,
                     unverified: false,
+                    shown: None,
                 };
                 while let Ok((work, answer)) = queue.recv() {
                     let _ =
@@ -386,7 +401,16 @@ fn refresh(h: &mut Held, full: bool, ctx: &ViewCtx) -> u64 {
                             .notice(true, format!("listing threads failed: {e}")),
                     }
                 }
-                news.figures = Some(v.figures(now));
+                let f = v.figures(now);
+                // keeper's own small writes (its lease, every few seconds)
+                // change nothing on screen but the file sizes: no snapshot.
+                let same = !full
+                    && news.threads.is_none()
+                    && h.shown.as_ref().is_some_and(|old| unchanged(old, &f));
+                if !same {
+                    h.shown = Some(f.clone());
+                    news.figures = Some(f);
+                }
             }
             if h.error.take().is_some() {
                 news.readable = Some(Readable::Yes);
@@ -407,6 +431,11 @@ fn refresh(h: &mut Held, full: bool, ctx: &ViewCtx) -> u64 {
             news.readable = Some(Readable::No(text.clone()));
             h.error = Some(text);
         }
+    }
+    let quiet =
+        news.figures.is_none() && news.threads.is_none() && news.readable.is_none() && !full;
+    if quiet {
+        return took_us;
     }
     ctx.events.send(Event::Store(Box::new(news)));
     took_us
