@@ -61,7 +61,8 @@ pub fn record_history(
     result: std::result::Result<&PassResult, String>,
 ) {
     let (ok, summary) = match result {
-        Ok(r) if r.changed => (true, r.summary.clone()),
+        // The history names what the pass touched, as the Log does.
+        Ok(r) if r.changed => (true, r.with_trail()),
         Ok(_) => return,
         Err(e) => (false, e),
     };

@@ -575,5 +575,6 @@ async fn only_passes_that_changed_something_or_failed_leave_history() {
         keeper_tui::store::keeper::recent_passes(&Connection::open(&path).unwrap(), "janitor", 10)
             .unwrap();
     let summaries: Vec<_> = history.iter().map(|p| p.summary.as_str()).collect();
-    assert_eq!(summaries, ["closed=1"]);
+    // The history names what the pass closed (the Loops row's details show it).
+    assert_eq!(summaries, ["closed=1: T001"]);
 }
