@@ -444,6 +444,17 @@ fn a_neglected_store_is_held_until_the_operator_agrees() {
         .unwrap();
     assert_eq!(closed, closed_before + n);
 
+    // Its details list the pass among those that can be undone, and
+    // keeper's record names what it closed.
+    t.keys(&["Enter"]);
+    t.wait_for("the janitor's details", |s| {
+        s.contains("passes that can be undone") && s.contains(&format!("closed {n}"))
+    });
+    t.keys(&["Escape"]);
+    t.wait_for("the details closed", |s| {
+        !s.contains("passes that can be undone")
+    });
+
     // `u` takes that pass back, after a confirm naming it.
     t.keys(&["u"]);
     t.wait_for("the undo confirm", |s| {

@@ -46,6 +46,27 @@ pub(super) fn loop_history(kind: &str, rows: &[(i64, String, String)], now: i64)
     out.join("\n")
 }
 
+/// The janitor passes that can still be taken back, by number.
+pub(super) fn undoable(passes: &[crate::store::undo::UndoablePass], now: i64) -> String {
+    if passes.is_empty() {
+        return String::new();
+    }
+    let mut out = vec![
+        "passes that can be undone (u takes back the newest; `keeper-tui undo N` any):".to_string(),
+    ];
+    for p in passes {
+        out.push(format!(
+            "  #{}  {:>4} ago  closed {}",
+            p.id,
+            fmt_age(now - p.at),
+            p.closed
+        ));
+    }
+    out.push(String::new());
+    out.push(String::new());
+    out.join("\n")
+}
+
 /// keeper's own record of a loop's passes that changed something or
 /// failed (failures leave no event in the store).
 pub(super) fn keeper_history(rows: &[crate::store::keeper::PassRecord], now: i64) -> String {

@@ -341,6 +341,12 @@ fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
                 let record = crate::store::keeper::recent_passes(v.conn(), id.name(), 20)
                     .map_err(|e| EngineError::Refused(e.to_string()))?;
                 text.push_str(&detail::keeper_history(&record, now));
+                // What can be taken back comes first: it is what `u` acts on.
+                if *id == crate::loops::LoopId::Janitor {
+                    let undoable = crate::store::undo::undoable(v.conn())
+                        .map_err(|e| EngineError::Refused(e.to_string()))?;
+                    text = format!("{}{text}", detail::undoable(&undoable, now));
+                }
             }
             Ok(Outcome::Detail(text))
         }
