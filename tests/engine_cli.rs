@@ -384,7 +384,7 @@ fn a_second_engine_observes_until_the_first_dies() {
     // The holder dies without a word: the second takes over.
     let _ = first.kill();
     let _ = first.wait();
-    wait_log("second.err", "this engine runs the loops", 25);
+    wait_log("second.err", "this engine runs the loops", 45);
     c.execute(
         "UPDATE threads SET state = 'active', last_touched_at = ?1 WHERE id IN (SELECT id FROM threads LIMIT 3 OFFSET 10)",
         [now - 3 * 86_400],

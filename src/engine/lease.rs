@@ -18,9 +18,9 @@ use crate::store::WriteStore;
 use crate::store::keeper::{LeaseHolder, Leased, release_lease, take_lease};
 
 /// How often the holder renews, and an observer tries.
-pub const RENEW: Duration = Duration::from_secs(5);
+pub const RENEW: Duration = Duration::from_secs(10);
 /// A lease not renewed for this long is free.
-pub const EXPIRES_AFTER: Duration = Duration::from_secs(15);
+pub const EXPIRES_AFTER: Duration = Duration::from_secs(30);
 
 /// Who runs the loops, as the screen shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
