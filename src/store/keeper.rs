@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS keeper_claims (
 
 /// Whether `name` is a table of this store. keeper's own tables exist only
 /// once keeper has written, so readers ask before they read.
-fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+pub(crate) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?1",
         [name],
@@ -323,6 +323,16 @@ pub fn save_heal_state(conn: &Connection, st: &HealState) -> rusqlite::Result<()
     Ok(())
 }
 
+/// `f` in one `BEGIN IMMEDIATE` transaction on a connection used outside
+/// `WriteStore::write` (the lease, heal claims): committed when it
+/// succeeds, rolled back when it fails.
+fn immediate<T>(conn: &Connection, f: impl FnOnce() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let out = f()?;
+    tx.commit()?;
+    Ok(out)
+}
+
 /// One engine per store: who holds `keeper_lease`.
 const LEASE_TABLE: &str = "CREATE TABLE IF NOT EXISTS keeper_lease (
     name        TEXT PRIMARY KEY,
@@ -382,8 +392,7 @@ pub fn take_lease(
     now: i64,
     expires_secs: i64,
 ) -> rusqlite::Result<Leased> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| {
+    immediate(conn, || {
         conn.execute_batch(LEASE_TABLE)?;
         let current: Option<(String, i64, String, i64)> = conn
             .query_row(
@@ -405,14 +414,7 @@ pub fn take_lease(
             params![me.id, me.pid, me.host, now],
         )?;
         Ok(Leased::Held)
-    })();
-    match &result {
-        Ok(_) => conn.execute_batch("COMMIT")?,
-        Err(_) => {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-    }
-    result
+    })
 }
 
 /// Give the lease up (as the engine stops), if it is still ours.
@@ -447,8 +449,7 @@ pub fn claim_heals(
     now: i64,
     until: i64,
 ) -> rusqlite::Result<Vec<(String, i64)>> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| {
+    immediate(conn, || {
         conn.execute_batch(HEAL_CLAIMS)?;
         let mut taken_by_others = Vec::new();
         for name in names {
@@ -474,14 +475,7 @@ pub fn claim_heals(
             )?;
         }
         Ok(taken_by_others)
-    })();
-    match &result {
-        Ok(_) => conn.execute_batch("COMMIT")?,
-        Err(_) => {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-    }
-    result
+    })
 }
 
 /// Let go of this process's heal claims (inside the record transaction).

@@ -5,12 +5,7 @@ use rusqlite::Connection;
 /// `(id, pid)` of tasks still running by the store's account (not ended,
 /// a real pid); none when the store has no `tasks` table.
 pub fn running(conn: &Connection) -> rusqlite::Result<Vec<(String, i32)>> {
-    let has: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tasks')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has {
+    if !super::keeper::has_table(conn, "tasks")? {
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare_cached(

@@ -60,12 +60,7 @@ pub struct UndoablePass {
 
 /// The passes with items kept, newest first.
 pub fn undoable(conn: &Connection) -> rusqlite::Result<Vec<UndoablePass>> {
-    let has: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type='table' AND name='keeper_pass_items')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has {
+    if !super::keeper::has_table(conn, "keeper_pass_items")? {
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare(
