@@ -250,15 +250,21 @@ impl WriteStore {
             path: self.path.clone(),
         })?;
         let sql = |e| Error::from_sqlite(&self.path, e);
+        // Only a use that wrote leaves pages of ours to fold back.
+        let before = conn.total_changes();
         let Some(t) = timeout else {
             let out = f(conn).map_err(sql);
-            settle(conn);
+            if conn.total_changes() != before {
+                settle(conn);
+            }
             return out;
         };
         conn.busy_timeout(t).map_err(sql)?;
         let out = f(conn);
         conn.busy_timeout(WRITE_BUSY_TIMEOUT).map_err(sql)?;
-        settle(conn);
+        if conn.total_changes() != before {
+            settle(conn);
+        }
         out.map_err(sql)
     }
 
