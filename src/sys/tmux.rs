@@ -137,35 +137,46 @@ impl Tmux {
     /// Every session (`list-sessions`), with its windows' output counted
     /// as activity (`list-windows -a`).
     pub fn list(&self) -> Listing {
-        match self.run(&["list-sessions", "-F", FORMAT]) {
+        let stdout = match self.output(&["list-sessions", "-F", FORMAT]) {
+            Ok(Some(out)) => out,
+            Ok(None) => return Listing::NoServer,
+            Err(why) => return Listing::Unknown(why),
+        };
+        let mut sessions = match parse(&stdout) {
+            Ok(s) => s,
+            Err(line) => return Listing::Unknown(format!("unreadable tmux output: {line:?}")),
+        };
+        match self.window_activity() {
+            Ok(latest) => {
+                for session in &mut sessions {
+                    if let Some(&w) = latest.get(&session.id) {
+                        session.activity = session.activity.max(w);
+                    }
+                }
+                Listing::Sessions(sessions)
+            }
+            Err(why) => Listing::Unknown(why),
+        }
+    }
+
+    /// What a listing command printed: `None` when no server runs, `Err`
+    /// for anything else that is not an answer (unknown, never "none").
+    fn output(&self, args: &[&str]) -> Result<Option<String>, String> {
+        match self.run(args) {
             Answer::Out {
                 ok: true, stdout, ..
-            } => match parse(&stdout) {
-                Ok(mut s) => match self.window_activity() {
-                    Ok(latest) => {
-                        for session in &mut s {
-                            if let Some(&w) = latest.get(&session.id) {
-                                session.activity = session.activity.max(w);
-                            }
-                        }
-                        Listing::Sessions(s)
-                    }
-                    Err(why) => Listing::Unknown(why),
-                },
-                Err(line) => Listing::Unknown(format!("unreadable tmux output: {line:?}")),
-            },
+            } => Ok(Some(stdout)),
             Answer::Out {
                 ok: false, stderr, ..
-            } if no_server(&stderr) => Listing::NoServer,
-            Answer::Out { stderr, .. } => {
-                Listing::Unknown(format!("tmux failed: {}", stderr.trim()))
-            }
-            Answer::TimedOut => Listing::Unknown(format!(
-                "tmux did not answer within {} ms",
-                self.timeout.as_millis()
-            )),
-            Answer::NotRun(e) => Listing::Unknown(e),
+            } if no_server(&stderr) => Ok(None),
+            Answer::Out { stderr, .. } => Err(format!("tmux failed: {}", stderr.trim())),
+            Answer::TimedOut => Err(self.no_answer()),
+            Answer::NotRun(e) => Err(e),
         }
+    }
+
+    fn no_answer(&self) -> String {
+        format!("tmux did not answer within {} ms", self.timeout.as_millis())
     }
 
     /// A kill that did not succeed: the session or server is gone, or it
@@ -174,75 +185,51 @@ impl Tmux {
         match answer {
             Answer::Out { stderr, .. } if no_session(&stderr) || no_server(&stderr) => Kill::Gone,
             Answer::Out { stderr, .. } => Kill::Failed(stderr.trim().to_string()),
-            Answer::TimedOut => Kill::Failed(format!(
-                "tmux did not answer within {} ms",
-                self.timeout.as_millis()
-            )),
+            Answer::TimedOut => Kill::Failed(self.no_answer()),
             Answer::NotRun(e) => Kill::Failed(e),
         }
     }
 
     /// The latest `window_activity` of each session's windows.
     fn window_activity(&self) -> Result<std::collections::HashMap<String, i64>, String> {
-        match self.run(&[
+        let mut latest = std::collections::HashMap::new();
+        // The server went away between the two calls: no windows.
+        let Some(out) = self.output(&[
             "list-windows",
             "-a",
             "-F",
             "#{session_id}\t#{window_activity}",
-        ]) {
-            Answer::Out {
-                ok: true, stdout, ..
-            } => {
-                let mut latest = std::collections::HashMap::new();
-                for l in stdout.lines().filter(|l| !l.is_empty()) {
-                    let (id, at) = l
-                        .split_once('\t')
-                        .and_then(|(id, at)| Some((id, at.parse::<i64>().ok()?)))
-                        .ok_or_else(|| format!("unreadable tmux output: {l:?}"))?;
-                    let e = latest.entry(id.to_string()).or_insert(at);
-                    *e = (*e).max(at);
-                }
-                Ok(latest)
-            }
-            // The server went away between the two calls: no windows.
-            Answer::Out {
-                ok: false, stderr, ..
-            } if no_server(&stderr) => Ok(std::collections::HashMap::new()),
-            Answer::Out { stderr, .. } => Err(format!("tmux failed: {}", stderr.trim())),
-            Answer::TimedOut => Err(format!(
-                "tmux did not answer within {} ms",
-                self.timeout.as_millis()
-            )),
-            Answer::NotRun(e) => Err(e),
+        ])?
+        else {
+            return Ok(latest);
+        };
+        for l in out.lines().filter(|l| !l.is_empty()) {
+            let (id, at) = l
+                .split_once('\t')
+                .and_then(|(id, at)| Some((id, at.parse::<i64>().ok()?)))
+                .ok_or_else(|| format!("unreadable tmux output: {l:?}"))?;
+            let e = latest.entry(id.to_string()).or_insert(at);
+            *e = (*e).max(at);
         }
+        Ok(latest)
     }
 
     /// `(session id, pane pid)` of every pane on the server; no server
     /// means none.
     pub fn panes(&self) -> Result<Vec<(String, i32)>, String> {
-        match self.run(&["list-panes", "-a", "-F", "#{session_id}\t#{pane_pid}"]) {
-            Answer::Out {
-                ok: true, stdout, ..
-            } => stdout
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(|l| {
-                    l.split_once('\t')
-                        .and_then(|(id, pid)| Some((id.to_string(), pid.parse().ok()?)))
-                        .filter(|(id, _)| is_session_id(id))
-                        .ok_or_else(|| format!("unreadable tmux output: {l:?}"))
-                })
-                .collect(),
-            Answer::Out {
-                ok: false, stderr, ..
-            } if no_server(&stderr) => Ok(Vec::new()),
-            Answer::Out { stderr, .. } => Err(format!("tmux failed: {}", stderr.trim())),
-            Answer::TimedOut => Err(format!(
-                "tmux did not answer within {} ms",
-                self.timeout.as_millis()
-            )),
-            Answer::NotRun(e) => Err(e),
-        }
+        let Some(out) = self.output(&["list-panes", "-a", "-F", "#{session_id}\t#{pane_pid}"])?
+        else {
+            return Ok(Vec::new());
+        };
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                l.split_once('\t')
+                    .and_then(|(id, pid)| Some((id.to_string(), pid.parse().ok()?)))
+                    .filter(|(id, _)| is_session_id(id))
+                    .ok_or_else(|| format!("unreadable tmux output: {l:?}"))
+            })
+            .collect()
     }
 
     /// Kill `judged` only if its id still names the session that was
