@@ -29,6 +29,16 @@ pub enum LoopId {
 }
 
 impl LoopId {
+    /// What a pass of it does to what: `("close", "thread(s)")`, for
+    /// confirms and refusals that name a count.
+    pub fn changes(self) -> (&'static str, &'static str) {
+        match self {
+            LoopId::Janitor => ("close", "thread(s)"),
+            LoopId::Reaper => ("reap", "session(s)"),
+            LoopId::Watchdog => ("heal", "process(es)"),
+        }
+    }
+
     pub const ALL: &'static [LoopId] = &[LoopId::Janitor, LoopId::Reaper, LoopId::Watchdog];
 
     pub fn name(self) -> &'static str {

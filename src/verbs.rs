@@ -28,8 +28,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     // The guard must run whatever the operator's config says.
     if let Some(Verb::DemoGuard(a)) = &cli.command {
-        crate::demo::guard(a);
-        return Ok(ExitCode::SUCCESS);
+        return demo_guard(a);
     }
     let (config, config_path) = Config::load(cli.global.config.as_deref())?;
     let mut settings = Settings::resolve(config, config_path, cli.global.db.as_deref());
@@ -62,10 +61,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Release(a) => sessions::release_verb(&settings, &a),
         Verb::Watchdog(v) => watchdog_verb(&settings, &v),
         Verb::Bridge(a) => crate::demo::bridge::run(&a).map(|()| ExitCode::SUCCESS),
-        Verb::DemoGuard(a) => {
-            crate::demo::guard(&a);
-            Ok(ExitCode::SUCCESS)
-        }
+        Verb::DemoGuard(a) => demo_guard(&a),
         Verb::Config => print_default_config(),
     }
 }
@@ -193,12 +189,20 @@ fn undo(settings: &Settings, pass: Option<i64>) -> Result<ExitCode> {
     out(&done.to_string())
 }
 
+#[allow(clippy::unnecessary_wraps, reason = "a verb like the others")]
+fn demo_guard(a: &crate::cli::DemoGuardArgs) -> Result<ExitCode> {
+    crate::demo::guard(a);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A pass that would change more than its limit, and did nothing.
 pub(crate) fn past_the_limit(id: LoopId, held: crate::loops::Held) -> Error {
-    let (verb, what, key) = match id {
-        LoopId::Janitor => ("close", "threads", "[janitor].max_close_per_pass"),
-        LoopId::Reaper => ("reap", "sessions", "[reaper].max_reap_per_pass"),
-        LoopId::Watchdog => ("heal", "processes", "the limit"),
+    // Counts here are above a limit, never one: plain plurals.
+    let (verb, _) = id.changes();
+    let (what, key) = match id {
+        LoopId::Janitor => ("threads", "[janitor].max_close_per_pass"),
+        LoopId::Reaper => ("sessions", "[reaper].max_reap_per_pass"),
+        LoopId::Watchdog => ("processes", "the limit"),
     };
     Error::Refused(format!(
         "{id}: would {verb} {} {what}, more than {key} ({}); nothing was changed. See them with `keeper-tui pass {id} --dry-run`, then run `keeper-tui pass {id} --yes`",

@@ -221,11 +221,7 @@ impl App {
             return vec![Effect::Send(Command::ForcePass(id), Purpose::Message)];
         }
         let n = would.touched_count;
-        let (verb, what) = match id {
-            LoopId::Janitor => ("close", "thread(s)"),
-            LoopId::Reaper => ("reap", "session(s)"),
-            LoopId::Watchdog => ("heal", "process(es)"),
-        };
+        let (verb, what) = id.changes();
         let names: Vec<String> = would
             .touched
             .iter()
