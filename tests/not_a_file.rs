@@ -57,7 +57,7 @@ fn bridge(home: &Path) -> Bridge {
             "[reaper]\ninterval_secs = 0\nboot_reap = false\ntmux_socket_name = \"keeper-test-{}-none\"\n\
              [[watchdog.process]]\nname = \"bridge\"\npid_file = \"{d}/pid\"\nheartbeat_file = \"{d}/beat\"\n\
              version_file = \"{d}/version\"\nversion_command = [\"echo\", \"v2\"]\n\
-             log_file = \"{d}/log\"\nstart = [\"/bin/sleep\", \"300\"]\ncmdline_pattern = \"sleep 300\"\n",
+             log_file = \"{d}/log\"\nstart = [\"/bin/true\"]\ncmdline_pattern = \"sleep 300\"\n",
             std::process::id(),
             d = dir.display()
         ),
@@ -98,7 +98,17 @@ fn fifos_at_the_pid_and_version_files_do_not_hang_the_watchdog() {
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Once its watchdog has acted with the FIFOs in place (a heal is
+    // recorded), it is asked to stop.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count(
+        &ro(Path::new(db)),
+        "SELECT COUNT(*) FROM events WHERE kind = 'heal'",
+    ) == 0
+    {
+        assert!(Instant::now() < deadline, "the watchdog never acted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &engine.id().to_string()])
         .status();
