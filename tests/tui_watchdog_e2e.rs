@@ -19,8 +19,9 @@ fn demo_dir(screen: &str) -> Option<PathBuf> {
     PathBuf::from(db).parent().map(PathBuf::from)
 }
 
-#[test]
-fn a_hung_demo_bridge_is_healed_through_tier_3_and_comes_back() {
+/// `keeper-tui --demo` in a pane of a private tmux server, up with its
+/// bridge healthy: the temp dir it lives in, the server, the demo's dir.
+fn demo_in_a_pane() -> (tempfile::TempDir, Tmux, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let t = Tmux::start(dir.path(), 180, 50);
     t.wait_for("the shell prompt", |s| s.contains("ready$"));
@@ -33,6 +34,12 @@ fn a_hung_demo_bridge_is_healed_through_tier_3_and_comes_back() {
         s.contains("7 Bridges") && s.contains("healthy")
     });
     let demo = demo_dir(&s).unwrap_or_else(|| panic!("no demo path on screen:\n{s}"));
+    (dir, t, demo)
+}
+
+#[test]
+fn a_hung_demo_bridge_is_healed_through_tier_3_and_comes_back() {
+    let (_dir, t, demo) = demo_in_a_pane();
     let pid_file = demo.join("bridge/bridge.pid");
     let old_pid = std::fs::read_to_string(&pid_file)
         .unwrap()
@@ -73,18 +80,7 @@ fn a_hung_demo_bridge_is_healed_through_tier_3_and_comes_back() {
 #[test]
 fn the_demo_leaves_nothing_behind_however_it_ends() {
     for ending in ["kill -9", "kill-server", "SIGHUP"] {
-        let dir = tempfile::tempdir().unwrap();
-        let t = Tmux::start(dir.path(), 180, 50);
-        t.wait_for("the shell prompt", |s| s.contains("ready$"));
-        let home = dir.path().display();
-        t.type_line(&format!(
-            "HOME={home} XDG_CONFIG_HOME={home}/cfg XDG_STATE_HOME={home}/state TMPDIR={home} NO_COLOR=1 {} --demo",
-            env!("CARGO_BIN_EXE_keeper-tui")
-        ));
-        let s = t.wait_for("the demo with its bridge healthy", |s| {
-            s.contains("7 Bridges") && s.contains("healthy")
-        });
-        let demo = demo_dir(&s).unwrap_or_else(|| panic!("no demo path on screen:\n{s}"));
+        let (_dir, t, demo) = demo_in_a_pane();
         let bridge: i32 = std::fs::read_to_string(demo.join("bridge/bridge.pid"))
             .unwrap()
             .trim()
