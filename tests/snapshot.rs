@@ -509,3 +509,48 @@ fn rows_deleted_from_the_middle_are_noticed() {
     assert_eq!(sizeless(view.figures(now)), cold(&path, 7, now));
     assert!(!view.verify(now).unwrap(), "and gone");
 }
+
+/// The view skips its full counts after commits that were all keeper's own
+/// (the lease's renewal every few seconds): the writer tells them apart by
+/// SQLite's `data_version`, which moves only for other connections' commits.
+#[test]
+fn the_writer_tells_its_own_commits_from_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let now = now_unix();
+    let w = keeper_tui::store::WriteStore::open(&path, "keeper-tui").unwrap();
+    assert!(!w.others_wrote(), "nothing since the writer opened");
+    w.write(|tx| {
+        tx.execute(
+            "INSERT INTO events (session_id, kind, target, summary, created_at) VALUES ('k', 'janitor_pass', '', 'x', ?1)",
+            [now],
+        )
+    })
+    .unwrap();
+    assert!(!w.others_wrote(), "a commit of the writer's own");
+    let c = rw(&path);
+    add_note(&c, None, "someone else's", now);
+    assert!(w.others_wrote(), "another connection committed");
+    assert!(!w.others_wrote(), "each is told once");
+    // Both kinds between two asks: the other's is what counts.
+    add_event(&c, "note:move", "", "x", now);
+    w.write(|tx| tx.execute("DELETE FROM events WHERE kind = 'janitor_pass'", []))
+        .unwrap();
+    assert!(w.others_wrote());
+
+    // After the writer's own commits, the tail still shows what they added.
+    let mut view = StoreView::open(&path, 7).unwrap();
+    w.write(|tx| {
+        tx.execute(
+            "INSERT INTO notes (thread_id, content, kind, created_at) VALUES (NULL, 'n', 'move', ?1)",
+            [now],
+        )?;
+        tx.execute(
+            "INSERT INTO events (session_id, kind, target, summary, created_at) VALUES ('k', 'note:move', '', 'x', ?1)",
+            [now],
+        )
+    })
+    .unwrap();
+    view.refresh_after_own_writes(now).unwrap();
+    assert_eq!(sizeless(view.figures(now)), cold(&path, 7, now));
+}

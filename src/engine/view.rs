@@ -270,8 +270,22 @@ fn coalesce(
 fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
     match work {
         Work::Changed { full } => {
-            h.unverified |= !full;
-            let took = refresh(h, full, ctx);
+            let how = if full {
+                Reread::All
+            } else if ctx
+                .holders
+                .writer
+                .as_ref()
+                .is_some_and(|w| !w.others_wrote())
+            {
+                // Our own commits (the lease's renewal above all) delete
+                // nothing: no full count needed to trust the tail.
+                Reread::OwnWrites
+            } else {
+                h.unverified = true;
+                Reread::Tail
+            };
+            let took = refresh(h, how, ctx);
             match &h.error {
                 Some(e) => Err(EngineError::Refused(format!("refresh failed: {e}"))),
                 None => Ok(Outcome::Refreshed { took_us: took }),
@@ -287,7 +301,7 @@ fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
                             false,
                             "rows were deleted from the middle of the store: counted again",
                         );
-                        refresh(h, false, ctx);
+                        refresh(h, Reread::Tail, ctx);
                     }
                     Ok(false) => {}
                     Err(e) => tracing::warn!("checking the counts failed: {e}"),
@@ -359,7 +373,19 @@ fn unreadable() -> EngineError {
 
 /// Re-read the store (or reopen it if it had gone) and send the news.
 /// Returns how long it took, in µs.
-fn refresh(h: &mut Held, full: bool, ctx: &ViewCtx) -> u64 {
+/// How much of the store a change makes the view read again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reread {
+    /// Everything, from scratch.
+    All,
+    /// The rows added since the last look, and counts that may have moved.
+    Tail,
+    /// The rows added by commits that were all this engine's own.
+    OwnWrites,
+}
+
+fn refresh(h: &mut Held, how: Reread, ctx: &ViewCtx) -> u64 {
+    let full = how == Reread::All;
     let started = Instant::now();
     let now = now_unix();
     // Another file at the path: every connection of ours to the old one
@@ -373,6 +399,7 @@ fn refresh(h: &mut Held, full: bool, ctx: &ViewCtx) -> u64 {
     let reopened = h.view.is_none();
     let result = match h.view.as_mut() {
         Some(v) if full => v.rebuild(now),
+        Some(v) if how == Reread::OwnWrites => v.refresh_after_own_writes(now),
         Some(v) => v.refresh(now),
         None => StoreView::open(&ctx.db, ctx.window_days).map(|v| {
             h.view = Some(v);

@@ -332,7 +332,7 @@ impl StoreView {
             }
             Some(_) => {}
         }
-        self.refresh_inner(now)
+        self.refresh_inner(now, true)
             .map_err(|e| Error::from_sqlite(&path, e))
     }
 
@@ -375,11 +375,22 @@ impl StoreView {
         Ok(stats)
     }
 
-    fn refresh_inner(&mut self, now: i64) -> rusqlite::Result<RefreshStats> {
+    /// [`StoreView::refresh`] after commits that were all keeper-tui's own:
+    /// they add rows and never delete any, so there is nothing to recount.
+    pub fn refresh_after_own_writes(&mut self, now: i64) -> Result<RefreshStats> {
+        if super::file_id(&self.read.path) != self.identity {
+            return self.refresh(now);
+        }
+        self.refresh_inner(now, false)
+            .map_err(|e| Error::from_sqlite(&self.read.path, e))
+    }
+
+    fn refresh_inner(&mut self, now: i64, others_wrote: bool) -> rusqlite::Result<RefreshStats> {
         let conn = &self.read.conn;
-        let may_recount = self
-            .recounted_at
-            .is_none_or(|t| t.elapsed() >= RECOUNT_EVERY);
+        let may_recount = others_wrote
+            && self
+                .recounted_at
+                .is_none_or(|t| t.elapsed() >= RECOUNT_EVERY);
         conn.execute_batch("BEGIN")?;
         let result = Self::refresh_locked(
             conn,

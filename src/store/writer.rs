@@ -51,6 +51,9 @@ struct Writer {
     /// The file `conn` has open.
     id: FileId,
     layout: Layout,
+    /// `PRAGMA data_version` when last asked: it moves only for commits of
+    /// other connections, which tells the view a change was not all ours.
+    seen_version: Option<i64>,
 }
 
 /// Open `path` for writing, creating a core store when `create` and it is
@@ -150,6 +153,9 @@ impl WriteStore {
             }
         };
         let (conn, layout) = connect(path, !exists)?;
+        // Opened before the view reads the store: any commit the view
+        // might not have seen moves the version past this one.
+        let seen_version = data_version(&conn);
         Ok(WriteStore {
             path: path.into(),
             conn: Mutex::new(Writer {
@@ -157,6 +163,7 @@ impl WriteStore {
                 id: file_id(path),
                 conn: Some(conn),
                 layout,
+                seen_version,
             }),
             session_id: session_id.into(),
         })
@@ -190,8 +197,21 @@ impl WriteStore {
         w.conn = Some(conn);
         w.id = file_id(&self.path);
         w.layout = layout;
+        w.seen_version = None;
         tracing::warn!("{}: opened the new file for writing", self.path.display());
         Ok(())
+    }
+
+    /// Whether a connection other than this writer committed since the
+    /// last ask. Anything unsure (the writer busy or closed, a failed
+    /// read, the first ask) answers yes.
+    pub fn others_wrote(&self) -> bool {
+        let Ok(mut w) = self.conn.try_lock() else {
+            return true;
+        };
+        let now = w.conn.as_ref().and_then(data_version);
+        let before = std::mem::replace(&mut w.seen_version, now);
+        now.is_none() || before != now
     }
 
     /// Close the connection if its file is no longer at the path. The
@@ -293,4 +313,8 @@ impl WriteStore {
         settle(conn);
         Ok(out)
     }
+}
+
+fn data_version(conn: &Connection) -> Option<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
 }
