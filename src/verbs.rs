@@ -197,13 +197,14 @@ fn demo_guard(a: &crate::cli::DemoGuardArgs) -> Result<ExitCode> {
 
 /// A pass that would change more than its limit, and did nothing.
 pub(crate) fn past_the_limit(id: LoopId, held: crate::loops::Held) -> Error {
-    // Counts here are above a limit, never one: plain plurals.
     let (verb, _) = id.changes();
-    let (what, key) = match id {
-        LoopId::Janitor => ("threads", "[janitor].max_close_per_pass"),
-        LoopId::Reaper => ("sessions", "[reaper].max_reap_per_pass"),
-        LoopId::Watchdog => ("processes", "the limit"),
+    let (one, many, key) = match id {
+        LoopId::Janitor => ("thread", "threads", "[janitor].max_close_per_pass"),
+        LoopId::Reaper => ("session", "sessions", "[reaper].max_reap_per_pass"),
+        LoopId::Watchdog => ("process", "processes", "the limit"),
     };
+    // One is above a limit of 0.
+    let what = if held.would == 1 { one } else { many };
     Error::Refused(format!(
         "{id}: would {verb} {} {what}, more than {key} ({}); nothing was changed. See them with `keeper-tui pass {id} --dry-run`, then run `keeper-tui pass {id} --yes`",
         held.would, held.limit

@@ -128,6 +128,24 @@ fn a_pass_past_the_limit_needs_yes() {
     let o = run(home.path(), &path, &["pass", "janitor", "--yes"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "janitor: closed=250");
+
+    // A limit of 0: one is already past it, and said as one.
+    let c = rw(&path);
+    add_thread(&c, "T0250", "active", now - 3 * DAY);
+    drop(c);
+    let cfg = home.path().join("zero.toml");
+    std::fs::write(&cfg, "[janitor]\nmax_close_per_pass = 0\n").unwrap();
+    let o = run(
+        home.path(),
+        &path,
+        &["--config", cfg.to_str().unwrap(), "pass", "janitor"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("would close 1 thread, more than [janitor].max_close_per_pass (0)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A janitor pass can be taken back: `undo` lists it, `undo N` reopens what
