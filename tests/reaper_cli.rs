@@ -562,3 +562,46 @@ fn scheduled_reaps_leave_busy_task_and_claimed_sessions_alone() {
         strings(&["msg-warm-idle-1", "msg-warm-idle-2", "msg-warm-idle-3"])
     );
 }
+
+/// With the default `idle_secs` (600) and a pass every second: an unclaimed
+/// session whose pane prints every second lives through ten minutes of
+/// scheduled reaps, while an idle one started beside it goes once it has
+/// been idle for ten minutes — the proof that the passes ran all along.
+#[test]
+fn ten_minutes_of_scheduled_reaps_spare_a_busy_session() {
+    let t = Tmux::start("work");
+    t.new_session_running(
+        "msg-warm-busy",
+        "while true; do echo working; sleep 1; done",
+    );
+    t.new_session("msg-warm-idle");
+    let started = std::time::Instant::now();
+    let w = world(&t.sock, "");
+    let cfg = std::fs::read_to_string(&w.config)
+        .unwrap()
+        .replace("grace_secs = 0\nidle_secs = 0\n", "interval_secs = 1\n");
+    assert!(!cfg.contains("idle_secs"), "{cfg}");
+    std::fs::write(&w.config, format!("{cfg}\n[janitor]\ninterval_secs = 0\n")).unwrap();
+    let _engine = Engine::start(&w);
+    let limit = std::time::Duration::from_secs(600 + 60);
+    while t.has("msg-warm-idle") {
+        assert!(
+            t.has("msg-warm-busy"),
+            "the busy session was reaped after {:?}",
+            started.elapsed()
+        );
+        assert!(
+            started.elapsed() < limit,
+            "the idle session was never reaped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // tmux keeps activity in whole seconds.
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_secs(599),
+        "reaped after {took:?}, before idle_secs"
+    );
+    assert!(t.has("msg-warm-busy"));
+    assert_eq!(reaped_targets(&w.db), strings(&["msg-warm-idle"]));
+}

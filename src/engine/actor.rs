@@ -3,6 +3,9 @@
 //! each command on the blocking pool. Async code here only moves values
 //! and timers; every store read, tmux call and signal is in a job.
 
+mod shared;
+use self::shared::{JobDone, PassDone, Shared};
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,9 +18,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::hub::{Event, Events};
-use super::jobs::{ReadPool, guarded};
+use super::jobs::ReadPool;
 use super::{EngineError, LoopStatus, Outcome, PassOutcome, Reply};
-use crate::loops::{Allowed, Loop, LoopCommand, LoopId, PassCtx, PassMode, PassResult};
+use crate::loops::{Allowed, Loop, LoopCommand, LoopId, PassMode, PassResult};
 use crate::store::{WriteStore, now_unix};
 
 /// What an actor can be asked.
@@ -69,154 +72,6 @@ pub(crate) fn initial_status(lp: &dyn Loop, scheduled: bool) -> LoopStatus {
         last: None,
         passes: 0,
         failures: 0,
-    }
-}
-
-/// What the actor's jobs share: the loop, its context, its connections.
-struct Shared {
-    lp: Arc<dyn Loop>,
-    ctx: LoopCtx,
-    pool: Arc<ReadPool>,
-}
-
-/// A finished pass, with the waiters it answers.
-struct PassDone {
-    mode: PassMode,
-    started_at: i64,
-    result: Result<PassResult, EngineError>,
-    waiters: Vec<oneshot::Sender<Reply>>,
-}
-
-enum JobDone {
-    /// A watched file changed: the loop's answer to "when do you look?".
-    Look(Option<Duration>),
-    Answered,
-}
-
-impl Shared {
-    fn id(&self) -> LoopId {
-        self.lp.id()
-    }
-
-    /// Run `f` with a pass context on a pooled read connection.
-    fn with_ctx<T>(
-        &self,
-        what: &str,
-        mode: PassMode,
-        first: bool,
-        allowed: Allowed,
-        f: impl FnOnce(&PassCtx<'_>) -> crate::error::Result<T>,
-    ) -> Result<T, EngineError> {
-        let Some(store) = self.ctx.writer.as_deref() else {
-            return Err(EngineError::ReadOnly(what.to_string()));
-        };
-        guarded(what, || {
-            self.pool
-                .with(|read| {
-                    f(&PassCtx {
-                        read: &read.conn,
-                        store,
-                        mode,
-                        now: now_unix(),
-                        first,
-                        stopping: &self.ctx.stopping,
-                        allowed,
-                    })
-                })
-                .and_then(|r| r)
-                .map_err(|e| EngineError::from_error(what, e))
-        })
-    }
-
-    fn pass(
-        &self,
-        mode: PassMode,
-        first: bool,
-        allowed: Allowed,
-    ) -> Result<PassResult, EngineError> {
-        let what = format!("{} pass", self.id());
-        let started = now_unix();
-        let result = self.with_ctx(&what, mode, first, allowed, |ctx| self.lp.pass(ctx));
-        if let Some(store) = self.ctx.writer.as_deref() {
-            match &result {
-                Err(EngineError::ShuttingDown(_)) => {}
-                r => crate::actions::record_history(
-                    store,
-                    self.lp.as_ref(),
-                    mode,
-                    started,
-                    r.as_ref().map_err(ToString::to_string),
-                ),
-            }
-        }
-        self.observe();
-        result
-    }
-
-    fn dry_run(&self) -> Reply {
-        let id = self.id();
-        let what = format!("{id} dry-run");
-        guarded(&what, || {
-            self.pool
-                .with(|read| self.lp.dry_run(&read.conn, &read.path, now_unix()))
-                .and_then(|r| r)
-                .map(|result| Outcome::DryRun { id, result })
-                .map_err(|e| EngineError::from_error(&what, e))
-        })
-    }
-
-    fn command(&self, cmd: LoopCommand) -> Reply {
-        let what = format!("{} {cmd:?}", self.id());
-        // A command names its items, each confirmed by the operator.
-        let answer = self.with_ctx(&what, PassMode::Forced, false, Allowed::Any, |ctx| {
-            self.lp.command(cmd, ctx)
-        });
-        self.ctx.events.send(Event::Wrote);
-        self.observe();
-        answer.map(Outcome::Loop)
-    }
-
-    fn observe(&self) {
-        let seen = guarded("a look", || {
-            self.pool
-                .with(|read| self.lp.observe(&read.conn, now_unix()))
-                .map_err(|e| EngineError::from_error("a look", e))
-        });
-        match seen {
-            Ok(Some(o)) => self.ctx.events.send(Event::Observed(o)),
-            Ok(None) => {}
-            Err(e) => self.trouble(&e),
-        }
-    }
-
-    fn look(&self) -> Option<Duration> {
-        let change = guarded("a look", || {
-            self.pool
-                .with(|read| self.lp.on_change(&read.conn, now_unix()))
-                .map_err(|e| EngineError::from_error("a look", e))
-        });
-        match change {
-            Ok(c) => {
-                if let Some(o) = c.seen {
-                    self.ctx.events.send(Event::Observed(o));
-                }
-                c.look_in
-            }
-            Err(e) => {
-                self.trouble(&e);
-                None
-            }
-        }
-    }
-
-    /// A look that failed: a bug goes to the Log; an unreadable store is
-    /// already said there by the view.
-    fn trouble(&self, e: &EngineError) {
-        if matches!(e, EngineError::Panicked { .. }) {
-            self.ctx.events.notice(true, format!("{}: {e}", self.id()));
-        } else {
-            tracing::debug!("{}: {e}", self.id());
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! of news. Nothing here blocks: store work runs in the view actor and the
 //! loop actors, a reopen on the blocking pool.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,16 +16,15 @@ use tokio::task::JoinSet;
 use super::actor::{self, LoopCtx, LoopMsg};
 use super::jobs::guarded;
 use super::view::{self, ViewMsg};
-use super::{
-    Command, Engine, EngineError, LoopStatus, Notice, Outcome, RefreshInfo, Reply, Request,
-    Snapshot,
-};
-use crate::loops::reaper::Survey;
-use crate::loops::watchdog::BridgeRow;
+use super::{Command, Engine, EngineError, LoopStatus, Outcome, RefreshInfo, Reply, Request};
 use crate::loops::{Allowed, LoopId, Observation};
 use crate::store::now_unix;
 use crate::store::snapshot::StoreFigures;
 use crate::store::threads::{ThreadFilter, ThreadRow};
+
+mod state;
+
+use self::state::{Moved, State};
 
 const NOTICES_KEPT: usize = 200;
 
@@ -92,187 +91,6 @@ impl Events {
             self.notice(error, text.lines().next().unwrap_or_default().to_string());
         }
         let _ = to.send(answer);
-    }
-}
-
-struct State {
-    generation: u64,
-    loops: Vec<LoopStatus>,
-    notices: VecDeque<Notice>,
-    /// The Log as last published; rebuilt only when a notice arrives.
-    published_notices: Arc<Vec<Notice>>,
-    store: Option<Arc<StoreFigures>>,
-    store_error: Option<String>,
-    last_refresh: Option<RefreshInfo>,
-    threads: Arc<Vec<ThreadRow>>,
-    thread_filter: ThreadFilter,
-    sessions: Option<Survey>,
-    bridges: Vec<BridgeRow>,
-    role: Option<super::lease::Role>,
-}
-
-impl State {
-    fn new(loops: Vec<LoopStatus>, figures: StoreFigures, threads: Vec<ThreadRow>) -> Self {
-        State {
-            generation: 0,
-            loops,
-            notices: VecDeque::new(),
-            published_notices: Arc::default(),
-            store: Some(Arc::new(figures)),
-            store_error: None,
-            last_refresh: None,
-            threads: Arc::new(threads),
-            thread_filter: ThreadFilter::default(),
-            sessions: None,
-            bridges: Vec::new(),
-            role: None,
-        }
-    }
-
-    /// Take in one event; what it moved on screen.
-    fn apply(&mut self, ev: Event, view_changed: &Notify) -> Moved {
-        match ev {
-            Event::Notice { error, text } => {
-                if self.notices.len() == NOTICES_KEPT {
-                    self.notices.pop_front();
-                }
-                self.notices.push_back(Notice {
-                    at: now_unix(),
-                    error,
-                    text,
-                });
-                self.published_notices = Arc::new(self.notices.iter().cloned().collect());
-                Moved::News
-            }
-            Event::Loop(status) => {
-                if let Some(l) = self.loops.iter_mut().find(|l| l.id == status.id) {
-                    let moved = status_moved(l, &status);
-                    *l = status;
-                    moved
-                } else {
-                    self.loops.push(status);
-                    Moved::News
-                }
-            }
-            Event::Observed(Observation::Sessions(s)) => {
-                self.sessions = Some(s);
-                Moved::News
-            }
-            Event::Observed(Observation::Bridges(rows)) => {
-                self.bridges = rows;
-                Moved::News
-            }
-            Event::Observed(Observation::Heartbeats(mut rows)) => {
-                // A heartbeat look asks neither for the current version nor
-                // for the heal state.
-                for r in &mut rows {
-                    if let Some(old) = self.bridges.iter().find(|b| b.health.name == r.health.name)
-                    {
-                        r.health.stamp.clone_from(&old.health.stamp);
-                        r.health.current.clone_from(&old.health.current);
-                        r.health.mismatch = old.health.mismatch;
-                        r.state.clone_from(&old.state);
-                    }
-                }
-                let moved = heartbeats_moved(&self.bridges, &rows);
-                self.bridges = rows;
-                moved
-            }
-            Event::Store(news) => {
-                if let Some(f) = news.figures {
-                    self.store = Some(Arc::new(f));
-                }
-                if let Some((filter, rows)) = news.threads {
-                    self.thread_filter = filter;
-                    self.threads = Arc::new(rows);
-                }
-                if let Some(r) = news.refreshed {
-                    self.last_refresh = Some(r);
-                }
-                match news.readable {
-                    Some(Readable::Yes) => self.store_error = None,
-                    Some(Readable::No(e)) => self.store_error = Some(e),
-                    None => {}
-                }
-                Moved::News
-            }
-            Event::Wrote => {
-                view_changed.notify_one();
-                Moved::Nothing
-            }
-            Event::Lease(role) => {
-                self.role = Some(role);
-                Moved::News
-            }
-        }
-    }
-
-    fn snapshot(&mut self, db_path: &str, read_only: bool) -> Snapshot {
-        self.generation += 1;
-        Snapshot {
-            generation: self.generation,
-            db_path: db_path.to_string(),
-            read_only,
-            store: if self.store_error.is_some() {
-                None
-            } else {
-                self.store.clone()
-            },
-            store_error: self.store_error.clone(),
-            last_refresh: self.last_refresh.clone(),
-            loops: self.loops.clone(),
-            notices: Arc::clone(&self.published_notices),
-            threads: Arc::clone(&self.threads),
-            thread_filter: self.thread_filter.clone(),
-            sessions: self.sessions.clone(),
-            bridges: self.bridges.clone(),
-            timing_only: false,
-            role: self.role.clone(),
-        }
-    }
-}
-
-/// What an event moved on screen. Heartbeats and next looks move times
-/// only; the screen redraws its ages each second anyway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Moved {
-    Nothing,
-    Timing,
-    News,
-}
-
-/// A loop's new status against the old: a moved next look alone is time.
-fn status_moved(old: &LoopStatus, new: &LoopStatus) -> Moved {
-    let with_new_due = LoopStatus {
-        next_due: new.next_due,
-        ..old.clone()
-    };
-    if old == new {
-        Moved::Nothing
-    } else if with_new_due == *new {
-        Moved::Timing
-    } else {
-        Moved::News
-    }
-}
-
-/// New heartbeat rows against the old: the same but for when each beat
-/// was seen is only time moving.
-fn heartbeats_moved(old: &[BridgeRow], new: &[BridgeRow]) -> Moved {
-    if old == new {
-        return Moved::Nothing;
-    }
-    let same_but_times = old.len() == new.len()
-        && old.iter().zip(new).all(|(o, n)| {
-            let mut n = n.clone();
-            n.health.heartbeat_at = o.health.heartbeat_at;
-            n.health.heartbeat_age = o.health.heartbeat_age;
-            *o == n
-        });
-    if same_but_times {
-        Moved::Timing
-    } else {
-        Moved::News
     }
 }
 
@@ -637,61 +455,4 @@ fn store_job(
         }
         events.reply(reply, answer);
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::loops::watchdog::Health;
-    use crate::store::keeper::HealState;
-    use crate::sys::process::Liveness;
-
-    fn row(beat: i64, stale: bool) -> BridgeRow {
-        BridgeRow {
-            health: Health {
-                name: "bridge".into(),
-                liveness: Liveness::Dead,
-                heartbeat_age: Some(0),
-                heartbeat_at: Some(beat),
-                stale,
-                proven: true,
-                stamp: None,
-                current: None,
-                mismatch: false,
-                beat_ahead: None,
-            },
-            state: HealState::default(),
-            breaker_limit: 3,
-        }
-    }
-
-    #[test]
-    fn a_newer_beat_is_timing_and_a_change_of_health_is_news() {
-        let old = vec![row(100, false)];
-        assert_eq!(heartbeats_moved(&old, &old.clone()), Moved::Nothing);
-        assert_eq!(heartbeats_moved(&old, &[row(101, false)]), Moved::Timing);
-        assert_eq!(heartbeats_moved(&old, &[row(101, true)]), Moved::News);
-        assert_eq!(heartbeats_moved(&old, &[]), Moved::News);
-    }
-
-    #[test]
-    fn a_moved_next_look_is_timing_and_a_pass_is_news() {
-        let status = LoopStatus {
-            id: LoopId::Watchdog,
-            interval_secs: None,
-            running: false,
-            next_due: Some(100),
-            last: None,
-            passes: 1,
-            failures: 0,
-        };
-        assert_eq!(status_moved(&status, &status.clone()), Moved::Nothing);
-        let later = LoopStatus {
-            next_due: Some(101),
-            ..status.clone()
-        };
-        assert_eq!(status_moved(&status, &later), Moved::Timing);
-        let ran = LoopStatus { passes: 2, ..later };
-        assert_eq!(status_moved(&status, &ran), Moved::News);
-    }
 }
