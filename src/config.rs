@@ -6,6 +6,7 @@
 //! with its line, column, key, value and what would be right.
 //! `keeper-tui config` prints every key with its default and meaning.
 
+mod hooks;
 mod problem;
 mod raw;
 mod validate;
@@ -148,6 +149,74 @@ impl Default for WatchdogConfig {
     }
 }
 
+/// threadkeeper's `tasks`: the reconciler and cancel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TasksConfig {
+    /// Seconds between reconciler passes; 0 turns scheduled passes off.
+    pub reconcile_secs: u64,
+    /// Running tasks looked at per pass, newest first.
+    pub max_per_pass: usize,
+    /// How long a cancelled task has after SIGTERM before SIGKILL.
+    pub cancel_grace_secs: u64,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        TasksConfig {
+            reconcile_secs: 10,
+            max_per_pass: 200,
+            cancel_grace_secs: 10,
+        }
+    }
+}
+
+/// Which endings a hook is told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookEvent {
+    TaskEnded,
+    TaskCancelled,
+}
+
+impl HookEvent {
+    pub const ALL: &'static [HookEvent] = &[HookEvent::TaskEnded, HookEvent::TaskCancelled];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HookEvent::TaskEnded => "task_ended",
+            HookEvent::TaskCancelled => "task_cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|e| e.name() == s)
+    }
+}
+
+/// One completion hook (`[[hook]]`): where a task's ending is POSTed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookConfig {
+    /// Also the hook's key in `keeper_hook_deliveries`: no two hooks share one.
+    pub url: String,
+    /// The environment variable holding the HMAC secret; the file holds no secret.
+    pub secret_env: Option<String>,
+    pub on: Vec<HookEvent>,
+    /// Only tasks of this role (0.21's column, else inferred from the prompt).
+    pub role: Option<String>,
+    /// Only tasks whose prompt contains this.
+    pub prompt_contains: Option<String>,
+    /// Loopback, private and link-local addresses are refused unless this is set.
+    pub allow_private: bool,
+    pub max_attempts: u32,
+    pub timeout_secs: u64,
+}
+
+impl HookConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// Store path from the file; `--db` and `THREADKEEPER_DB` win over it.
@@ -160,6 +229,8 @@ pub struct Config {
     pub janitor: JanitorConfig,
     pub reaper: ReaperConfig,
     pub watchdog: WatchdogConfig,
+    pub tasks: TasksConfig,
+    pub hooks: Vec<HookConfig>,
 }
 
 impl Default for Config {
@@ -174,6 +245,8 @@ impl Default for Config {
             janitor: JanitorConfig::default(),
             reaper: ReaperConfig::default(),
             watchdog: WatchdogConfig::default(),
+            tasks: TasksConfig::default(),
+            hooks: Vec::new(),
         }
     }
 }

@@ -97,6 +97,7 @@ impl Command {
             Command::Loop(LoopCommand::ResetCircuit(name)) => {
                 format!("reset the circuit breaker of {name}")
             }
+            Command::Loop(LoopCommand::Cancel(id)) => format!("cancel task {id}"),
             Command::Refresh => "refresh".into(),
             Command::SetThreadFilter(_) => "filter threads".into(),
             Command::ThreadDetail(id) => format!("show thread {id}"),
@@ -406,6 +407,16 @@ impl Engine {
         if !settings.config.watchdog.processes.is_empty() {
             loops.push(Arc::new(crate::loops::watchdog::Watchdog::new(
                 settings.config.watchdog.clone(),
+            )));
+        }
+        loops.push(Arc::new(crate::loops::reconciler::Reconciler::new(
+            settings.config.tasks.clone(),
+            settings.config.hooks.clone(),
+        )));
+        if !settings.config.hooks.is_empty() {
+            loops.push(Arc::new(crate::loops::hooks::HookSender::new(
+                settings.config.hooks.clone(),
+                &settings.db_path,
             )));
         }
         Self::with_loops(settings, loops)

@@ -33,6 +33,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod hooks;
 pub mod logging;
 pub mod loops;
 pub mod report;

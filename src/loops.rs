@@ -4,8 +4,10 @@
 //! that re-checks whatever must still hold. The engine's loop actors, the
 //! `pass` CLI verb and the tests all drive the same `pass`.
 
+pub mod hooks;
 pub mod janitor;
 pub mod reaper;
+pub mod reconciler;
 pub mod watchdog;
 
 use std::fmt;
@@ -26,6 +28,8 @@ pub enum LoopId {
     Janitor,
     Reaper,
     Watchdog,
+    Reconciler,
+    Hooks,
 }
 
 impl LoopId {
@@ -36,16 +40,26 @@ impl LoopId {
             LoopId::Janitor => ("close", "thread(s)"),
             LoopId::Reaper => ("reap", "session(s)"),
             LoopId::Watchdog => ("heal", "process(es)"),
+            LoopId::Reconciler => ("end", "task(s)"),
+            LoopId::Hooks => ("deliver", "hook(s)"),
         }
     }
 
-    pub const ALL: &'static [LoopId] = &[LoopId::Janitor, LoopId::Reaper, LoopId::Watchdog];
+    pub const ALL: &'static [LoopId] = &[
+        LoopId::Janitor,
+        LoopId::Reaper,
+        LoopId::Watchdog,
+        LoopId::Reconciler,
+        LoopId::Hooks,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             LoopId::Janitor => "janitor",
             LoopId::Reaper => "reaper",
             LoopId::Watchdog => "watchdog",
+            LoopId::Reconciler => "reconciler",
+            LoopId::Hooks => "hooks",
         }
     }
 
@@ -55,6 +69,8 @@ impl LoopId {
             LoopId::Janitor => "janitor_pass",
             LoopId::Reaper => "reaper_pass",
             LoopId::Watchdog => "watchdog_pass",
+            LoopId::Reconciler => "reconciler_pass",
+            LoopId::Hooks => "hooks_pass",
         }
     }
 }
@@ -106,14 +122,21 @@ impl PassMode {
 pub enum Touched {
     Thread(String),
     Session(String),
-    Process { name: String, pid: Option<i32> },
+    Process {
+        name: String,
+        pid: Option<i32>,
+    },
+    Task(String),
+    /// A hook delivery, by its row id.
+    Delivery(i64),
 }
 
 impl std::fmt::Display for Touched {
     /// The item's name, as the Log and a confirm list it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Touched::Thread(id) | Touched::Session(id) => f.write_str(id),
+            Touched::Thread(id) | Touched::Session(id) | Touched::Task(id) => f.write_str(id),
+            Touched::Delivery(id) => write!(f, "delivery #{id}"),
             Touched::Process {
                 name,
                 pid: Some(pid),
@@ -253,6 +276,8 @@ pub enum LoopCommand {
     Reap(Vec<reaper::Named>),
     /// Close a supervised process's circuit breaker.
     ResetCircuit(String),
+    /// Cancel a running task: SIGTERM to its group, SIGKILL after the grace.
+    Cancel(String),
 }
 
 impl LoopCommand {
@@ -261,6 +286,7 @@ impl LoopCommand {
         match self {
             LoopCommand::Reap(_) => LoopId::Reaper,
             LoopCommand::ResetCircuit(_) => LoopId::Watchdog,
+            LoopCommand::Cancel(_) => LoopId::Reconciler,
         }
     }
 }
@@ -270,6 +296,7 @@ impl LoopCommand {
 pub enum LoopReply {
     Reaped(reaper::ReapReport),
     CircuitReset { name: String },
+    Cancelled(reconciler::Cancelled),
 }
 
 impl fmt::Display for LoopReply {
@@ -279,6 +306,7 @@ impl fmt::Display for LoopReply {
             LoopReply::CircuitReset { name } => {
                 write!(f, "{name}: heal state reset, circuit closed")
             }
+            LoopReply::Cancelled(c) => write!(f, "{c}"),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! writes go through one connection in short `BEGIN IMMEDIATE` transactions.
 
 pub mod events;
+pub mod hooks;
 pub mod keeper;
 pub mod schema;
 pub mod seed;

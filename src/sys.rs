@@ -4,4 +4,5 @@
 pub mod command;
 pub mod files;
 pub mod process;
+pub mod task;
 pub mod tmux;

@@ -116,7 +116,9 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
             }
             Box::new(Janitor::new(cfg))
         }
-        LoopId::Reaper | LoopId::Watchdog if a.days.is_some() => {
+        LoopId::Reaper | LoopId::Watchdog | LoopId::Reconciler | LoopId::Hooks
+            if a.days.is_some() =>
+        {
             return Err(Error::Usage(format!(
                 "--days belongs to the janitor, not the {}",
                 a.loop_id
@@ -125,6 +127,14 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
         LoopId::Reaper => Box::new(Reaper::new(settings.config.reaper.clone())),
         LoopId::Watchdog => Box::new(crate::loops::watchdog::Watchdog::new(
             settings.config.watchdog.clone(),
+        )),
+        LoopId::Reconciler => Box::new(crate::loops::reconciler::Reconciler::new(
+            settings.config.tasks.clone(),
+            settings.config.hooks.clone(),
+        )),
+        LoopId::Hooks => Box::new(crate::loops::hooks::HookSender::new(
+            settings.config.hooks.clone(),
+            &settings.db_path,
         )),
     };
     let now = now_unix();
@@ -202,6 +212,8 @@ pub(crate) fn past_the_limit(id: LoopId, held: crate::loops::Held) -> Error {
         LoopId::Janitor => ("thread", "threads", "[janitor].max_close_per_pass"),
         LoopId::Reaper => ("session", "sessions", "[reaper].max_reap_per_pass"),
         LoopId::Watchdog => ("process", "processes", "the limit"),
+        LoopId::Reconciler => ("task", "tasks", "the limit"),
+        LoopId::Hooks => ("hook", "hooks", "the limit"),
     };
     // One is above a limit of 0.
     let what = if held.would == 1 { one } else { many };

@@ -88,6 +88,36 @@ fn every_key_is_read() {
                 quiet_secs: 120,
             }],
         },
+        tasks: keeper_tui::config::TasksConfig {
+            reconcile_secs: 5,
+            max_per_pass: 50,
+            cancel_grace_secs: 3,
+        },
+        hooks: vec![
+            keeper_tui::config::HookConfig {
+                url: "https://hooks.example.com/keeper".into(),
+                secret_env: Some("KEEPER_HOOK_SECRET".into()),
+                on: vec![keeper_tui::config::HookEvent::TaskCancelled],
+                role: Some("curator".into()),
+                prompt_contains: Some("nightly".into()),
+                allow_private: true,
+                max_attempts: 3,
+                timeout_secs: 5,
+            },
+            keeper_tui::config::HookConfig {
+                url: "http://10.0.0.7:8080/done".into(),
+                secret_env: None,
+                on: vec![
+                    keeper_tui::config::HookEvent::TaskEnded,
+                    keeper_tui::config::HookEvent::TaskCancelled,
+                ],
+                role: None,
+                prompt_contains: None,
+                allow_private: false,
+                max_attempts: 6,
+                timeout_secs: 10,
+            },
+        ],
     };
     assert_eq!(parse("valid.toml").unwrap(), want);
 }
@@ -157,6 +187,40 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
             "empty_marker.toml",
             &["line 2, column 25:", "reaper.markers", "\"\"", "non-empty"],
         ),
+        (
+            "hook_no_scheme.toml",
+            &[
+                "line 2, column 7:",
+                "hook[1].url",
+                "\"hooks.example.com/keeper\"",
+                "http:// or https://",
+            ],
+        ),
+        (
+            "hook_bad_event.toml",
+            &[
+                "line 3, column 6:",
+                "hook[1].on",
+                "task_ended, task_cancelled",
+                "not \"task_done\"",
+            ],
+        ),
+        (
+            "hook_duplicate_url.toml",
+            &["line 5, column 7:", "hook[2].url", "hook[1] has it"],
+        ),
+        (
+            "hook_secret_in_file.toml",
+            &[
+                "line 3, column 14:",
+                "hook[1].secret_env",
+                "environment variable",
+            ],
+        ),
+        (
+            "hook_missing_url.toml",
+            &["line 1, column 1:", "hook[1] needs url"],
+        ),
     ];
     for (name, needles) in cases {
         let msg = parse(name).unwrap_err().to_string();
@@ -210,7 +274,7 @@ fn an_unknown_section_lists_the_sections() {
     assert_eq!(
         message("unknown_section.toml"),
         "line 4, column 2: unknown section or key \"jantor\" (valid sections: [store], \
-         [engine], [janitor], [reaper], [watchdog]; `keeper-tui config` prints every key)"
+         [engine], [janitor], [reaper], [watchdog], [tasks], [[hook]]; `keeper-tui config` prints every key)"
     );
 }
 

@@ -108,7 +108,14 @@ impl Problem {
                 );
             }
             Kind::Unknown { valid } if path.len() == 1 => {
-                let sections: Vec<String> = valid.iter().map(|s| format!("[{s}]")).collect();
+                // `hook` is a list of tables.
+                let sections: Vec<String> = valid
+                    .iter()
+                    .map(|s| match s.as_ref() {
+                        "hook" => "[[hook]]".to_string(),
+                        s => format!("[{s}]"),
+                    })
+                    .collect();
                 let _ = write!(
                     out,
                     "unknown section or key {:?} (valid sections: {}; `keeper-tui config` prints every key)",

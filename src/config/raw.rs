@@ -18,6 +18,44 @@ pub(super) struct RawConfig {
     pub janitor: RawJanitor,
     pub reaper: RawReaper,
     pub watchdog: RawWatchdog,
+    pub tasks: RawTasks,
+    #[serde(deserialize_with = "hooks")]
+    pub hook: Vec<Spanned<RawHook>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a section, written as [tasks] with its keys on the lines below"
+)]
+pub(super) struct RawTasks {
+    #[serde(deserialize_with = "interval_secs")]
+    pub reconcile_secs: Option<u64>,
+    #[serde(deserialize_with = "tasks_per_pass")]
+    pub max_per_pass: Option<u64>,
+    #[serde(deserialize_with = "seconds_to_a_day")]
+    pub cancel_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a table, written as [[hook]] with its keys on the lines below"
+)]
+pub(super) struct RawHook {
+    /// Spanned: checked as a URL, and unique across hooks.
+    pub url: Option<Spanned<Text>>,
+    pub secret_env: Option<Spanned<Text>>,
+    pub on: Option<Spanned<Texts>>,
+    pub role: Option<Text>,
+    pub prompt_contains: Option<Text>,
+    pub allow_private: Option<Flag>,
+    #[serde(deserialize_with = "max_attempts")]
+    pub max_attempts: Option<u64>,
+    #[serde(deserialize_with = "hook_timeout_secs")]
+    pub timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +329,36 @@ fn idle_close_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
         }
     }
     d.deserialize_f64(Days).map(Some)
+}
+
+fn tasks_per_pass<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 100_000, "a whole number from 1 to 100000")
+}
+
+fn max_attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 100, "a count of attempts from 1 to 100")
+}
+
+fn hook_timeout_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 300, "a whole number of seconds from 1 to 300")
+}
+
+fn hooks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawHook>>, D::Error> {
+    struct Tables;
+    impl<'de> Visitor<'de> for Tables {
+        type Value = Vec<Spanned<RawHook>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("one or more [[hook]] tables")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut tables = Vec::new();
+            while let Some(t) = seq.next_element()? {
+                tables.push(t);
+            }
+            Ok(tables)
+        }
+    }
+    d.deserialize_seq(Tables)
 }
 
 fn processes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawProcess>>, D::Error> {

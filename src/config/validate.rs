@@ -30,6 +30,8 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, Problem> {
         janitor,
         reaper,
         watchdog,
+        tasks,
+        hook,
     } = raw;
 
     cfg.db = store.db.as_ref().map(path);
@@ -64,6 +66,8 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, Problem> {
 
     cfg.reaper = reaper_config(reaper)?;
     cfg.watchdog = watchdog_config(watchdog)?;
+    cfg.tasks = super::hooks::tasks_config(&tasks);
+    cfg.hooks = super::hooks::hooks_config(hook)?;
     Ok(cfg)
 }
 

@@ -81,6 +81,7 @@ pub const OUTCOME_KINDS: &[&str] = &[
     "session_reaped",
     "heal",
     "circuit_broken",
+    "task_cancelled",
     "hook_delivered",
     "hook_failed",
     "job_done",
