@@ -72,6 +72,12 @@ pub enum Verb {
     /// Supervised processes: health and heal state, or reset a broken circuit
     #[command(subcommand)]
     Watchdog(WatchdogVerb),
+    /// threadkeeper's tasks: running ones first (with their process: live, gone, unknown, visible), then the latest ended
+    Tasks(TasksArgs),
+    /// Cancel a running task: SIGTERM to its process group, SIGKILL after [tasks].cancel_grace_secs; its row is ended with -SIGNAL
+    Cancel(CancelArgs),
+    /// Completion hook deliveries (pending, delivered, failed), or queue one again
+    Hooks(HooksArgs),
     /// Print the default config, every key with its meaning, to stdout: `keeper-tui config > ~/.config/keeper-tui/keeper.toml`
     Config,
     /// A bridge process for demos and tests (writes pid, version, heartbeat)
@@ -94,6 +100,43 @@ pub struct DemoGuardArgs {
     pub dir: std::path::PathBuf,
     #[arg(long)]
     pub socket: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// One JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// How many ended tasks to list after the running ones
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub ended: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The task's id (`keeper-tui tasks` lists them)
+    pub task: String,
+    /// Go ahead; without it, say what would be sent and change nothing
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HooksArgs {
+    /// One JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: Option<HooksVerb>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksVerb {
+    /// Queue a delivered or failed delivery again, from its first attempt (the engine holding the lease sends it)
+    Redeliver {
+        /// The delivery's number (the first column of `keeper-tui hooks`)
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

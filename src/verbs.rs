@@ -2,6 +2,7 @@
 //! whose `Display` is the whole message for stderr.
 
 mod sessions;
+mod tasks;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -60,6 +61,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Touch(a) => sessions::touch_verb(&settings, &a),
         Verb::Release(a) => sessions::release_verb(&settings, &a),
         Verb::Watchdog(v) => watchdog_verb(&settings, &v),
+        Verb::Tasks(a) => tasks::tasks(&settings, &a),
+        Verb::Cancel(a) => tasks::cancel(&settings, &a),
+        Verb::Hooks(a) => tasks::hooks(&settings, &a),
         Verb::Bridge(a) => crate::demo::bridge::run(&a).map(|()| ExitCode::SUCCESS),
         Verb::DemoGuard(a) => demo_guard(&a),
         Verb::Config => print_default_config(),
