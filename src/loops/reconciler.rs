@@ -102,7 +102,7 @@ fn survey(
                 task,
             }),
             TaskProcess::Unknown(why) => {
-                kept.push(format!("{}: kept, liveness unknown ({why})", task.id))
+                kept.push(format!("{}: kept, liveness unknown ({why})", task.id));
             }
         }
     }
