@@ -187,6 +187,26 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
             "empty_marker.toml",
             &["line 2, column 25:", "reaper.markers", "\"\"", "non-empty"],
         ),
+    ];
+    check_mistakes(cases);
+}
+
+fn check_mistakes(cases: &[(&str, &[&str])]) {
+    for (name, needles) in cases {
+        let msg = parse(name).unwrap_err().to_string();
+        assert!(
+            msg.contains(&fixture(name).display().to_string()),
+            "{name}: {msg}"
+        );
+        for n in *needles {
+            assert!(msg.contains(n), "{name}: no {n:?} in: {msg}");
+        }
+    }
+}
+
+#[test]
+fn each_hook_mistake_names_the_key_and_quotes_the_value() {
+    let cases: &[(&str, &[&str])] = &[
         (
             "hook_no_scheme.toml",
             &[
@@ -222,16 +242,7 @@ fn each_mistake_names_the_key_and_quotes_the_value() {
             &["line 1, column 1:", "hook[1] needs url"],
         ),
     ];
-    for (name, needles) in cases {
-        let msg = parse(name).unwrap_err().to_string();
-        assert!(
-            msg.contains(&fixture(name).display().to_string()),
-            "{name}: {msg}"
-        );
-        for n in *needles {
-            assert!(msg.contains(n), "{name}: no {n:?} in: {msg}");
-        }
-    }
+    check_mistakes(cases);
 }
 
 /// The message after `config PATH: `, checked to start that way.
