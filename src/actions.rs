@@ -51,6 +51,26 @@ pub fn undo_pass(store: &WriteStore, pass: i64, now: i64) -> Result<Undone> {
         })
 }
 
+/// Queue hook deliveries `ids` again; refused when none of them could be
+/// (each is still pending, or gone).
+pub fn redeliver(store: &WriteStore, ids: &[i64], now: i64) -> Result<Vec<i64>> {
+    let queued = store.write(|tx| {
+        let mut queued = Vec::new();
+        for &id in ids {
+            if crate::store::hooks::redeliver(tx, id, now)? {
+                queued.push(id);
+            }
+        }
+        Ok(queued)
+    })?;
+    if queued.is_empty() {
+        return Err(Error::Refused(
+            "nothing to redeliver: those deliveries are still pending".into(),
+        ));
+    }
+    Ok(queued)
+}
+
 /// Keep a line of history in `keeper_passes` for a pass that changed
 /// something or failed; quiet passes leave no trace.
 pub fn record_history(

@@ -64,6 +64,10 @@ pub enum Command {
     /// Let loops look again at what they watch (the Sessions panel), without
     /// re-reading the store.
     Observe,
+    /// Let one loop look again (the Tasks panel, while it is on screen).
+    ObserveLoop(LoopId),
+    /// Queue these hook deliveries again, from their first attempt.
+    Redeliver(Vec<i64>),
 }
 
 impl Command {
@@ -76,6 +80,7 @@ impl Command {
                 | Command::ReopenThread { .. }
                 | Command::Undo(_)
                 | Command::Loop(_)
+                | Command::Redeliver(_)
         )
     }
 
@@ -103,6 +108,8 @@ impl Command {
             Command::ThreadDetail(id) => format!("show thread {id}"),
             Command::LoopHistory(kind) => format!("show {kind} history"),
             Command::Observe => "look at the sessions again".into(),
+            Command::ObserveLoop(id) => format!("let the {id} look again"),
+            Command::Redeliver(ids) => format!("redeliver {} hook delivery(ies)", ids.len()),
         }
     }
 }
@@ -132,6 +139,8 @@ pub enum Outcome {
     Detail(String),
     /// Done, nothing to say (a filter applied, a look asked for).
     Done,
+    /// Hook deliveries queued again, by id.
+    Redelivered(Vec<i64>),
 }
 
 impl fmt::Display for Outcome {
@@ -158,6 +167,10 @@ impl fmt::Display for Outcome {
             Outcome::Refreshed { took_us } => write!(f, "refreshed in {} ms", took_us / 1000),
             Outcome::Detail(text) => f.write_str(text),
             Outcome::Done => Ok(()),
+            Outcome::Redelivered(ids) => {
+                let ids: Vec<String> = ids.iter().map(|i| format!("#{i}")).collect();
+                write!(f, "queued again: {}", ids.join(", "))
+            }
         }
     }
 }
@@ -323,6 +336,8 @@ pub struct Snapshot {
     pub sessions: Option<crate::loops::reaper::Survey>,
     /// The watchdog's supervised processes; empty when none are configured.
     pub bridges: Vec<crate::loops::watchdog::BridgeRow>,
+    /// The reconciler's last look at the tasks, for the Tasks panel.
+    pub tasks: Option<Arc<Vec<crate::loops::reconciler::TaskLine>>>,
     /// Only times moved since the last snapshot (a heartbeat seen, a next
     /// look moved): a screen that redraws its ages each second anyway can
     /// wait for that.
@@ -455,6 +470,7 @@ impl Engine {
             thread_filter: ThreadFilter::default(),
             sessions: None,
             bridges: Vec::new(),
+            tasks: None,
             timing_only: false,
             role: None,
         };

@@ -354,7 +354,7 @@ pub trait Loop: Send + Sync + 'static {
 }
 
 /// What a loop makes of a change to one of its watched files.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Change {
     /// How long until a pass is needed (`ZERO`: now); `None`: nothing
     /// before its interval.
@@ -364,7 +364,7 @@ pub struct Change {
 }
 
 /// What a loop's panel shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Observation {
     Sessions(reaper::Survey),
     Bridges(Vec<watchdog::BridgeRow>),
@@ -372,4 +372,6 @@ pub enum Observation {
     /// only: the version columns and the heal state keep what the last
     /// full look saw.
     Heartbeats(Vec<watchdog::BridgeRow>),
+    /// The Tasks panel's rows.
+    Tasks(Vec<reconciler::TaskLine>),
 }

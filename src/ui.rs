@@ -265,11 +265,11 @@ fn draw_panels(
     if matches!(focus, Panel::Stores | Panel::Outcomes) {
         app.side = focus;
     }
-    if matches!(focus, Panel::Threads | Panel::Sessions) {
+    if matches!(focus, Panel::Threads | Panel::Sessions | Panel::Tasks) {
         app.right = focus;
     }
     let (threads_a, sessions_a) = if compact {
-        if app.right == Panel::Sessions {
+        if matches!(app.right, Panel::Sessions | Panel::Tasks) {
             (None, Some(right))
         } else {
             (Some(right), None)
@@ -398,7 +398,26 @@ fn draw_right(
             &mut app.threads,
         );
     }
-    if let Some(a) = sessions_a {
+    if let Some(a) = sessions_a
+        && app.lower == Panel::Tasks
+    {
+        let lines = app.task_lines();
+        let total = snap.tasks.as_ref().map_or(0, |t| t.len());
+        let filter = app.task_filter.clone();
+        let widget = panels::tasks::TasksPanel {
+            rows: snap.tasks.as_ref().map(|_| lines.as_slice()),
+            total,
+            filter: &filter,
+            editing: app.editing_task_filter,
+            now,
+            focused: focus == Panel::Tasks,
+            theme: t,
+            shares: " · 6 Sessions here too",
+        };
+        let mut state = app.tasks;
+        frame.render_stateful_widget(widget, a, &mut state);
+        app.tasks = state;
+    } else if let Some(a) = sessions_a {
         frame.render_stateful_widget(
             SessionsPanel {
                 survey: snap.sessions.as_ref(),
@@ -483,6 +502,9 @@ pub async fn run_loop(
             }
             _ = clock.tick() => {
                 app.tick(Instant::now());
+                if run(app.looks_due(Instant::now())) {
+                    return Ok(());
+                }
                 dirty = true;
             }
             _ = term.recv() => return Ok(()),

@@ -398,11 +398,20 @@ fn route(req: Request, r: &Routes<'_>, jobs: &mut JoinSet<()>) {
                 unanswered(msg, id);
             }
         }
-        Command::ReopenThread { .. } | Command::Undoable | Command::Undo(_) => {
+        Command::ReopenThread { .. }
+        | Command::Undoable
+        | Command::Undo(_)
+        | Command::Redeliver(_) => {
             store_job(command, reply, r, jobs);
         }
         Command::Observe => {
             for tx in r.loops.values() {
+                let _ = tx.send(LoopMsg::Observe);
+            }
+            let _ = reply.send(Ok(Outcome::Done));
+        }
+        Command::ObserveLoop(id) => {
+            if let Some(tx) = r.loops.get(&id) {
                 let _ = tx.send(LoopMsg::Observe);
             }
             let _ = reply.send(Ok(Outcome::Done));
@@ -444,13 +453,19 @@ fn store_job(
                 Command::Undo(pass) => {
                     crate::actions::undo_pass(&w, pass, now_unix()).map(Outcome::Undone)
                 }
+                Command::Redeliver(ids) => {
+                    crate::actions::redeliver(&w, &ids, now_unix()).map(Outcome::Redelivered)
+                }
                 _ => w
                     .with_conn(None, crate::store::undo::undoable)
                     .map(|p| Outcome::Undoable(p.into_iter().next())),
             };
             done.map_err(|e| EngineError::from_error(&what, e))
         });
-        if matches!(answer, Ok(Outcome::Reopened(_) | Outcome::Undone(_))) {
+        if matches!(
+            answer,
+            Ok(Outcome::Reopened(_) | Outcome::Undone(_) | Outcome::Redelivered(_))
+        ) {
             events.send(Event::Wrote);
         }
         events.reply(reply, answer);

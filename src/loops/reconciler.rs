@@ -5,6 +5,7 @@
 //! task it signalled the same way.
 
 mod cancel;
+mod seen;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use self::cancel::{Cancelled, refusal};
+pub use self::seen::{ENDED_SHOWN, Proc, TaskLine};
 use super::{Loop, LoopCommand, LoopId, LoopReply, PassCtx, PassMode, PassResult, Touched};
 use crate::config::{HookConfig, HookEvent, TasksConfig};
 use crate::error::{Error, Result};
@@ -33,6 +35,8 @@ pub struct Reconciler {
     /// Tasks a cancel is signalling: the pass leaves them to it, so a
     /// process that exits on SIGTERM is recorded as cancelled, not ended.
     cancelling: Mutex<HashSet<String>>,
+    /// Kept between looks: CPU use is a difference between two.
+    probe: Mutex<crate::sys::process::Probe>,
 }
 
 impl Reconciler {
@@ -42,6 +46,7 @@ impl Reconciler {
             hooks,
             last_noop_record: AtomicI64::new(0),
             cancelling: Mutex::new(HashSet::new()),
+            probe: Mutex::new(crate::sys::process::Probe::new()),
         }
     }
 }
@@ -219,6 +224,19 @@ impl Loop for Reconciler {
             detail,
             ..PassResult::default()
         })
+    }
+
+    /// The Tasks panel asks while it is on screen: the process table is
+    /// read then, not on every pass.
+    fn observe(&self, read: &Connection, _now: i64) -> Option<super::Observation> {
+        let mut probe = self.probe.lock().unwrap_or_else(PoisonError::into_inner);
+        match seen::look(read, &mut probe) {
+            Ok(rows) => Some(super::Observation::Tasks(rows)),
+            Err(e) => {
+                tracing::warn!("the Tasks panel's look failed: {e}");
+                None
+            }
+        }
     }
 
     fn command(&self, cmd: LoopCommand, ctx: &PassCtx<'_>) -> Result<LoopReply> {

@@ -16,6 +16,7 @@ use crate::loops::{LoopCommand, LoopId};
 use crate::store::threads::ThreadFilter;
 
 mod act;
+mod tasks;
 
 /// Spells the tmux command that reaps a session, for the confirm popup.
 pub type KillCommand = Box<dyn Fn(&crate::sys::tmux::Session) -> String + Send>;
@@ -84,6 +85,7 @@ pub struct App {
     pub log: TableState,
     pub sessions: TableState,
     pub bridges: TableState,
+    pub tasks: TableState,
     pub filter: ThreadFilter,
     pub editing_filter: bool,
     pub popup: Option<Popup>,
@@ -97,6 +99,14 @@ pub struct App {
     pub side: Panel,
     /// Which of Threads and Sessions the compact layout shows.
     pub right: Panel,
+    /// Which of Sessions and Tasks the slot below Threads shows.
+    pub lower: Panel,
+    /// The Tasks panel's filter (id, role, cwd, prompt), kept in the UI.
+    pub task_filter: String,
+    pub editing_task_filter: bool,
+    /// The task the cursor is on, kept across refreshes by its id.
+    task_cursor: Option<String>,
+    last_task_look: Option<Instant>,
     /// The newest engine notice already shown, so each new one (a scheduled
     /// heal, a reap) reaches the status bar once.
     seen_notice: Option<(i64, String)>,
@@ -117,6 +127,7 @@ impl App {
             log: TableState::default(),
             sessions: TableState::default().with_selected(Some(0)),
             bridges: TableState::default().with_selected(Some(0)),
+            tasks: TableState::default().with_selected(Some(0)),
             filter: ThreadFilter::default(),
             editing_filter: false,
             popup: None,
@@ -127,6 +138,11 @@ impl App {
             help_max_scroll: u16::MAX,
             side: Panel::Stores,
             right: Panel::Threads,
+            lower: Panel::Sessions,
+            task_filter: String::new(),
+            editing_task_filter: false,
+            task_cursor: None,
+            last_task_look: None,
             seen_notice: None,
             reap_command: None,
         }
@@ -264,6 +280,7 @@ impl App {
         let n_sessions = self.session_rows();
         clamp(&mut self.sessions, n_sessions);
         clamp(&mut self.bridges, self.snapshot.bridges.len());
+        self.follow_task();
     }
 
     /// Handle one key press.
@@ -273,6 +290,9 @@ impl App {
         }
         if self.editing_filter {
             return self.on_filter_key(key);
+        }
+        if self.editing_task_filter {
+            return self.on_task_filter_key(key);
         }
         if let Some(popup) = self.popup.take() {
             return self.on_popup_key(popup, key);
@@ -390,6 +410,7 @@ impl App {
             Panel::Log => self.snapshot.notices.len(),
             Panel::Sessions => self.session_rows(),
             Panel::Bridges => self.snapshot.bridges.len(),
+            Panel::Tasks => self.task_lines().len(),
             Panel::Stores => 0,
         }
     }
@@ -402,6 +423,7 @@ impl App {
             Panel::Log => Some(&mut self.log),
             Panel::Sessions => Some(&mut self.sessions),
             Panel::Bridges => Some(&mut self.bridges),
+            Panel::Tasks => Some(&mut self.tasks),
             Panel::Stores => None,
         }
     }
@@ -422,6 +444,9 @@ impl App {
                 state.select(Some(to(at, len).min(len - 1)));
             }
         }
+        if self.focus == Panel::Tasks {
+            self.remember_task();
+        }
     }
 
     fn act(&mut self, action: Action) -> Vec<Effect> {
@@ -436,6 +461,8 @@ impl App {
                     | Action::Reopen
                     | Action::Reap
                     | Action::ResetBreaker
+                    | Action::Cancel
+                    | Action::Redeliver
             )
         {
             self.say(
@@ -457,6 +484,7 @@ impl App {
             Action::Up => self.mv(|at, _| at.saturating_sub(1)),
             Action::Top => self.mv(|_, _| 0),
             Action::Bottom => self.mv(|_, len| len - 1),
+            Action::Filter if self.focus == Panel::Tasks => self.editing_task_filter = true,
             Action::Filter => {
                 self.editing_filter = true;
             }
@@ -472,6 +500,10 @@ impl App {
                     Command::SetThreadFilter(self.filter.clone()),
                     Purpose::Silent,
                 )];
+            }
+            Action::Close if self.focus == Panel::Tasks => {
+                self.task_filter.clear();
+                self.follow_task();
             }
             Action::Close => {
                 if !self.filter.text.is_empty() || self.filter.state.is_some() {
@@ -510,6 +542,8 @@ impl App {
                 }
             }
             Action::Reap => return self.reap_selected(),
+            Action::Cancel => return self.cancel_selected(),
+            Action::Redeliver => return self.redeliver_selected(),
             Action::ResetBreaker => return self.reset_breaker_selected(),
             Action::Refresh => {
                 self.say("refreshing…", false);
@@ -528,6 +562,7 @@ impl App {
                 )],
                 None => Vec::new(),
             },
+            Panel::Tasks => self.task_details(),
             Panel::Loops => match self.selected_loop() {
                 Some(row) => vec![Effect::Send(
                     Command::LoopHistory(row.kind.clone()),
@@ -569,12 +604,21 @@ impl App {
             );
             return Vec::new();
         }
-        let arriving = panel == Panel::Sessions && self.focus != Panel::Sessions;
+        let arriving = panel != self.focus;
         self.focus = panel;
-        if arriving {
-            vec![Effect::Send(Command::Observe, Purpose::Silent)]
-        } else {
-            Vec::new()
+        if matches!(panel, Panel::Sessions | Panel::Tasks) {
+            self.lower = panel;
+        }
+        match panel {
+            Panel::Sessions if arriving => vec![Effect::Send(Command::Observe, Purpose::Silent)],
+            Panel::Tasks if arriving => {
+                self.last_task_look = Some(Instant::now());
+                vec![Effect::Send(
+                    Command::ObserveLoop(LoopId::Reconciler),
+                    Purpose::Silent,
+                )]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -592,6 +636,8 @@ fn action_words(action: Action) -> &'static str {
         Action::Undo => "undo a janitor pass",
         Action::Reap => "reap a session",
         Action::ResetBreaker => "reset a circuit breaker",
+        Action::Cancel => "cancel a task",
+        Action::Redeliver => "redeliver a hook",
         _ => "change the store",
     }
 }

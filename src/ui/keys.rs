@@ -3,7 +3,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// The panels, in focus order; the digits `1`…`7` jump to them.
+/// The panels, in focus order; the digits `1`…`8` jump to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Panel {
     Stores,
@@ -13,10 +13,11 @@ pub enum Panel {
     Log,
     Sessions,
     Bridges,
+    Tasks,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 7] = [
+    pub const ALL: [Panel; 8] = [
         Panel::Stores,
         Panel::Loops,
         Panel::Outcomes,
@@ -24,6 +25,7 @@ impl Panel {
         Panel::Log,
         Panel::Sessions,
         Panel::Bridges,
+        Panel::Tasks,
     ];
 
     pub fn title(self) -> &'static str {
@@ -35,6 +37,7 @@ impl Panel {
             Panel::Log => "Log",
             Panel::Sessions => "Sessions",
             Panel::Bridges => "Bridges",
+            Panel::Tasks => "Tasks",
         }
     }
 
@@ -77,6 +80,8 @@ pub enum Action {
     Refresh,
     Reap,
     ResetBreaker,
+    Cancel,
+    Redeliver,
 }
 
 /// Where a binding works: everywhere, or only with one of these panels focused.
@@ -111,13 +116,16 @@ const LISTS: &[Panel] = &[
     Panel::Log,
     Panel::Sessions,
     Panel::Bridges,
+    Panel::Tasks,
 ];
 const SESSIONS: &[Panel] = &[Panel::Sessions];
 const BRIDGES: &[Panel] = &[Panel::Bridges];
 const FORCEABLE: &[Panel] = &[Panel::Loops, Panel::Bridges];
-const DETAILED: &[Panel] = &[Panel::Loops, Panel::Threads];
+const DETAILED: &[Panel] = &[Panel::Loops, Panel::Threads, Panel::Tasks];
 const LOOPS: &[Panel] = &[Panel::Loops];
 const THREADS: &[Panel] = &[Panel::Threads];
+const TASKS: &[Panel] = &[Panel::Tasks];
+const FILTERED: &[Panel] = &[Panel::Threads, Panel::Tasks];
 
 pub const BINDINGS: &[Binding] = &[
     Binding {
@@ -175,13 +183,31 @@ pub const BINDINGS: &[Binding] = &[
         scope: Scope::In(BRIDGES),
     },
     Binding {
+        keys: &[(KeyCode::Char('x'), NONE)],
+        label: "x",
+        action: Action::Cancel,
+        hint: "cancel task",
+        help: "cancel the selected task: SIGTERM to its group, then SIGKILL (asks first)",
+        status_bar: true,
+        scope: Scope::In(TASKS),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('H'), NONE)],
+        label: "H",
+        action: Action::Redeliver,
+        hint: "redeliver hooks",
+        help: "send the selected task's completion hooks again (asks first)",
+        status_bar: true,
+        scope: Scope::In(TASKS),
+    },
+    Binding {
         keys: &[(KeyCode::Char('/'), NONE)],
         label: "/",
         action: Action::Filter,
         hint: "filter",
-        help: "filter threads by text in id, question or last move; Enter keeps, Esc clears",
+        help: "filter the list by text; Enter keeps, Esc clears",
         status_bar: true,
-        scope: Scope::In(THREADS),
+        scope: Scope::In(FILTERED),
     },
     Binding {
         keys: &[(KeyCode::Char('s'), NONE)],
@@ -197,7 +223,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "Enter",
         action: Action::Details,
         hint: "details",
-        help: "details: a thread's notes, a loop's recent passes",
+        help: "details: a thread's notes, a loop's recent passes, a task's prompt and hooks",
         status_bar: true,
         scope: Scope::In(DETAILED),
     },
@@ -273,11 +299,12 @@ pub const BINDINGS: &[Binding] = &[
             (KeyCode::Char('5'), NONE),
             (KeyCode::Char('6'), NONE),
             (KeyCode::Char('7'), NONE),
+            (KeyCode::Char('8'), NONE),
         ],
-        label: "1-7",
+        label: "1-8",
         action: Action::Focus(Panel::Stores),
         hint: "panel",
-        help: "jump to panel 1-7: Stores, Loops, Outcomes, Threads, Log, Sessions, Bridges",
+        help: "panel 1-8: Stores Loops Outcomes Threads Log Sessions Bridges Tasks",
         status_bar: false,
         scope: Scope::Global,
     },

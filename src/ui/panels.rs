@@ -7,6 +7,7 @@ pub mod loops;
 pub mod outcomes;
 pub mod sessions;
 pub mod stores;
+pub mod tasks;
 pub mod threads;
 
 use ratatui::text::{Line, Span};

@@ -199,6 +199,7 @@ pub fn snapshot() -> Snapshot {
         thread_filter: ThreadFilter::default(),
         sessions: None,
         bridges: Vec::new(),
+        tasks: None,
         timing_only: false,
         role: None,
     }

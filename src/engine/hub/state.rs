@@ -29,6 +29,7 @@ pub(super) struct State {
     thread_filter: ThreadFilter,
     sessions: Option<Survey>,
     bridges: Vec<BridgeRow>,
+    tasks: Option<Arc<Vec<crate::loops::reconciler::TaskLine>>>,
     role: Option<Role>,
 }
 
@@ -50,6 +51,7 @@ impl State {
             thread_filter: ThreadFilter::default(),
             sessions: None,
             bridges: Vec::new(),
+            tasks: None,
             role: None,
         }
     }
@@ -81,6 +83,10 @@ impl State {
             }
             Event::Observed(Observation::Sessions(s)) => {
                 self.sessions = Some(s);
+                Moved::News
+            }
+            Event::Observed(Observation::Tasks(rows)) => {
+                self.tasks = Some(Arc::new(rows));
                 Moved::News
             }
             Event::Observed(Observation::Bridges(rows)) => {
@@ -151,6 +157,7 @@ impl State {
             thread_filter: self.thread_filter.clone(),
             sessions: self.sessions.clone(),
             bridges: self.bridges.clone(),
+            tasks: self.tasks.clone(),
             timing_only: false,
             role: self.role.clone(),
         }
