@@ -112,7 +112,7 @@ fn stores_panel_shows_counts_queues_and_file_sizes() {
         expected(&[
             "┌ 1 Stores threadkeeper 0.8.x ───────────────┐",
             "│threads   active 3  idle 2  closed 5        │",
-            "│tasks     running 2 of 9                    │",
+            "│tasks     running 2 of 9  → 8               │",
             "│pending   candidates 4  evolve 1            │",
             "│notes     42  dialog 7                      │",
             "│file      db 1.5 MiB  wal 4.0 KiB           │",

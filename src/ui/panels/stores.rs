@@ -57,6 +57,8 @@ impl Widget for StoresPanel<'_> {
                     if s.tasks_running > 0 { t.ok() } else { t.dim() },
                 ),
                 Span::raw(format!(" of {}", s.tasks_total)),
+                // Where to see them and act on them.
+                Span::styled("  → 8", t.dim()),
             ]),
             Line::from(vec![
                 label("pending"),
