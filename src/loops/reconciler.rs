@@ -149,7 +149,14 @@ impl Loop for Reconciler {
         let (ended, owed) = ctx.store.write(|tx| {
             let mut ended = Vec::new();
             let mut owed = 0;
+            // Looked at again here, not only before the survey: a cancel
+            // that began while the survey ran may be why the process is
+            // gone, and the row is the cancel's to end (as cancelled).
+            let cancelling = self.cancelling();
             for f in &found {
+                if cancelling.contains(&f.task.id) {
+                    continue;
+                }
                 // Someone else (threadkeeper listing its tasks) may have
                 // ended it since we looked: then it is theirs.
                 if end(tx, &f.task.id, now, None)? {

@@ -119,26 +119,48 @@ fn row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
     })
 }
 
-/// Running tasks (newest first), then the `ended` most recently ended.
+/// Running tasks (newest first), then the `ended` most recently ended. A
+/// row that cannot be read is left out ([`list_checked`] names it): one
+/// row threadkeeper never wrote hides no other.
 pub fn list(conn: &Connection, ended: usize) -> rusqlite::Result<Vec<TaskRow>> {
+    Ok(list_checked(conn, ended)?.0)
+}
+
+/// [`list`], and the rows it left out.
+pub fn list_checked(
+    conn: &Connection,
+    ended: usize,
+) -> rusqlite::Result<(Vec<TaskRow>, Vec<BadRow>)> {
     if !super::keeper::has_table(conn, "tasks")? {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let base = select(conn)?;
-    let mut out: Vec<TaskRow> = conn
-        .prepare(&format!(
-            "{base} WHERE ended_at IS NULL ORDER BY started_at DESC, id"
-        ))?
-        .query_map([], row)?
-        .collect::<rusqlite::Result<_>>()?;
-    let done = conn
-        .prepare(&format!(
-            "{base} WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, id LIMIT ?1"
-        ))?
-        .query_map([ended as i64], row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    out.extend(done);
-    Ok(out)
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for (sql, limit) in [
+        (
+            format!("{base} WHERE ended_at IS NULL ORDER BY started_at DESC, id LIMIT ?1"),
+            -1,
+        ),
+        (
+            format!("{base} WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, id LIMIT ?1"),
+            ended as i64,
+        ),
+    ] {
+        for r in conn.prepare(&sql)?.query_map([limit], checked_row)? {
+            match r? {
+                Ok(t) => rows.push(t),
+                Err(b) => bad.push(b),
+            }
+        }
+    }
+    Ok((rows, bad))
+}
+
+/// A row, or why it cannot be read (with its id, when that can be).
+#[allow(clippy::unnecessary_wraps, reason = "the shape `query_map` takes")]
+fn checked_row(r: &Row<'_>) -> rusqlite::Result<Result<TaskRow, BadRow>> {
+    Ok(row(r).map_err(|e| (r.get::<_, String>(0).ok(), e)))
 }
 
 /// A row that could not be read: its id when that much could be.
@@ -157,9 +179,7 @@ pub fn running_tracked(
     conn.prepare(&format!(
         "{base} WHERE ended_at IS NULL AND pid > 0 ORDER BY started_at DESC, id LIMIT ?1"
     ))?
-    .query_map([limit as i64], |r| {
-        Ok(row(r).map_err(|e| (r.get::<_, String>(0).ok(), e)))
-    })?
+    .query_map([limit as i64], checked_row)?
     .collect()
 }
 

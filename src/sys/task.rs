@@ -67,7 +67,8 @@ pub fn judge(pid: i64, task_started: i64) -> TaskProcess {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SentTo {
     Group(i32),
-    /// The group refused it (another owner's) or is keeper-tui's own.
+    /// The group refused it (another owner's), is keeper-tui's own, or is
+    /// led by another process.
     Pid,
 }
 
@@ -104,9 +105,13 @@ pub fn signal(pid: i32, process_started: i64, sig: Signal) -> Result<SentTo, Not
     }
     let target = Pid::from_raw(pid);
     let own = getpgid(None).ok();
+    // The group is the task's only when the task leads it, as every task
+    // threadkeeper starts does (a session of its own). A task inside
+    // another process's group shares it with processes that are not the
+    // task's: the shell or server that started it, say.
     let group = getpgid(Some(target))
         .ok()
-        .filter(|g| g.as_raw() > 1 && Some(*g) != own);
+        .filter(|g| *g == target && g.as_raw() > 1 && Some(*g) != own);
     if let Some(g) = group {
         match killpg(g, sig) {
             Ok(()) => return Ok(SentTo::Group(g.as_raw())),
@@ -120,5 +125,44 @@ pub fn signal(pid: i32, process_started: i64, sig: Signal) -> Result<SentTo, Not
         Ok(()) => Ok(SentTo::Pid),
         Err(Errno::ESRCH) => Err(NotSent::Gone),
         Err(e) => Err(NotSent::Failed(format!("{sig} to pid {pid} failed: {e}"))),
+    }
+}
+
+/// Whether any process of group `pgid` is still running (zombies aside):
+/// a task's leader can exit on SIGTERM while a child it started ignores
+/// it. Read from `/proc`; where there is none, the leader is all there is
+/// to go by.
+pub fn group_running(pgid: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .any(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // After the command name, which may hold anything: state,
+            // ppid, pgrp.
+            let Some(rest) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+            group == Some(pgid) && !matches!(state, Some("Z" | "X"))
+        })
+}
+
+/// Send `sig` to what is left of the group `pgid` once its leader, the
+/// task, is gone. Only for a group this cancel already signalled as the
+/// task's, while `group_running` says it has processes: the kernel keeps
+/// its id from any new process while one is left in it.
+pub fn signal_group_left(pgid: i32, sig: Signal) -> Result<SentTo, NotSent> {
+    match killpg(Pid::from_raw(pgid), sig) {
+        Ok(()) => Ok(SentTo::Group(pgid)),
+        Err(Errno::ESRCH) => Err(NotSent::Gone),
+        Err(e) => Err(NotSent::Failed(format!(
+            "{sig} to group {pgid} failed: {e}"
+        ))),
     }
 }

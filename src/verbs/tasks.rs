@@ -68,8 +68,17 @@ fn table(rows: &[TaskView], now: i64) -> String {
 
 pub fn tasks(settings: &Settings, a: &TasksArgs) -> Result<ExitCode> {
     let read = ReadStore::open(&settings.db_path)?;
-    let rows = tasks::list(&read.conn, a.ended).map_err(|e| Error::from_sqlite(&read.path, e))?;
+    let (rows, bad) =
+        tasks::list_checked(&read.conn, a.ended).map_err(|e| Error::from_sqlite(&read.path, e))?;
     let rows: Vec<TaskView> = rows.into_iter().map(view).collect();
+    // On stderr, so `--json` stays one JSON array.
+    for (id, e) in &bad {
+        let line = format!(
+            "keeper-tui: task {} left out, its row cannot be read: {e}",
+            id.as_deref().unwrap_or("(unreadable id)")
+        );
+        eprintln!("{}", crate::text::printable(&line));
+    }
     if a.json {
         return out_exact(&serde_json::to_string_pretty(&rows).unwrap_or_default());
     }

@@ -16,7 +16,9 @@ use crate::store::events::insert_event;
 use crate::store::hooks::owe;
 use crate::store::tasks::{TaskRow, end, get};
 use crate::sys::process::wait_gone;
-use crate::sys::task::{NotSent, SentTo, TaskProcess, judge, signal};
+use crate::sys::task::{
+    NotSent, SentTo, TaskProcess, group_running, judge, signal, signal_group_left,
+};
 
 /// How long a SIGKILLed process may take to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -122,6 +124,8 @@ pub(super) fn cancel(
     let pid = info.pid;
     let started = Instant::now();
     let mut last = None;
+    // The task's group, once it has been signalled as one.
+    let mut group = None;
     for (sig, wait) in [
         (
             Signal::SIGTERM,
@@ -129,8 +133,16 @@ pub(super) fn cancel(
         ),
         (Signal::SIGKILL, KILL_WAIT),
     ] {
-        match signal(pid, info.started_at, sig) {
+        let to = match (signal(pid, info.started_at, sig), group) {
+            // The leader is gone, but not all it started.
+            (Err(NotSent::Gone), Some(g)) if group_running(g) => signal_group_left(g, sig),
+            (to, _) => to,
+        };
+        match to {
             Ok(to) => {
+                if let SentTo::Group(g) = to {
+                    group = Some(g);
+                }
                 done.signals.push(sent(sig, to, task.pid));
                 last = Some(sig);
             }
@@ -143,7 +155,7 @@ pub(super) fn cancel(
                 break;
             }
         }
-        if wait_gone(pid, wait, &|| ctx.stopping()) {
+        if wait_ended(pid, group, wait, &|| ctx.stopping()) {
             done.signals.push(format!(
                 "gone after {:.1} s",
                 started.elapsed().as_secs_f64()
@@ -166,6 +178,27 @@ pub(super) fn cancel(
         )));
     }
     finish(ctx, hooks, &task, last, done)
+}
+
+/// Wait up to `wait` for the task to be gone: its process and, when its
+/// group was signalled, every process still running in that group.
+fn wait_ended(pid: i32, group: Option<i32>, wait: Duration, stop: &dyn Fn() -> bool) -> bool {
+    let deadline = Instant::now() + wait;
+    if !wait_gone(pid, wait, stop) {
+        return false;
+    }
+    let Some(g) = group else {
+        return true;
+    };
+    loop {
+        if !group_running(g) {
+            return true;
+        }
+        if Instant::now() >= deadline || stop() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// End the row (if nobody did meanwhile), record the cancel and owe hooks.
