@@ -58,8 +58,12 @@ impl Reconciler {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn cancelling(&self) -> HashSet<String> {
-        self.lock_cancelling().clone()
+    /// Tasks being cancelled: by this engine (known before its claim is
+    /// written) and by any keeper-tui on the store.
+    fn cancelling(&self, conn: &Connection, now: i64) -> rusqlite::Result<HashSet<String>> {
+        let mut all = crate::store::tasks::cancels_under_way(conn, now)?;
+        all.extend(self.lock_cancelling().iter().cloned());
+        Ok(all)
     }
 }
 
@@ -128,7 +132,10 @@ impl Loop for Reconciler {
             return self.dry_run(ctx.read, &ctx.store.path, ctx.now);
         }
         let path = &ctx.store.path;
-        let (found, kept) = survey(ctx.read, self.config.max_per_pass, &self.cancelling())
+        let skip = self
+            .cancelling(ctx.read, ctx.now)
+            .map_err(|e| Error::from_sqlite(path, e))?;
+        let (found, kept) = survey(ctx.read, self.config.max_per_pass, &skip)
             .map_err(|e| Error::from_sqlite(path, e))?;
         if ctx.stopping() {
             return Err(Error::Refused(
@@ -152,7 +159,7 @@ impl Loop for Reconciler {
             // Looked at again here, not only before the survey: a cancel
             // that began while the survey ran may be why the process is
             // gone, and the row is the cancel's to end (as cancelled).
-            let cancelling = self.cancelling();
+            let cancelling = self.cancelling(tx, now)?;
             for f in &found {
                 if cancelling.contains(&f.task.id) {
                     continue;
@@ -210,7 +217,10 @@ impl Loop for Reconciler {
     }
 
     fn dry_run(&self, conn: &Connection, path: &Path, _now: i64) -> Result<PassResult> {
-        let (found, kept) = survey(conn, self.config.max_per_pass, &self.cancelling())
+        let skip = self
+            .cancelling(conn, crate::store::now_unix())
+            .map_err(|e| Error::from_sqlite(path, e))?;
+        let (found, kept) = survey(conn, self.config.max_per_pass, &skip)
             .map_err(|e| Error::from_sqlite(path, e))?;
         let mut detail: Vec<String> = found
             .iter()

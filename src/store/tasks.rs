@@ -208,6 +208,46 @@ pub fn end(
     Ok(n == 1)
 }
 
+/// Cancels under way, in any keeper-tui on the store: a reconciler leaves
+/// these tasks to the cancel, so a process that exits on its SIGTERM is
+/// recorded as cancelled, not as found gone.
+const CANCELS: &str = "CREATE TABLE IF NOT EXISTS keeper_cancels (
+    task_id  TEXT PRIMARY KEY,
+    holder   TEXT NOT NULL,
+    until    INTEGER NOT NULL
+)";
+
+/// Mark `id` as being cancelled by `holder` until `until` (past that, a
+/// cancel that died midway no longer holds the task back).
+pub fn claim_cancel(conn: &Connection, id: &str, holder: &str, until: i64) -> rusqlite::Result<()> {
+    conn.execute_batch(CANCELS)?;
+    conn.execute(
+        "INSERT OR REPLACE INTO keeper_cancels (task_id, holder, until) VALUES (?1, ?2, ?3)",
+        params![id, holder, until],
+    )?;
+    Ok(())
+}
+
+pub fn release_cancel(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    if super::keeper::has_table(conn, "keeper_cancels")? {
+        conn.execute("DELETE FROM keeper_cancels WHERE task_id = ?1", [id])?;
+    }
+    Ok(())
+}
+
+/// Tasks some keeper-tui is cancelling now.
+pub fn cancels_under_way(
+    conn: &Connection,
+    now: i64,
+) -> rusqlite::Result<std::collections::HashSet<String>> {
+    if !super::keeper::has_table(conn, "keeper_cancels")? {
+        return Ok(std::collections::HashSet::new());
+    }
+    conn.prepare("SELECT task_id FROM keeper_cancels WHERE until >= ?1")?
+        .query_map([now], |r| r.get(0))?
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

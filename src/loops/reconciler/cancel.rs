@@ -14,7 +14,7 @@ use crate::config::{HookConfig, HookEvent, TasksConfig};
 use crate::error::{Error, Result};
 use crate::store::events::insert_event;
 use crate::store::hooks::owe;
-use crate::store::tasks::{TaskRow, end, get};
+use crate::store::tasks::{TaskRow, claim_cancel, end, get, release_cancel};
 use crate::sys::process::wait_gone;
 use crate::sys::task::{
     NotSent, SentTo, TaskProcess, group_running, judge, signal, signal_group_left,
@@ -121,6 +121,33 @@ pub(super) fn cancel(
         done.already_gone = true;
         return finish(ctx, hooks, &task, None, done);
     };
+    // Other keeper-tuis' reconcilers leave the task to this cancel for as
+    // long as it can take.
+    let until = crate::store::now_unix()
+        + i64::try_from(config.cancel_grace_secs).unwrap_or(i64::MAX / 2)
+        + KILL_WAIT.as_secs() as i64
+        + 30;
+    let me = crate::store::keeper::LeaseHolder::this_process();
+    ctx.store
+        .write(|tx| claim_cancel(tx, &task.id, &me.id, until))?;
+    let signalled = signal_until_gone(config, &task, &info, &mut done, ctx);
+    match signalled {
+        Ok(last) => finish(ctx, hooks, &task, last, done),
+        Err(e) => {
+            let _ = ctx.store.write(|tx| release_cancel(tx, &task.id));
+            Err(e)
+        }
+    }
+}
+
+/// SIGTERM, the grace, SIGKILL: the signal that ended the task, if any did.
+fn signal_until_gone(
+    config: &TasksConfig,
+    task: &TaskRow,
+    info: &crate::sys::process::ProcInfo,
+    done: &mut Cancelled,
+    ctx: &PassCtx<'_>,
+) -> Result<Option<Signal>> {
     let pid = info.pid;
     let started = Instant::now();
     let mut last = None;
@@ -177,7 +204,7 @@ pub(super) fn cancel(
             done.signals.join(", ")
         )));
     }
-    finish(ctx, hooks, &task, last, done)
+    Ok(last)
 }
 
 /// Wait up to `wait` for the task to be gone: its process and, when its
@@ -213,6 +240,7 @@ fn finish(
     let rc = by.map(|s| -i64::from(s as i32));
     let session = ctx.store.session_id.clone();
     let (ended, owed) = ctx.store.write(|tx| {
+        release_cancel(tx, &task.id)?;
         if !end(tx, &task.id, now, rc)? {
             return Ok((false, 0));
         }
