@@ -3,142 +3,18 @@
 //! the addresses that are refused before anything is sent.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
-use std::thread;
+mod http_common;
+
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
+use http_common::{Reply, Seen, Server};
 use keeper_tui::hooks::send::{Attempt, Request, post};
 use sha2::Sha256;
 
 const BODY: &[u8] = br#"{"task":"t-42","state":"done","note":"caf\u00e9 \"quoted\""}"#;
 const DELIVERY: &str = "d-7f3a";
-
-/// What the test server answers to one request.
-#[derive(Clone)]
-enum Reply {
-    Status(u16),
-    Redirect(String),
-    /// Reads the request, then holds the connection open without answering.
-    Silence,
-}
-
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Server {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    arrived: Receiver<()>,
-}
-
-impl Server {
-    /// Answers the scripted replies in order, one connection each.
-    fn start(replies: Vec<Reply>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (tx, arrived) = mpsc::channel();
-        let record = Arc::clone(&seen);
-        thread::spawn(move || {
-            for reply in replies {
-                let Ok((stream, _)) = listener.accept() else {
-                    return;
-                };
-                let Some(request) = read_request(&stream) else {
-                    continue;
-                };
-                record.lock().unwrap().push(request);
-                let _ = tx.send(());
-                answer(stream, &reply);
-            }
-        });
-        Self {
-            addr,
-            seen,
-            arrived,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/hooks/done?x=1", self.addr)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn wait_for_request(&self) {
-        self.arrived.recv_timeout(Duration::from_secs(10)).unwrap();
-    }
-}
-
-fn read_request(stream: &TcpStream) -> Option<Seen> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let length = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map_or(0, |(_, v)| v.parse().unwrap());
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Seen {
-        method,
-        path,
-        headers,
-        body,
-    })
-}
-
-fn answer(mut stream: TcpStream, reply: &Reply) {
-    let head = match reply {
-        Reply::Status(code) => format!("HTTP/1.1 {code} Scripted\r\n"),
-        Reply::Redirect(to) => format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\n"),
-        Reply::Silence => {
-            // Hold the connection until the client gives up and closes it.
-            let _ = stream.read_to_end(&mut Vec::new());
-            return;
-        }
-    };
-    let _ = write!(
-        stream,
-        "{head}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-}
 
 fn request<'a>(url: &'a str, secret: Option<&'a [u8]>, allow_private: bool) -> Request<'a> {
     Request {

@@ -92,7 +92,10 @@ fn x_cancels_the_selected_task_after_its_confirm() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(row(&db, "tk_e2e001").1, Some(-15), "SIGTERM ended it");
-    assert!(task.0.wait().unwrap().code().is_none(), "killed by a signal");
+    assert!(
+        task.0.wait().unwrap().code().is_none(),
+        "killed by a signal"
+    );
     t.wait_for("the row shown ended", |s| {
         s.lines()
             .any(|l| l.contains("tk_e2e001") && l.contains("ended") && l.contains("-15"))
@@ -106,7 +109,11 @@ fn x_cancels_the_selected_task_after_its_confirm() {
         )
         .unwrap();
     assert_eq!(events, 1);
-    assert_eq!(row(&db, "tk_e2e002"), (None, None), "the visible task untouched");
+    assert_eq!(
+        row(&db, "tk_e2e002"),
+        (None, None),
+        "the visible task untouched"
+    );
     t.keys(&["q"]);
     t.wait_for("the shell again", back_at_prompt);
 }

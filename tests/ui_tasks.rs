@@ -63,7 +63,12 @@ fn lines() -> Vec<TaskLine> {
     let mut done = line("tk_done01", 4101, Proc::Ended, "EXTRACT the facts");
     done.deliveries = vec![delivery(7, "tk_done01", DeliveryState::Failed)];
     vec![
-        line("tk_live01", 4242, Proc::Live, "You are a CURATOR: audit lessons"),
+        line(
+            "tk_live01",
+            4242,
+            Proc::Live,
+            "You are a CURATOR: audit lessons",
+        ),
         line("tk_seen01", 0, Proc::Visible, "interactive work"),
         line("tk_reuse1", 4343, Proc::Replaced, "old work"),
         done,
@@ -101,7 +106,15 @@ fn eight_focuses_tasks_and_asks_for_a_fresh_look() {
     let screen = rows(&draw(&mut app, 160, 45)).join("\n");
     assert!(screen.contains("8 Tasks"), "{screen}");
     assert!(screen.contains("3 running, 4 shown of 4"), "{screen}");
-    for want in ["tk_live01", "curator", "live", "visible", "reused", "50.0 MiB", "1 failed"] {
+    for want in [
+        "tk_live01",
+        "curator",
+        "live",
+        "visible",
+        "reused",
+        "50.0 MiB",
+        "1 failed",
+    ] {
         assert!(screen.contains(want), "no {want:?}:\n{screen}");
     }
 }
@@ -197,7 +210,10 @@ fn enter_shows_the_whole_prompt_and_the_deliveries() {
     };
     assert_eq!(title, "task tk_done01");
     assert!(text.contains("EXTRACT the facts"), "{text}");
-    assert!(text.contains("#7 task_ended failed after 1 attempt(s)"), "{text}");
+    assert!(
+        text.contains("#7 task_ended failed after 1 attempt(s)"),
+        "{text}"
+    );
 }
 
 #[test]

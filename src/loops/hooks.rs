@@ -101,6 +101,37 @@ fn host(url: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// Where a pass's attempts run: the engine's runtime when the pass runs
+/// on its blocking pool, else (the `pass` verb, a test) one of its own.
+enum Sender {
+    Engine(tokio::runtime::Handle),
+    Own(tokio::runtime::Runtime),
+}
+
+impl Sender {
+    fn here() -> Result<Self> {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            return Ok(Sender::Engine(handle));
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(Sender::Own)
+            .map_err(|e| Error::Io(format!("hooks: no async runtime to send with: {e}")))
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match self {
+            Sender::Engine(handle) => handle.block_on(f),
+            Sender::Own(rt) => rt.block_on(f),
+        }
+    }
+}
+
+/// The wait until `next`, as a pass's `stale_in`: the next retry is
+/// reconsidered on every store change (`on_change` answers from the same
+/// `next_due`), so a delivery owed meanwhile is sent at once instead of
+/// waiting behind another's backoff, as a firm `next_look` would make it.
 fn wait_for(next: Option<f64>) -> Option<Duration> {
     next.map(|at| Duration::from_secs_f64((at - now_precise()).max(0.0)))
 }
@@ -144,20 +175,25 @@ impl Loop for HookSender {
         if found.is_empty() || ctx.stopping() {
             return Ok(PassResult {
                 summary: "nothing due".into(),
-                next_look: wait_for(next_due(ctx.read).map_err(sql)?),
+                stale_in: wait_for(next_due(ctx.read).map_err(sql)?),
                 ..PassResult::default()
             });
         }
+        // Before anything is claimed: a claim with nothing to send it
+        // would keep the delivery from every engine until it ran out.
+        let sender = Sender::here()?;
         let me = LeaseHolder::this_process();
-        // Claimed for longer than the slowest attempt could take.
-        let until = now
-            + self
-                .hooks
-                .iter()
-                .map(|h| h.timeout_secs)
-                .max()
-                .unwrap_or(10) as f64
-            + 30.0;
+        // Claimed for longer than the whole batch could take: `AT_ONCE`
+        // at a time, each within the slowest timeout (plus time to resolve
+        // the name and record).
+        let slowest = self
+            .hooks
+            .iter()
+            .map(|h| h.timeout_secs)
+            .max()
+            .unwrap_or(10) as f64;
+        let rounds = found.len().div_ceil(AT_ONCE) as f64;
+        let until = now + rounds * (slowest + 5.0) + 30.0;
         let mine: Vec<Delivery> = ctx.store.write(|tx| {
             let mut mine = Vec::new();
             for d in found {
@@ -167,9 +203,7 @@ impl Loop for HookSender {
             }
             Ok(mine)
         })?;
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|e| Error::Io(format!("hooks: no async runtime to send with: {e}")))?;
-        let outcomes: Vec<(Delivery, Recorded)> = handle.block_on(
+        let outcomes: Vec<(Delivery, Recorded)> = sender.block_on(
             futures_util::stream::iter(mine)
                 .map(|d| async move {
                     let r = self.attempt(&d).await;
@@ -226,7 +260,7 @@ impl Loop for HookSender {
                 .collect(),
             touched_count: outcomes.len(),
             detail,
-            next_look: wait_for(next_due(ctx.read).map_err(sql)?),
+            stale_in: wait_for(next_due(ctx.read).map_err(sql)?),
             ..PassResult::default()
         })
     }

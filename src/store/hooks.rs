@@ -190,13 +190,17 @@ pub fn due(conn: &Connection, now: f64, limit: usize) -> rusqlite::Result<Vec<De
     .collect()
 }
 
-/// When the next pending delivery is due.
+/// When the next pending delivery can be taken: when it is due, or when
+/// another sender's claim on it runs out if that is later. A delivery
+/// claimed by an engine that died is not due again before its claim ends,
+/// and saying it is would have the loop look again and again meanwhile.
 pub fn next_due(conn: &Connection) -> rusqlite::Result<Option<f64>> {
     if !super::keeper::has_table(conn, "keeper_hook_deliveries")? {
         return Ok(None);
     }
     conn.query_row(
-        "SELECT MIN(next_at) FROM keeper_hook_deliveries WHERE state = 'pending'",
+        "SELECT MIN(MAX(next_at, COALESCE(claimed_until, next_at))) \
+         FROM keeper_hook_deliveries WHERE state = 'pending'",
         [],
         |r| r.get(0),
     )
