@@ -230,3 +230,22 @@ fn slash_filters_the_tasks() {
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.task_lines().len(), 4);
 }
+
+#[test]
+fn a_small_pane_keeps_id_pid_process_age_and_rc() {
+    let mut app = app_with(lines());
+    let screen = rows(&draw(&mut app, 80, 24)).join("\n");
+    let live = screen
+        .lines()
+        .find(|l| l.contains("tk_live01"))
+        .unwrap_or_else(|| panic!("no live row:\n{screen}"));
+    for want in ["4242", "live", "5m"] {
+        assert!(live.contains(want), "no {want:?} in {live:?}");
+    }
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("tk_done01") && l.contains("ended")),
+        "{screen}"
+    );
+}

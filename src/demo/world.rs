@@ -120,6 +120,7 @@ impl DemoWorld {
         };
         seed(&world.db, spec)?;
         start_demo_sessions(&world.tmux());
+        world.run_tasks_in_agents();
         std::fs::create_dir_all(world.bridge_dir()).map_err(|e| {
             Error::Io(format!(
                 "cannot create {}: {e}",
@@ -138,6 +139,49 @@ impl DemoWorld {
             crate::store::keeper::claim(c, "msg-warm-1003", "demo-jobs", 3600, now_unix())
         })?;
         Ok(world)
+    }
+
+    /// The seeded running tasks name made-up pids, which the reconciler
+    /// would end at once. Two become the processes of agent sessions (a
+    /// cancel ends the session's process, and the reaper sees the task),
+    /// the third a task in a visible terminal (pid 0).
+    fn run_tasks_in_agents(&self) {
+        let tmux = self.tmux();
+        let crate::sys::tmux::Listing::Sessions(sessions) = tmux.list() else {
+            return;
+        };
+        let Ok(panes) = tmux.panes() else {
+            return;
+        };
+        let pid_of = |name: &str| {
+            let id = &sessions.iter().find(|s| s.name == name)?.id;
+            panes.iter().find(|(s, _)| s == id).map(|(_, p)| *p)
+        };
+        let pids: Vec<i64> = ["msg-warm-1001", "msg-warm-1002"]
+            .iter()
+            .filter_map(|n| pid_of(n).map(i64::from))
+            .chain([0])
+            .collect();
+        let now = now_unix();
+        let pointed =
+            crate::store::WriteStore::open_existing(&self.db, "keeper-demo").and_then(|s| {
+                s.write(|tx| {
+                    let ids: Vec<String> = tx
+                        .prepare("SELECT id FROM tasks WHERE ended_at IS NULL ORDER BY id")?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    for (id, pid) in ids.iter().zip(&pids) {
+                        tx.execute(
+                            "UPDATE tasks SET pid = ?1, started_at = ?2 WHERE id = ?3",
+                            rusqlite::params![pid, now, id],
+                        )?;
+                    }
+                    Ok(())
+                })
+            });
+        if let Err(e) = pointed {
+            tracing::info!("demo: running tasks left as seeded: {e}");
+        }
     }
 
     /// The guard that removes the world if this process ends without

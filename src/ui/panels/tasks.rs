@@ -65,53 +65,29 @@ impl StatefulWidget for TasksPanel<'_> {
             self.shares
         );
         let wide = area.width >= 120;
-        let body = rows.iter().map(|l| {
-            let r = &l.row;
-            let style = match l.process {
-                Proc::Live => t.ok(),
-                Proc::Gone | Proc::Replaced => t.warn(),
-                Proc::Unknown => t.bad(),
-                Proc::Visible | Proc::Ended => Style::new(),
-            };
-            let age = match r.ended_at {
-                Some(e) => fmt_age(e - r.started_at),
-                None => fmt_age(self.now - r.started_at),
-            };
-            let (rss, cpu) = l.usage.map_or_else(
-                || ("—".to_string(), "—".to_string()),
-                |u| (bytes(u.rss_bytes), format!("{:.0}%", u.cpu_percent)),
-            );
-            let mut cells = vec![
-                Cell::from(clip(&r.id, 14)),
-                Cell::from(clip(if r.role.is_empty() { "—" } else { &r.role }, 18)),
-                Cell::from(r.pid.to_string()),
-                Cell::from(l.process.word()).style(style),
-                Cell::from(age),
-                Cell::from(rss),
-                Cell::from(cpu),
-                Cell::from(r.return_code.map_or_else(|| "—".into(), |c| c.to_string())),
-                Cell::from(hooks(l)),
-            ];
-            if wide {
-                cells.push(Cell::from(clip(&r.cwd, 24)).style(t.dim()));
-            }
-            cells.push(Cell::from(shown(&r.prompt_head(200))).style(t.dim()));
-            Row::new(cells).style(if r.running() { Style::new() } else { t.dim() })
-        });
-        let mut header = vec![
-            "id", "role", "pid", "process", "age", "rss", "cpu", "rc", "hooks",
-        ];
-        let mut widths = vec![
-            Constraint::Length(14),
-            Constraint::Length(18),
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(5),
-            Constraint::Length(9),
-            Constraint::Length(4),
-            Constraint::Length(4),
-            Constraint::Length(9),
-        ];
+        // A small pane keeps what tells one task from another and what a
+        // cancel needs: id, pid, process, age, rc, the prompt.
+        let narrow = area.width < 100;
+        let body = rows.iter().map(|l| self.row(l, narrow, wide));
+        let (mut header, mut widths) = if narrow {
+            (
+                vec!["id", "pid", "process", "age", "rc"],
+                vec![
+                    Constraint::Length(10),
+                    Constraint::Length(7),
+                    Constraint::Length(7),
+                    Constraint::Length(5),
+                    Constraint::Length(4),
+                ],
+            )
+        } else {
+            (
+                vec![
+                    "id", "role", "pid", "process", "age", "rss", "cpu", "rc", "hooks",
+                ],
+                Self::wide_widths(),
+            )
+        };
         if wide {
             header.push("cwd");
             widths.push(Constraint::Length(24));
@@ -127,5 +103,68 @@ impl StatefulWidget for TasksPanel<'_> {
             })
             .block(block(Panel::Tasks, &title, self.focused, t));
         StatefulWidget::render(table, area, buf, state);
+    }
+}
+
+impl TasksPanel<'_> {
+    fn row(&self, l: &TaskLine, narrow: bool, wide: bool) -> Row<'static> {
+        let t = self.theme;
+        let r = &l.row;
+        let style = match l.process {
+            Proc::Live => t.ok(),
+            Proc::Gone | Proc::Replaced => t.warn(),
+            Proc::Unknown => t.bad(),
+            Proc::Visible | Proc::Ended => Style::new(),
+        };
+        let age = match r.ended_at {
+            Some(e) => fmt_age(e - r.started_at),
+            None => fmt_age(self.now - r.started_at),
+        };
+        let (rss, cpu) = l.usage.map_or_else(
+            || ("—".to_string(), "—".to_string()),
+            |u| (bytes(u.rss_bytes), format!("{:.0}%", u.cpu_percent)),
+        );
+        let rc = r.return_code.map_or_else(|| "—".into(), |c| c.to_string());
+        if narrow {
+            return Row::new(vec![
+                Cell::from(clip(&r.id, 10)),
+                Cell::from(r.pid.to_string()),
+                Cell::from(l.process.word()).style(style),
+                Cell::from(age),
+                Cell::from(rc),
+                Cell::from(shown(&r.prompt_head(200))).style(t.dim()),
+            ])
+            .style(if r.running() { Style::new() } else { t.dim() });
+        }
+        let mut cells = vec![
+            Cell::from(clip(&r.id, 14)),
+            Cell::from(clip(if r.role.is_empty() { "—" } else { &r.role }, 18)),
+            Cell::from(r.pid.to_string()),
+            Cell::from(l.process.word()).style(style),
+            Cell::from(age),
+            Cell::from(rss),
+            Cell::from(cpu),
+            Cell::from(rc),
+            Cell::from(hooks(l)),
+        ];
+        if wide {
+            cells.push(Cell::from(clip(&r.cwd, 24)).style(t.dim()));
+        }
+        cells.push(Cell::from(shown(&r.prompt_head(200))).style(t.dim()));
+        Row::new(cells).style(if r.running() { Style::new() } else { t.dim() })
+    }
+
+    fn wide_widths() -> Vec<Constraint> {
+        vec![
+            Constraint::Length(14),
+            Constraint::Length(18),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(5),
+            Constraint::Length(9),
+            Constraint::Length(4),
+            Constraint::Length(4),
+            Constraint::Length(9),
+        ]
     }
 }
