@@ -7,10 +7,12 @@
 //! `keeper-tui config` prints every key with its default and meaning.
 
 mod hooks;
+mod jobs;
 mod problem;
 mod raw;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -217,6 +219,120 @@ impl HookConfig {
     }
 }
 
+/// When a job starts on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// `every = "2h30m"`: a fixed gap, for work that only needs doing often.
+    Every(Duration),
+    /// `daily = "03:30"`, local time: for work that belongs at an hour of
+    /// the operator's day rather than at some gap from the last run.
+    Daily { hour: u8, minute: u8 },
+}
+
+/// One command keeper-tui runs for the operator (`[[job]]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobConfig {
+    /// Unique; what `after`, `[watcher] job` and the operator call it by.
+    pub name: String,
+    /// argv, run without a shell unless `shell` is set; then its one
+    /// string is given to `sh -c`.
+    pub command: Vec<String>,
+    pub shell: bool,
+    pub cwd: Option<PathBuf>,
+    /// Added to keeper-tui's own environment.
+    pub env: BTreeMap<String, String>,
+    /// A key of `Config::pools`; `None` is the implicit unlimited pool.
+    pub pool: Option<String>,
+    /// Seconds before a run is stopped; `None` lets it run as long as it takes.
+    pub timeout_secs: Option<u64>,
+    /// Runs after the first failure before the job is given up on.
+    pub retries: u32,
+    /// Seconds between a failure and the next try.
+    pub backoff_secs: u64,
+    /// Exit codes that mean "do not try again": retries would fail the same way.
+    pub fatal_exit_codes: Vec<u8>,
+    /// Jobs this one waits for; each names another job, and no chain of
+    /// them comes back to this one (it would never start).
+    pub after: Vec<String>,
+    pub schedule: Option<Schedule>,
+    /// URLs of `[[hook]]`s told when a run ends; each is one of `Config::hooks`.
+    pub hooks: Vec<String>,
+}
+
+impl JobConfig {
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout_secs.map(Duration::from_secs)
+    }
+
+    pub fn backoff(&self) -> Duration {
+        Duration::from_secs(self.backoff_secs)
+    }
+}
+
+/// Where agent sessions leave their transcripts, and what to do with one
+/// once it has ended (`[watcher]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatcherConfig {
+    pub dir: PathBuf,
+    /// `*.ext` (files in `dir`) or `*/*.ext` (files one directory down):
+    /// the shapes agent session stores use, so no glob engine is needed.
+    pub glob: String,
+    /// A session file untouched this long has ended.
+    pub stale_secs: u64,
+    /// The `[[job]]` queued once per ended session, its `{path}` replaced
+    /// by the file's path; `None` queues nothing.
+    pub job: Option<String>,
+    /// A first pass over years of transcripts would otherwise queue them all.
+    pub max_new_per_pass: usize,
+    /// Seconds between passes; 0 turns the watcher off.
+    pub interval_secs: u64,
+}
+
+impl Default for WatcherConfig {
+    fn default() -> Self {
+        WatcherConfig {
+            dir: expand_home("~/.claude/projects"),
+            glob: "*/*.jsonl".into(),
+            stale_secs: 600,
+            job: None,
+            max_new_per_pass: 10,
+            interval_secs: 30,
+        }
+    }
+}
+
+impl WatcherConfig {
+    pub fn stale(&self) -> Duration {
+        Duration::from_secs(self.stale_secs)
+    }
+
+    /// Whether `relative`, a path under `dir`, is a session file for `glob`.
+    /// As in the shell, `*` matches no `/` and no leading `.`.
+    pub fn matches(&self, relative: &Path) -> bool {
+        let depth = if self.glob.starts_with("*/") { 2 } else { 1 };
+        let Some((_, suffix)) = self.glob.rsplit_once('*') else {
+            return false;
+        };
+        let parts: Vec<_> = relative.components().collect();
+        parts.len() == depth
+            && parts.iter().enumerate().all(|(i, part)| {
+                let std::path::Component::Normal(name) = part else {
+                    return false;
+                };
+                let Some(name) = name.to_str() else {
+                    return false;
+                };
+                let visible = !name.is_empty() && !name.starts_with('.');
+                if i + 1 < depth {
+                    visible
+                } else {
+                    visible && name.len() > suffix.len() && name.ends_with(suffix)
+                }
+            })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// Store path from the file; `--db` and `THREADKEEPER_DB` win over it.
@@ -231,6 +347,11 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     pub tasks: TasksConfig,
     pub hooks: Vec<HookConfig>,
+    pub jobs: Vec<JobConfig>,
+    /// Pool name → how many of its jobs may run at once. Jobs without a
+    /// pool share an implicit one with no limit.
+    pub pools: BTreeMap<String, u32>,
+    pub watcher: WatcherConfig,
 }
 
 impl Default for Config {
@@ -247,6 +368,9 @@ impl Default for Config {
             watchdog: WatchdogConfig::default(),
             tasks: TasksConfig::default(),
             hooks: Vec::new(),
+            jobs: Vec::new(),
+            pools: BTreeMap::new(),
+            watcher: WatcherConfig::default(),
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod hooks;
+pub mod jobs;
 pub mod logging;
 pub mod loops;
 pub mod report;

@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod hooks;
+pub mod jobs;
 pub mod keeper;
 pub mod schema;
 pub mod seed;

@@ -4,11 +4,15 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
-use keeper_tui::config::{Config, JanitorConfig};
+use keeper_tui::config::{
+    Config, HookConfig, HookEvent, JanitorConfig, JobConfig, Schedule, WatcherConfig,
+};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config");
 
@@ -35,15 +39,18 @@ fn the_shipped_config_is_exactly_the_defaults() {
     );
 }
 
+/// `rel` under $HOME as the test process sees it, as `~/rel` expands.
+fn under_home(rel: &str) -> PathBuf {
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h).join(rel),
+        None => PathBuf::from(format!("~/{rel}")),
+    }
+}
+
 #[test]
 fn every_key_is_read() {
-    // `~/` expands against $HOME as the test process sees it.
-    let db = match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(h) => PathBuf::from(h).join("stores/tk.sqlite"),
-        None => PathBuf::from("~/stores/tk.sqlite"),
-    };
     let want = Config {
-        db: Some(db),
+        db: Some(under_home("stores/tk.sqlite")),
         session_id: "ops-console".into(),
         window_days: 14,
         read_only: true,
@@ -93,33 +100,103 @@ fn every_key_is_read() {
             max_per_pass: 50,
             cancel_grace_secs: 3,
         },
-        hooks: vec![
-            keeper_tui::config::HookConfig {
-                url: "https://hooks.example.com/keeper".into(),
-                secret_env: Some("KEEPER_HOOK_SECRET".into()),
-                on: vec![keeper_tui::config::HookEvent::TaskCancelled],
-                role: Some("curator".into()),
-                prompt_contains: Some("nightly".into()),
-                allow_private: true,
-                max_attempts: 3,
-                timeout_secs: 5,
-            },
-            keeper_tui::config::HookConfig {
-                url: "http://10.0.0.7:8080/done".into(),
-                secret_env: None,
-                on: vec![
-                    keeper_tui::config::HookEvent::TaskEnded,
-                    keeper_tui::config::HookEvent::TaskCancelled,
-                ],
-                role: None,
-                prompt_contains: None,
-                allow_private: false,
-                max_attempts: 6,
-                timeout_secs: 10,
-            },
-        ],
+        hooks: valid_hooks(),
+        jobs: valid_jobs(),
+        pools: [("heavy".to_string(), 1), ("network".to_string(), 4)].into(),
+        watcher: WatcherConfig {
+            dir: under_home("agents/sessions"),
+            glob: "*.jsonl".into(),
+            stale_secs: 120,
+            job: Some("summarise_session-1".into()),
+            max_new_per_pass: 50,
+            interval_secs: 0,
+        },
     };
     assert_eq!(parse("valid.toml").unwrap(), want);
+}
+
+/// The `[[hook]]` tables of valid.toml.
+fn valid_hooks() -> Vec<HookConfig> {
+    vec![
+        HookConfig {
+            url: "https://hooks.example.com/keeper".into(),
+            secret_env: Some("KEEPER_HOOK_SECRET".into()),
+            on: vec![HookEvent::TaskCancelled],
+            role: Some("curator".into()),
+            prompt_contains: Some("nightly".into()),
+            allow_private: true,
+            max_attempts: 3,
+            timeout_secs: 5,
+        },
+        HookConfig {
+            url: "http://10.0.0.7:8080/done".into(),
+            secret_env: None,
+            on: vec![HookEvent::TaskEnded, HookEvent::TaskCancelled],
+            role: None,
+            prompt_contains: None,
+            allow_private: false,
+            max_attempts: 6,
+            timeout_secs: 10,
+        },
+    ]
+}
+
+/// The `[[job]]` tables of valid.toml: every key set in the first two, the
+/// defaults in the third.
+fn valid_jobs() -> Vec<JobConfig> {
+    let strings = |s: &[&str]| s.iter().map(ToString::to_string).collect::<Vec<_>>();
+    vec![
+        JobConfig {
+            name: "fetch".into(),
+            command: strings(&["git", "-C", "/srv/data", "pull"]),
+            shell: false,
+            cwd: Some(under_home("data")),
+            env: [
+                ("GIT_TERMINAL_PROMPT".to_string(), "0".to_string()),
+                ("LANG".to_string(), "C.UTF-8".to_string()),
+            ]
+            .into(),
+            pool: Some("network".into()),
+            timeout_secs: Some(600),
+            retries: 3,
+            backoff_secs: 30,
+            fatal_exit_codes: vec![2, 128],
+            after: Vec::new(),
+            schedule: Some(Schedule::Every(Duration::from_secs(9000))),
+            hooks: strings(&["https://hooks.example.com/keeper"]),
+        },
+        JobConfig {
+            name: "nightly.report".into(),
+            command: strings(&["make report && ./publish"]),
+            shell: true,
+            after: strings(&["fetch"]),
+            schedule: Some(Schedule::Daily {
+                hour: 3,
+                minute: 30,
+            }),
+            ..default_job("", &[])
+        },
+        default_job("summarise_session-1", &["summarise", "--file={path}"]),
+    ]
+}
+
+/// A job with only its name and command set.
+fn default_job(name: &str, command: &[&str]) -> JobConfig {
+    JobConfig {
+        name: name.into(),
+        command: command.iter().map(ToString::to_string).collect(),
+        shell: false,
+        cwd: None,
+        env: BTreeMap::new(),
+        pool: None,
+        timeout_secs: None,
+        retries: 0,
+        backoff_secs: 10,
+        fatal_exit_codes: Vec::new(),
+        after: Vec::new(),
+        schedule: None,
+        hooks: Vec::new(),
+    }
 }
 
 #[test]
@@ -245,6 +322,110 @@ fn each_hook_mistake_names_the_key_and_quotes_the_value() {
     check_mistakes(cases);
 }
 
+#[test]
+fn each_job_mistake_names_the_key_and_quotes_the_value() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "job_unknown_pool.toml",
+            &[
+                "line 8, column 8:",
+                "job[1].pool = \"gpu\"",
+                "a pool named in [pools] (known: heavy, network)",
+            ],
+        ),
+        (
+            "job_cycle.toml",
+            &["line 9, column 10:", "job[2].after[1] = \"a\"", "a → b → a"],
+        ),
+        (
+            "job_waits_on_itself.toml",
+            &[
+                "line 4, column 10:",
+                "job[1].after[1] = \"fetch\"",
+                "itself",
+            ],
+        ),
+        (
+            "job_after_unknown.toml",
+            &[
+                "line 8, column 10:",
+                "job[2].after[1] = \"fecth\"",
+                "the name of a [[job]] (known: fetch, report)",
+            ],
+        ),
+        (
+            "job_bad_every.toml",
+            &["line 4, column 9:", "job[1].every = \"soon\"", "\"2h30m\""],
+        ),
+        (
+            "job_bad_daily.toml",
+            &["line 4, column 9:", "job[1].daily = \"25:00\"", "\"HH:MM\""],
+        ),
+        (
+            "job_every_and_daily.toml",
+            &["line 5, column 9:", "job[1].daily", "either every or daily"],
+        ),
+        (
+            "job_shell_two_strings.toml",
+            &[
+                "line 4, column 11:",
+                "job[1].command = [\"make\", \"report\"]",
+                "exactly one string when shell = true",
+            ],
+        ),
+        (
+            "job_duplicate_name.toml",
+            &[
+                "line 6, column 8:",
+                "job[2].name = \"report\"",
+                "job[1] has it",
+            ],
+        ),
+        (
+            "job_missing_command.toml",
+            &["line 1, column 1:", "job[1] needs command"],
+        ),
+        (
+            "job_unknown_hook.toml",
+            &[
+                "line 7, column 9:",
+                "job[1].hook[1] = \"https://hooks.example.com/kepeer\"",
+                "known: https://hooks.example.com/keeper",
+            ],
+        ),
+        (
+            "watcher_unknown_job.toml",
+            &[
+                "line 6, column 7:",
+                "watcher.job = \"summarize\"",
+                "known: summarise",
+            ],
+        ),
+        (
+            "watcher_job_without_path.toml",
+            &[
+                "line 6, column 7:",
+                "watcher.job = \"summarise\"",
+                "job \"summarise\"'s command has no {path}",
+            ],
+        ),
+        (
+            "watcher_bad_glob.toml",
+            &[
+                "line 2, column 8:",
+                "watcher.glob = \"**/*.jsonl\"",
+                "\"*.ext\"",
+                "\"*/*.ext\"",
+            ],
+        ),
+        (
+            "pool_zero.toml",
+            &["line 2, column 7:", "pools.gpu = 0", "from 1 to 64"],
+        ),
+    ];
+    check_mistakes(cases);
+}
+
 /// The message after `config PATH: `, checked to start that way.
 fn message(name: &str) -> String {
     let msg = parse(name).unwrap_err().to_string();
@@ -285,7 +466,8 @@ fn an_unknown_section_lists_the_sections() {
     assert_eq!(
         message("unknown_section.toml"),
         "line 4, column 2: unknown section or key \"jantor\" (valid sections: [store], \
-         [engine], [janitor], [reaper], [watchdog], [tasks], [[hook]]; `keeper-tui config` prints every key)"
+         [engine], [janitor], [reaper], [watchdog], [tasks], [[hook]], [[job]], [pools], [watcher]; \
+         `keeper-tui config` prints every key)"
     );
 }
 

@@ -108,11 +108,11 @@ impl Problem {
                 );
             }
             Kind::Unknown { valid } if path.len() == 1 => {
-                // `hook` is a list of tables.
+                // `hook` and `job` are lists of tables.
                 let sections: Vec<String> = valid
                     .iter()
                     .map(|s| match s.as_ref() {
-                        "hook" => "[[hook]]".to_string(),
+                        "hook" | "job" => format!("[[{s}]]"),
                         s => format!("[{s}]"),
                     })
                     .collect();

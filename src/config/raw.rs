@@ -21,6 +21,71 @@ pub(super) struct RawConfig {
     pub tasks: RawTasks,
     #[serde(deserialize_with = "hooks")]
     pub hook: Vec<Spanned<RawHook>>,
+    #[serde(deserialize_with = "jobs")]
+    pub job: Vec<Spanned<RawJob>>,
+    pub pools: RawPools,
+    pub watcher: RawWatcher,
+}
+
+/// Like `RawProcess`, required keys are optional here so that their absence
+/// is told as "needs KEY".
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a table, written as [[job]] with its keys on the lines below"
+)]
+pub(super) struct RawJob {
+    /// Spanned: checked for its characters, and unique across jobs.
+    pub name: Option<Spanned<Text>>,
+    /// Spanned: its length depends on `shell`.
+    pub command: Option<Spanned<Argv>>,
+    pub shell: Option<Flag>,
+    pub cwd: Option<Text>,
+    pub env: Option<RawEnv>,
+    /// Spanned: must name a pool.
+    pub pool: Option<Spanned<Text>>,
+    #[serde(deserialize_with = "job_timeout_secs")]
+    pub timeout_secs: Option<u64>,
+    #[serde(deserialize_with = "retries")]
+    pub retries: Option<u64>,
+    #[serde(deserialize_with = "seconds_to_a_day")]
+    pub backoff_secs: Option<u64>,
+    pub fatal_exit_codes: Option<ExitCodes>,
+    pub after: Option<JobNames>,
+    /// Spanned: parsed, and exclusive with `daily`.
+    pub every: Option<Spanned<Every>>,
+    pub daily: Option<Spanned<Daily>>,
+    pub hook: Option<HookUrls>,
+}
+
+/// `[pools]`: name → concurrency, names spanned to point at a bad one.
+#[derive(Debug, Default)]
+pub(super) struct RawPools(pub Vec<(Spanned<String>, u64)>);
+
+/// A job's `env`: names spanned to point at a bad one.
+#[derive(Debug, Default)]
+pub(super) struct RawEnv(pub Vec<(Spanned<String>, String)>);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a section, written as [watcher] with its keys on the lines below"
+)]
+pub(super) struct RawWatcher {
+    /// Spanned: a blank one is refused.
+    pub dir: Option<Spanned<Text>>,
+    /// Spanned: only two shapes are supported.
+    pub glob: Option<Spanned<Text>>,
+    #[serde(deserialize_with = "stale_secs")]
+    pub stale_secs: Option<u64>,
+    /// Spanned: must name a job that takes `{path}`.
+    pub job: Option<Spanned<Text>>,
+    #[serde(deserialize_with = "new_per_pass")]
+    pub max_new_per_pass: Option<u64>,
+    #[serde(deserialize_with = "interval_secs")]
+    pub interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +250,30 @@ pub(super) struct Text(pub String);
 #[derive(Debug)]
 pub(super) struct Texts(pub Vec<String>);
 
+/// A job's argv.
+#[derive(Debug)]
+pub(super) struct Argv(pub Vec<String>);
+
+/// `after`: each name spanned, to point at the one that names no job.
+#[derive(Debug)]
+pub(super) struct JobNames(pub Vec<Spanned<Text>>);
+
+/// A job's `hook`: each URL spanned, to point at the one no hook has.
+#[derive(Debug)]
+pub(super) struct HookUrls(pub Vec<Spanned<Text>>);
+
+/// `every` as written; parsed by `jobs`, which says what is wrong with it.
+#[derive(Debug)]
+pub(super) struct Every(pub String);
+
+/// `daily` as written; parsed by `jobs`.
+#[derive(Debug)]
+pub(super) struct Daily(pub String);
+
+/// Exit codes, each 0 to 255.
+#[derive(Debug)]
+pub(super) struct ExitCodes(pub Vec<u8>);
+
 /// `true` or `false`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Flag(pub bool);
@@ -223,6 +312,103 @@ impl<'de> Deserialize<'de> for Flag {
             }
         }
         d.deserialize_bool(Bool).map(Flag)
+    }
+}
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(TextList {
+            expected: "a list of quoted strings: the program and its arguments, such as [\"make\", \"nightly\"]",
+            item: A_STRING,
+        })
+        .map(Argv)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobNames {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(SpannedList {
+            expected: "a list of job names, such as [\"fetch\"]",
+        })
+        .map(JobNames)
+    }
+}
+
+impl<'de> Deserialize<'de> for HookUrls {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(SpannedList {
+            expected: "a list of [[hook]] urls, such as [\"https://example.com/keeper\"]",
+        })
+        .map(HookUrls)
+    }
+}
+
+impl<'de> Deserialize<'de> for Every {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextRule {
+            expected: super::jobs::EVERY,
+            non_empty: false,
+        })
+        .map(Every)
+    }
+}
+
+impl<'de> Deserialize<'de> for Daily {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextRule {
+            expected: super::jobs::DAILY,
+            non_empty: false,
+        })
+        .map(Daily)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExitCodes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Codes;
+        impl<'de> Visitor<'de> for Codes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of exit codes from 0 to 255, such as [2, 64]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let code = WholeNumber {
+                    min: 0,
+                    max: 255,
+                    expected: "an exit code from 0 to 255",
+                };
+                let mut codes = Vec::new();
+                while let Some(c) = seq.next_element_seed(code)? {
+                    codes.push(c as u8);
+                }
+                Ok(codes)
+            }
+        }
+        d.deserialize_seq(Codes).map(ExitCodes)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawPools {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(Pairs {
+            expected: "a section, written as [pools] with lines such as gpu = 2 below",
+            value: WholeNumber {
+                min: 1,
+                max: 64,
+                expected: "how many of the pool's jobs may run at once, from 1 to 64",
+            },
+        })
+        .map(RawPools)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEnv {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(Pairs {
+            expected: "a table of NAME = \"value\", such as { LANG = \"C.UTF-8\" }",
+            value: A_STRING,
+        })
+        .map(RawEnv)
     }
 }
 
@@ -361,6 +547,46 @@ fn hooks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawHook>>, D::Er
     d.deserialize_seq(Tables)
 }
 
+fn jobs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawJob>>, D::Error> {
+    struct Tables;
+    impl<'de> Visitor<'de> for Tables {
+        type Value = Vec<Spanned<RawJob>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("one or more [[job]] tables")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut tables = Vec::new();
+            while let Some(t) = seq.next_element()? {
+                tables.push(t);
+            }
+            Ok(tables)
+        }
+    }
+    d.deserialize_seq(Tables)
+}
+
+fn job_timeout_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(
+        d,
+        1,
+        604_800,
+        "a whole number of seconds from 1 to 604800 (a week)",
+    )
+}
+
+fn retries<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 0, 100, "a count of retries from 0 to 100")
+}
+
+/// 0 would call a session ended while it is still being written.
+fn stale_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 86_400, "a whole number of seconds from 1 to 86400")
+}
+
+fn new_per_pass<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, 10_000, "a whole number from 1 to 10000")
+}
+
 fn processes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawProcess>>, D::Error> {
     struct Tables;
     impl<'de> Visitor<'de> for Tables {
@@ -417,6 +643,13 @@ impl Visitor<'_> for WholeNumber {
     }
 }
 
+impl<'de> de::DeserializeSeed<'de> for WholeNumber {
+    type Value = u64;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_u64(self)
+    }
+}
+
 /// A quoted string, refused when blank if `non_empty`.
 #[derive(Clone, Copy)]
 struct TextRule {
@@ -462,5 +695,45 @@ impl<'de> Visitor<'de> for TextList {
             items.push(s);
         }
         Ok(items)
+    }
+}
+
+/// A list of quoted strings, each kept with its span.
+struct SpannedList {
+    expected: &'static str,
+}
+
+impl<'de> Visitor<'de> for SpannedList {
+    type Value = Vec<Spanned<Text>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(s) = seq.next_element()? {
+            items.push(s);
+        }
+        Ok(items)
+    }
+}
+
+/// A table of name = value, names spanned, values following `value`, in
+/// the file's order.
+struct Pairs<S> {
+    expected: &'static str,
+    value: S,
+}
+
+impl<'de, S: de::DeserializeSeed<'de> + Copy> Visitor<'de> for Pairs<S> {
+    type Value = Vec<(Spanned<String>, S::Value)>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::new();
+        while let Some(name) = map.next_key()? {
+            pairs.push((name, map.next_value_seed(self.value)?));
+        }
+        Ok(pairs)
     }
 }

@@ -1,6 +1,7 @@
 //! From what serde read to the `Config` the crate uses: defaults for what is
 //! absent, `~/` expanded, and the checks that look at more than one value
-//! (both tmux sockets set, a process's required keys, duplicate names).
+//! (both tmux sockets set, a process's required keys, duplicate names);
+//! `hooks` and `jobs` do the same for their sections.
 //! serde has already checked each value's kind and range.
 
 use std::collections::HashMap;
@@ -32,6 +33,9 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, Problem> {
         watchdog,
         tasks,
         hook,
+        job,
+        pools,
+        watcher,
     } = raw;
 
     cfg.db = store.db.as_ref().map(path);
@@ -68,6 +72,10 @@ pub(super) fn config(raw: RawConfig) -> Result<Config, Problem> {
     cfg.watchdog = watchdog_config(watchdog)?;
     cfg.tasks = super::hooks::tasks_config(&tasks);
     cfg.hooks = super::hooks::hooks_config(hook)?;
+    // Jobs name pools and hooks, and the watcher names a job.
+    cfg.pools = super::jobs::pools_config(pools)?;
+    cfg.jobs = super::jobs::jobs_config(job, &cfg.pools, &cfg.hooks)?;
+    cfg.watcher = super::jobs::watcher_config(watcher, &cfg.jobs)?;
     Ok(cfg)
 }
 
