@@ -78,6 +78,8 @@ pub enum Verb {
     Cancel(CancelArgs),
     /// Completion hook deliveries (pending, delivered, failed), or queue one again
     Hooks(HooksArgs),
+    /// Configured jobs and their runs; run one now, cancel or retry a run, read the event log
+    Jobs(JobsArgs),
     /// Print the default config, every key with its meaning, to stdout: `keeper-tui config > ~/.config/keeper-tui/keeper.toml`
     Config,
     /// A bridge process for demos and tests (writes pid, version, heartbeat)
@@ -136,6 +138,43 @@ pub enum HooksVerb {
     Redeliver {
         /// The delivery's number (the first column of `keeper-tui hooks`)
         id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// One JSON object instead of tables
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: Option<JobsVerb>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsVerb {
+    /// Queue a run of NAME now (and the jobs that follow it); the engine holding the store's lease starts it within its pool
+    Run {
+        /// The job's name, as in its [[job]] table
+        name: String,
+    },
+    /// Cancel a queued or running run: SIGTERM to its process group, SIGKILL after [tasks].cancel_grace_secs; the runs that wait on it are skipped
+    Cancel {
+        /// The run's number (the first column of `keeper-tui jobs`)
+        run: i64,
+    },
+    /// Queue a failed, cancelled, timed-out or skipped run's job again, with the same arguments
+    Retry {
+        /// The run's number
+        run: i64,
+    },
+    /// The event log: one line per queued, started, retry, succeeded, failed, cancelled or skipped run
+    Log {
+        /// Only this job's lines
+        #[arg(long, value_name = "NAME")]
+        job: Option<String>,
+        /// How many of the newest lines
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        lines: usize,
     },
 }
 

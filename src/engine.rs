@@ -103,6 +103,9 @@ impl Command {
                 format!("reset the circuit breaker of {name}")
             }
             Command::Loop(LoopCommand::Cancel(id)) => format!("cancel task {id}"),
+            Command::Loop(LoopCommand::RunJob(job)) => format!("run job {job} now"),
+            Command::Loop(LoopCommand::CancelRun(run)) => format!("cancel run #{run}"),
+            Command::Loop(LoopCommand::RetryRun(run)) => format!("retry run #{run}"),
             Command::Refresh => "refresh".into(),
             Command::SetThreadFilter(_) => "filter threads".into(),
             Command::ThreadDetail(id) => format!("show thread {id}"),
@@ -338,6 +341,8 @@ pub struct Snapshot {
     pub bridges: Vec<crate::loops::watchdog::BridgeRow>,
     /// The reconciler's last look at the tasks, for the Tasks panel.
     pub tasks: Option<Arc<Vec<crate::loops::reconciler::TaskLine>>>,
+    /// The job runner's last look, for the Jobs panel; `None` without jobs.
+    pub jobs: Option<Arc<crate::jobs::seen::JobsSeen>>,
     /// Only times moved since the last snapshot (a heartbeat seen, a next
     /// look moved): a screen that redraws its ages each second anyway can
     /// wait for that.
@@ -428,6 +433,15 @@ impl Engine {
             settings.config.tasks.clone(),
             settings.config.hooks.clone(),
         )));
+        if !settings.config.jobs.is_empty() {
+            loops.push(Arc::new(crate::jobs::runner::JobRunner::new(&settings)));
+        }
+        if settings.config.watcher.job.is_some() {
+            loops.push(Arc::new(crate::loops::watcher::Watcher::new(
+                settings.config.watcher.clone(),
+                settings.config.jobs.clone(),
+            )));
+        }
         if !settings.config.hooks.is_empty() {
             loops.push(Arc::new(crate::loops::hooks::HookSender::new(
                 settings.config.hooks.clone(),
@@ -471,6 +485,7 @@ impl Engine {
             sessions: None,
             bridges: Vec::new(),
             tasks: None,
+            jobs: None,
             timing_only: false,
             role: None,
         };

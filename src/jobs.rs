@@ -4,3 +4,6 @@
 //! log here, which outlives pruned runs and can be read without the store.
 
 pub mod log;
+pub mod queue;
+pub mod runner;
+pub mod seen;

@@ -9,6 +9,7 @@ pub mod janitor;
 pub mod reaper;
 pub mod reconciler;
 pub mod watchdog;
+pub mod watcher;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub enum LoopId {
     Watchdog,
     Reconciler,
     Hooks,
+    Jobs,
+    Watcher,
 }
 
 impl LoopId {
@@ -42,6 +45,8 @@ impl LoopId {
             LoopId::Watchdog => ("heal", "process(es)"),
             LoopId::Reconciler => ("end", "task(s)"),
             LoopId::Hooks => ("deliver", "hook(s)"),
+            LoopId::Jobs => ("run", "job(s)"),
+            LoopId::Watcher => ("queue", "session(s)"),
         }
     }
 
@@ -51,6 +56,8 @@ impl LoopId {
         LoopId::Watchdog,
         LoopId::Reconciler,
         LoopId::Hooks,
+        LoopId::Jobs,
+        LoopId::Watcher,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +67,8 @@ impl LoopId {
             LoopId::Watchdog => "watchdog",
             LoopId::Reconciler => "reconciler",
             LoopId::Hooks => "hooks",
+            LoopId::Jobs => "jobs",
+            LoopId::Watcher => "watcher",
         }
     }
 
@@ -71,6 +80,8 @@ impl LoopId {
             LoopId::Watchdog => "watchdog_pass",
             LoopId::Reconciler => "reconciler_pass",
             LoopId::Hooks => "hooks_pass",
+            LoopId::Jobs => "jobs_pass",
+            LoopId::Watcher => "watcher_pass",
         }
     }
 }
@@ -129,6 +140,10 @@ pub enum Touched {
     Task(String),
     /// A hook delivery, by its row id.
     Delivery(i64),
+    /// A job run, by its row id.
+    Run(i64),
+    /// A transcript the watcher queued work for.
+    Transcript(String),
 }
 
 impl std::fmt::Display for Touched {
@@ -137,6 +152,8 @@ impl std::fmt::Display for Touched {
         match self {
             Touched::Thread(id) | Touched::Session(id) | Touched::Task(id) => f.write_str(id),
             Touched::Delivery(id) => write!(f, "delivery #{id}"),
+            Touched::Run(id) => write!(f, "run #{id}"),
+            Touched::Transcript(path) => f.write_str(path),
             Touched::Process {
                 name,
                 pid: Some(pid),
@@ -278,6 +295,12 @@ pub enum LoopCommand {
     ResetCircuit(String),
     /// Cancel a running task: SIGTERM to its group, SIGKILL after the grace.
     Cancel(String),
+    /// Queue a run of this job now (and the jobs that follow it).
+    RunJob(String),
+    /// Cancel a queued or running job run: its dependants are skipped.
+    CancelRun(i64),
+    /// Queue a finished run's job again, with the same arguments.
+    RetryRun(i64),
 }
 
 impl LoopCommand {
@@ -287,6 +310,9 @@ impl LoopCommand {
             LoopCommand::Reap(_) => LoopId::Reaper,
             LoopCommand::ResetCircuit(_) => LoopId::Watchdog,
             LoopCommand::Cancel(_) => LoopId::Reconciler,
+            LoopCommand::RunJob(_) | LoopCommand::CancelRun(_) | LoopCommand::RetryRun(_) => {
+                LoopId::Jobs
+            }
         }
     }
 }
@@ -295,8 +321,21 @@ impl LoopCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum LoopReply {
     Reaped(reaper::ReapReport),
-    CircuitReset { name: String },
+    CircuitReset {
+        name: String,
+    },
     Cancelled(reconciler::Cancelled),
+    /// Runs queued, first the one asked for, then those that follow it.
+    Queued {
+        job: String,
+        runs: Vec<i64>,
+    },
+    /// A run cancelled: what was sent, and the runs skipped with it.
+    RunCancelled {
+        run: i64,
+        signals: Vec<String>,
+        skipped: Vec<i64>,
+    },
 }
 
 impl fmt::Display for LoopReply {
@@ -307,6 +346,25 @@ impl fmt::Display for LoopReply {
                 write!(f, "{name}: heal state reset, circuit closed")
             }
             LoopReply::Cancelled(c) => write!(f, "{c}"),
+            LoopReply::Queued { job, runs } => {
+                let ids: Vec<String> = runs.iter().map(|r| format!("#{r}")).collect();
+                write!(f, "{job}: queued {}", ids.join(", "))
+            }
+            LoopReply::RunCancelled {
+                run,
+                signals,
+                skipped,
+            } => {
+                write!(f, "run #{run} cancelled")?;
+                if !signals.is_empty() {
+                    write!(f, " ({})", signals.join(", then "))?;
+                }
+                if !skipped.is_empty() {
+                    let ids: Vec<String> = skipped.iter().map(|r| format!("#{r}")).collect();
+                    write!(f, "; skipped {}", ids.join(", "))?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -374,4 +432,6 @@ pub enum Observation {
     Heartbeats(Vec<watchdog::BridgeRow>),
     /// The Tasks panel's rows.
     Tasks(Vec<reconciler::TaskLine>),
+    /// The Jobs panel's jobs and runs.
+    Jobs(crate::jobs::seen::JobsSeen),
 }

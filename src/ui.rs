@@ -265,11 +265,14 @@ fn draw_panels(
     if matches!(focus, Panel::Stores | Panel::Outcomes) {
         app.side = focus;
     }
-    if matches!(focus, Panel::Threads | Panel::Sessions | Panel::Tasks) {
+    if matches!(
+        focus,
+        Panel::Threads | Panel::Sessions | Panel::Tasks | Panel::Jobs
+    ) {
         app.right = focus;
     }
     let (threads_a, sessions_a) = if compact {
-        if matches!(app.right, Panel::Sessions | Panel::Tasks) {
+        if matches!(app.right, Panel::Sessions | Panel::Tasks | Panel::Jobs) {
             (None, Some(right))
         } else {
             (Some(right), None)
@@ -399,6 +402,20 @@ fn draw_right(
         );
     }
     if let Some(a) = sessions_a
+        && app.lower == Panel::Jobs
+    {
+        let rows = app.job_rows();
+        let widget = panels::jobs::JobsPanel {
+            rows: snap.jobs.as_ref().map(|_| rows.as_slice()),
+            now: now as f64,
+            focused: focus == Panel::Jobs,
+            theme: t,
+            shares: " · 6 Sessions, 8 Tasks here too",
+        };
+        let mut state = app.jobs;
+        frame.render_stateful_widget(widget, a, &mut state);
+        app.jobs = state;
+    } else if let Some(a) = sessions_a
         && app.lower == Panel::Tasks
     {
         let lines = app.task_lines();
@@ -412,7 +429,7 @@ fn draw_right(
             now,
             focused: focus == Panel::Tasks,
             theme: t,
-            shares: " · 6 Sessions here too",
+            shares: " · 6 Sessions, 9 Jobs here too",
         };
         let mut state = app.tasks;
         frame.render_stateful_widget(widget, a, &mut state);
@@ -502,7 +519,7 @@ pub async fn run_loop(
             }
             _ = clock.tick() => {
                 app.tick(Instant::now());
-                if run(app.looks_due(Instant::now())) {
+                if run(app.panel_looks_due(Instant::now())) {
                     return Ok(());
                 }
                 dirty = true;

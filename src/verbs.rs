@@ -1,6 +1,7 @@
 //! The one-shot CLI verbs. Each returns text for stdout or an `Error`
 //! whose `Display` is the whole message for stderr.
 
+mod jobs;
 mod sessions;
 mod tasks;
 
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Verb::Tasks(a) => tasks::tasks(&settings, &a),
         Verb::Cancel(a) => tasks::cancel(&settings, &a),
         Verb::Hooks(a) => tasks::hooks(&settings, &a),
+        Verb::Jobs(a) => jobs::jobs(&settings, &a),
         Verb::Bridge(a) => crate::demo::bridge::run(&a).map(|()| ExitCode::SUCCESS),
         Verb::DemoGuard(a) => demo_guard(&a),
         Verb::Config => print_default_config(),
@@ -120,7 +122,12 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
             }
             Box::new(Janitor::new(cfg))
         }
-        LoopId::Reaper | LoopId::Watchdog | LoopId::Reconciler | LoopId::Hooks
+        LoopId::Reaper
+        | LoopId::Watchdog
+        | LoopId::Reconciler
+        | LoopId::Hooks
+        | LoopId::Jobs
+        | LoopId::Watcher
             if a.days.is_some() =>
         {
             return Err(Error::Usage(format!(
@@ -139,6 +146,11 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
         LoopId::Hooks => Box::new(crate::loops::hooks::HookSender::new(
             settings.config.hooks.clone(),
             &settings.db_path,
+        )),
+        LoopId::Jobs => Box::new(crate::jobs::runner::JobRunner::new(settings)),
+        LoopId::Watcher => Box::new(crate::loops::watcher::Watcher::new(
+            settings.config.watcher.clone(),
+            settings.config.jobs.clone(),
         )),
     };
     let now = now_unix();
@@ -218,6 +230,8 @@ pub(crate) fn past_the_limit(id: LoopId, held: crate::loops::Held) -> Error {
         LoopId::Watchdog => ("process", "processes", "the limit"),
         LoopId::Reconciler => ("task", "tasks", "the limit"),
         LoopId::Hooks => ("hook", "hooks", "the limit"),
+        LoopId::Jobs => ("run", "runs", "the limit"),
+        LoopId::Watcher => ("session", "sessions", "[watcher].max_new_per_pass"),
     };
     // One is above a limit of 0.
     let what = if held.would == 1 { one } else { many };

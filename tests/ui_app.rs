@@ -75,11 +75,13 @@ fn tab_shift_tab_and_digits_move_focus() {
     // Terminals report Shift-Tab with SHIFT; it must not matter. With
     // nothing supervised, Bridges is not drawn and focus never lands on it.
     app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
-    assert_eq!(app.focus, Panel::Tasks, "wraps around");
+    assert_eq!(app.focus, Panel::Jobs, "wraps around");
+    key(&mut app, KeyCode::BackTab);
     key(&mut app, KeyCode::BackTab);
     assert_eq!(app.focus, Panel::Sessions, "past Bridges");
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.focus, Panel::Tasks, "past Bridges");
+    key(&mut app, KeyCode::Tab);
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.focus, Panel::Stores, "wraps around");
     for (c, panel) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Panel::ALL) {
@@ -108,7 +110,10 @@ fn with_a_supervised_process_tab_and_7_reach_bridges() {
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.focus, Panel::Tasks);
     key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Panel::Jobs);
+    key(&mut app, KeyCode::Tab);
     assert_eq!(app.focus, Panel::Stores, "wraps around");
+    key(&mut app, KeyCode::BackTab);
     key(&mut app, KeyCode::BackTab);
     key(&mut app, KeyCode::BackTab);
     assert_eq!(app.focus, Panel::Bridges);

@@ -254,9 +254,7 @@ impl Loop for Reaper {
                 }
                 Ok(LoopReply::Reaped(report))
             }
-            other @ (LoopCommand::ResetCircuit(_) | LoopCommand::Cancel(_)) => {
-                Err(Error::Refused(format!("the reaper cannot {other:?}")))
-            }
+            other => Err(Error::Refused(format!("the reaper cannot {other:?}"))),
         }
     }
 

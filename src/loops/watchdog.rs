@@ -482,9 +482,7 @@ impl Loop for Watchdog {
                 self.reset(ctx.store, ctx.read, &name)?;
                 Ok(LoopReply::CircuitReset { name })
             }
-            other @ (LoopCommand::Reap(_) | LoopCommand::Cancel(_)) => {
-                Err(Error::Refused(format!("the watchdog cannot {other:?}")))
-            }
+            other => Err(Error::Refused(format!("the watchdog cannot {other:?}"))),
         }
     }
 

@@ -86,6 +86,8 @@ pub const OUTCOME_KINDS: &[&str] = &[
     "hook_failed",
     "job_done",
     "job_failed",
+    "job_succeeded",
+    "job_cancelled",
 ];
 
 /// Derived outcome: threads closed by janitor passes (sum of `closed=N`).

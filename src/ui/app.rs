@@ -16,7 +16,10 @@ use crate::loops::{LoopCommand, LoopId};
 use crate::store::threads::ThreadFilter;
 
 mod act;
+mod jobs;
 mod tasks;
+
+pub use self::jobs::JobRow;
 
 /// Spells the tmux command that reaps a session, for the confirm popup.
 pub type KillCommand = Box<dyn Fn(&crate::sys::tmux::Session) -> String + Send>;
@@ -86,6 +89,7 @@ pub struct App {
     pub sessions: TableState,
     pub bridges: TableState,
     pub tasks: TableState,
+    pub jobs: TableState,
     pub filter: ThreadFilter,
     pub editing_filter: bool,
     pub popup: Option<Popup>,
@@ -107,6 +111,9 @@ pub struct App {
     /// The task the cursor is on, kept across refreshes by its id.
     task_cursor: Option<String>,
     last_task_look: Option<Instant>,
+    /// The job or run the Jobs cursor is on.
+    job_cursor: Option<jobs::JobKey>,
+    last_jobs_look: Option<Instant>,
     /// The newest engine notice already shown, so each new one (a scheduled
     /// heal, a reap) reaches the status bar once.
     seen_notice: Option<(i64, String)>,
@@ -128,6 +135,7 @@ impl App {
             sessions: TableState::default().with_selected(Some(0)),
             bridges: TableState::default().with_selected(Some(0)),
             tasks: TableState::default().with_selected(Some(0)),
+            jobs: TableState::default().with_selected(Some(0)),
             filter: ThreadFilter::default(),
             editing_filter: false,
             popup: None,
@@ -143,6 +151,8 @@ impl App {
             editing_task_filter: false,
             task_cursor: None,
             last_task_look: None,
+            job_cursor: None,
+            last_jobs_look: None,
             seen_notice: None,
             reap_command: None,
         }
@@ -281,6 +291,7 @@ impl App {
         clamp(&mut self.sessions, n_sessions);
         clamp(&mut self.bridges, self.snapshot.bridges.len());
         self.follow_task();
+        self.follow_job();
     }
 
     /// Handle one key press.
@@ -411,6 +422,7 @@ impl App {
             Panel::Sessions => self.session_rows(),
             Panel::Bridges => self.snapshot.bridges.len(),
             Panel::Tasks => self.task_lines().len(),
+            Panel::Jobs => self.job_rows().len(),
             Panel::Stores => 0,
         }
     }
@@ -424,6 +436,7 @@ impl App {
             Panel::Sessions => Some(&mut self.sessions),
             Panel::Bridges => Some(&mut self.bridges),
             Panel::Tasks => Some(&mut self.tasks),
+            Panel::Jobs => Some(&mut self.jobs),
             Panel::Stores => None,
         }
     }
@@ -447,11 +460,14 @@ impl App {
         if self.focus == Panel::Tasks {
             self.remember_task();
         }
+        if self.focus == Panel::Jobs {
+            self.remember_job();
+        }
     }
 
-    fn act(&mut self, action: Action) -> Vec<Effect> {
-        // Refused up front, never after a confirm: nothing that changes the
-        // store runs in read-only mode.
+    /// Refused up front, never after a confirm: nothing that changes the
+    /// store runs in read-only mode.
+    fn refused_read_only(&mut self, action: Action) -> bool {
         if self.snapshot.read_only
             && matches!(
                 action,
@@ -463,6 +479,8 @@ impl App {
                     | Action::ResetBreaker
                     | Action::Cancel
                     | Action::Redeliver
+                    | Action::Retry
+                    | Action::RunNow
             )
         {
             self.say(
@@ -472,6 +490,13 @@ impl App {
                 ),
                 true,
             );
+            return true;
+        }
+        false
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Effect> {
+        if self.refused_read_only(action) {
             return Vec::new();
         }
         match action {
@@ -542,7 +567,10 @@ impl App {
                 }
             }
             Action::Reap => return self.reap_selected(),
+            Action::Cancel if self.focus == Panel::Jobs => return self.cancel_run_selected(),
             Action::Cancel => return self.cancel_selected(),
+            Action::Retry => return self.retry_selected(),
+            Action::RunNow => return self.run_now_selected(),
             Action::Redeliver => return self.redeliver_selected(),
             Action::ResetBreaker => return self.reset_breaker_selected(),
             Action::Refresh => {
@@ -563,6 +591,7 @@ impl App {
                 None => Vec::new(),
             },
             Panel::Tasks => self.task_details(),
+            Panel::Jobs => self.job_details(),
             Panel::Loops => match self.selected_loop() {
                 Some(row) => vec![Effect::Send(
                     Command::LoopHistory(row.kind.clone()),
@@ -606,7 +635,7 @@ impl App {
         }
         let arriving = panel != self.focus;
         self.focus = panel;
-        if matches!(panel, Panel::Sessions | Panel::Tasks) {
+        if matches!(panel, Panel::Sessions | Panel::Tasks | Panel::Jobs) {
             self.lower = panel;
         }
         match panel {
@@ -615,6 +644,13 @@ impl App {
                 self.last_task_look = Some(Instant::now());
                 vec![Effect::Send(
                     Command::ObserveLoop(LoopId::Reconciler),
+                    Purpose::Silent,
+                )]
+            }
+            Panel::Jobs if arriving => {
+                self.last_jobs_look = Some(Instant::now());
+                vec![Effect::Send(
+                    Command::ObserveLoop(LoopId::Jobs),
                     Purpose::Silent,
                 )]
             }
@@ -638,6 +674,8 @@ fn action_words(action: Action) -> &'static str {
         Action::ResetBreaker => "reset a circuit breaker",
         Action::Cancel => "cancel a task",
         Action::Redeliver => "redeliver a hook",
+        Action::Retry => "retry a job run",
+        Action::RunNow => "run a job",
         _ => "change the store",
     }
 }

@@ -3,7 +3,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// The panels, in focus order; the digits `1`…`8` jump to them.
+/// The panels, in focus order; the digits `1`…`9` jump to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Panel {
     Stores,
@@ -14,10 +14,11 @@ pub enum Panel {
     Sessions,
     Bridges,
     Tasks,
+    Jobs,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 8] = [
+    pub const ALL: [Panel; 9] = [
         Panel::Stores,
         Panel::Loops,
         Panel::Outcomes,
@@ -26,6 +27,7 @@ impl Panel {
         Panel::Sessions,
         Panel::Bridges,
         Panel::Tasks,
+        Panel::Jobs,
     ];
 
     pub fn title(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Panel {
             Panel::Sessions => "Sessions",
             Panel::Bridges => "Bridges",
             Panel::Tasks => "Tasks",
+            Panel::Jobs => "Jobs",
         }
     }
 
@@ -82,6 +85,8 @@ pub enum Action {
     ResetBreaker,
     Cancel,
     Redeliver,
+    Retry,
+    RunNow,
 }
 
 /// Where a binding works: everywhere, or only with one of these panels focused.
@@ -117,14 +122,17 @@ const LISTS: &[Panel] = &[
     Panel::Sessions,
     Panel::Bridges,
     Panel::Tasks,
+    Panel::Jobs,
 ];
 const SESSIONS: &[Panel] = &[Panel::Sessions];
 const BRIDGES: &[Panel] = &[Panel::Bridges];
 const FORCEABLE: &[Panel] = &[Panel::Loops, Panel::Bridges];
-const DETAILED: &[Panel] = &[Panel::Loops, Panel::Threads, Panel::Tasks];
+const DETAILED: &[Panel] = &[Panel::Loops, Panel::Threads, Panel::Tasks, Panel::Jobs];
 const LOOPS: &[Panel] = &[Panel::Loops];
 const THREADS: &[Panel] = &[Panel::Threads];
 const TASKS: &[Panel] = &[Panel::Tasks];
+const JOBS: &[Panel] = &[Panel::Jobs];
+const CANCELLABLE: &[Panel] = &[Panel::Tasks, Panel::Jobs];
 const FILTERED: &[Panel] = &[Panel::Threads, Panel::Tasks];
 
 pub const BINDINGS: &[Binding] = &[
@@ -186,10 +194,28 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Char('x'), NONE)],
         label: "x",
         action: Action::Cancel,
-        hint: "cancel task",
-        help: "cancel the selected task: SIGTERM to its group, then SIGKILL (asks first)",
+        hint: "cancel",
+        help: "cancel the selected task or job run (asks first): SIGTERM, then SIGKILL",
         status_bar: true,
-        scope: Scope::In(TASKS),
+        scope: Scope::In(CANCELLABLE),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('t'), NONE)],
+        label: "t",
+        action: Action::Retry,
+        hint: "retry",
+        help: "run the selected failed, cancelled or skipped run's job again (asks first)",
+        status_bar: true,
+        scope: Scope::In(JOBS),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('n'), NONE)],
+        label: "n",
+        action: Action::RunNow,
+        hint: "run now",
+        help: "queue the selected job now, within its pool (asks first)",
+        status_bar: true,
+        scope: Scope::In(JOBS),
     },
     Binding {
         keys: &[(KeyCode::Char('H'), NONE)],
@@ -223,7 +249,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "Enter",
         action: Action::Details,
         hint: "details",
-        help: "details: a thread's notes, a loop's recent passes, a task's prompt and hooks",
+        help: "details: a thread's notes, a loop's passes, a task's prompt, a run's log",
         status_bar: true,
         scope: Scope::In(DETAILED),
     },
@@ -300,11 +326,12 @@ pub const BINDINGS: &[Binding] = &[
             (KeyCode::Char('6'), NONE),
             (KeyCode::Char('7'), NONE),
             (KeyCode::Char('8'), NONE),
+            (KeyCode::Char('9'), NONE),
         ],
-        label: "1-8",
+        label: "1-9",
         action: Action::Focus(Panel::Stores),
         hint: "panel",
-        help: "panel 1-8: Stores Loops Outcomes Threads Log Sessions Bridges Tasks",
+        help: "panel 1-9: Stores Loops Outcomes Threads Log Sessions Bridges Tasks Jobs",
         status_bar: false,
         scope: Scope::Global,
     },

@@ -2,6 +2,7 @@
 //! into a `Buffer`; selection lives in the `App`'s `TableState`s.
 
 pub mod bridges;
+pub mod jobs;
 pub mod log;
 pub mod loops;
 pub mod outcomes;

@@ -200,6 +200,7 @@ pub fn snapshot() -> Snapshot {
         sessions: None,
         bridges: Vec::new(),
         tasks: None,
+        jobs: None,
         timing_only: false,
         role: None,
     }

@@ -30,6 +30,7 @@ pub(super) struct State {
     sessions: Option<Survey>,
     bridges: Vec<BridgeRow>,
     tasks: Option<Arc<Vec<crate::loops::reconciler::TaskLine>>>,
+    jobs: Option<Arc<crate::jobs::seen::JobsSeen>>,
     role: Option<Role>,
 }
 
@@ -52,6 +53,7 @@ impl State {
             sessions: None,
             bridges: Vec::new(),
             tasks: None,
+            jobs: None,
             role: None,
         }
     }
@@ -87,6 +89,10 @@ impl State {
             }
             Event::Observed(Observation::Tasks(rows)) => {
                 self.tasks = Some(Arc::new(rows));
+                Moved::News
+            }
+            Event::Observed(Observation::Jobs(seen)) => {
+                self.jobs = Some(Arc::new(seen));
                 Moved::News
             }
             Event::Observed(Observation::Bridges(rows)) => {
@@ -158,6 +164,7 @@ impl State {
             sessions: self.sessions.clone(),
             bridges: self.bridges.clone(),
             tasks: self.tasks.clone(),
+            jobs: self.jobs.clone(),
             timing_only: false,
             role: self.role.clone(),
         }

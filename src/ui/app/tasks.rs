@@ -82,6 +82,13 @@ impl App {
         )]
     }
 
+    /// Once a second: fresh looks for the panels on screen that ask for them.
+    pub fn panel_looks_due(&mut self, now: Instant) -> Vec<Effect> {
+        let mut fx = self.looks_due(now);
+        fx.extend(self.jobs_look_due(now));
+        fx
+    }
+
     pub(super) fn on_task_filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         match key.code {
             KeyCode::Enter => self.editing_task_filter = false,

@@ -1,0 +1,229 @@
+//! The Jobs panel's side of the UI state: one list of the configured jobs
+//! and then their runs, a cursor that stays on its job or run, and the
+//! keys that act on them (`n` run now, `x` cancel, `t` retry, Enter), each
+//! refused up front when it cannot apply.
+
+use std::time::{Duration, Instant};
+
+use super::{App, Confirm, Effect, Popup, Purpose};
+use crate::engine::Command;
+use crate::jobs::seen::JobLine;
+use crate::loops::{LoopCommand, LoopId};
+use crate::store::jobs::{Run, RunState};
+use crate::ui::keys::Panel;
+
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+
+/// One row of the Jobs panel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobRow {
+    Job(JobLine),
+    Run(Box<Run>),
+}
+
+/// What the cursor stays on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum JobKey {
+    Job(String),
+    Run(i64),
+}
+
+impl JobRow {
+    fn key(&self) -> JobKey {
+        match self {
+            JobRow::Job(j) => JobKey::Job(j.name.clone()),
+            JobRow::Run(r) => JobKey::Run(r.id),
+        }
+    }
+}
+
+impl App {
+    /// The jobs, then their runs (queued and running first).
+    pub fn job_rows(&self) -> Vec<JobRow> {
+        let Some(seen) = self.snapshot.jobs.as_deref() else {
+            return Vec::new();
+        };
+        seen.jobs
+            .iter()
+            .cloned()
+            .map(JobRow::Job)
+            .chain(seen.runs.iter().cloned().map(|r| JobRow::Run(Box::new(r))))
+            .collect()
+    }
+
+    fn selected_job_row(&self) -> Option<JobRow> {
+        self.job_rows()
+            .into_iter()
+            .nth(self.jobs.selected().unwrap_or(0))
+    }
+
+    pub(super) fn follow_job(&mut self) {
+        let rows = self.job_rows();
+        let at = self
+            .job_cursor
+            .as_ref()
+            .and_then(|k| rows.iter().position(|r| &r.key() == k));
+        match at {
+            Some(i) => self.jobs.select(Some(i)),
+            None => super::clamp(&mut self.jobs, rows.len()),
+        }
+        self.remember_job();
+    }
+
+    pub(super) fn remember_job(&mut self) {
+        if let Some(r) = self.selected_job_row() {
+            self.job_cursor = Some(r.key());
+        }
+    }
+
+    /// Whether the Jobs panel is drawn (it shares a slot with Sessions).
+    pub fn jobs_on_screen(&self) -> bool {
+        self.focus == Panel::Jobs || self.lower == Panel::Jobs
+    }
+
+    pub(super) fn jobs_look_due(&mut self, now: Instant) -> Vec<Effect> {
+        let due = self.last_jobs_look.is_none_or(|t| now >= t + LOOK_EVERY);
+        if !self.jobs_on_screen() || !due || self.paused {
+            return Vec::new();
+        }
+        self.last_jobs_look = Some(now);
+        vec![Effect::Send(
+            Command::ObserveLoop(LoopId::Jobs),
+            Purpose::Silent,
+        )]
+    }
+
+    pub(super) fn run_now_selected(&mut self) -> Vec<Effect> {
+        let job = match self.selected_job_row() {
+            Some(JobRow::Job(j)) => j.name,
+            Some(JobRow::Run(r)) => r.job,
+            None => {
+                self.say("no job selected (none is configured?)", true);
+                return Vec::new();
+            }
+        };
+        self.popup = Some(Popup::Confirm(Confirm {
+            operation: "run now".into(),
+            target: format!("job {job}"),
+            detail: Some("queued now; it starts when its pool has room, and the jobs that follow it queue behind it".into()),
+            command: Command::Loop(LoopCommand::RunJob(job)),
+            on_confirm: false,
+        }));
+        Vec::new()
+    }
+
+    pub(super) fn cancel_run_selected(&mut self) -> Vec<Effect> {
+        let Some(JobRow::Run(r)) = self.selected_job_row() else {
+            self.say("select a run (below the jobs) to cancel it", true);
+            return Vec::new();
+        };
+        if r.state.is_final() {
+            self.say(
+                format!("run #{} has already ended ({})", r.id, r.state.name()),
+                true,
+            );
+            return Vec::new();
+        }
+        let detail = match (r.state, r.pid) {
+            (RunState::Running, Some(pid)) => format!(
+                "SIGTERM to process group {}, then SIGKILL after [tasks].cancel_grace_secs; the runs waiting on it are skipped",
+                r.pgid.unwrap_or(pid)
+            ),
+            _ => "it has not started: it is dropped, and the runs waiting on it are skipped".into(),
+        };
+        self.popup = Some(Popup::Confirm(Confirm {
+            operation: "cancel run".into(),
+            target: format!("#{} ({} , {})", r.id, r.job, r.state.name()).replace(" ,", ","),
+            detail: Some(detail),
+            command: Command::Loop(LoopCommand::CancelRun(r.id)),
+            on_confirm: false,
+        }));
+        Vec::new()
+    }
+
+    pub(super) fn retry_selected(&mut self) -> Vec<Effect> {
+        let Some(JobRow::Run(r)) = self.selected_job_row() else {
+            self.say("select a run (below the jobs) to retry it", true);
+            return Vec::new();
+        };
+        if !matches!(
+            r.state,
+            RunState::Failed | RunState::Cancelled | RunState::TimedOut | RunState::Skipped
+        ) {
+            self.say(
+                format!(
+                    "run #{} is {}: only a failed, cancelled, timed-out or skipped run is retried",
+                    r.id,
+                    r.state.name()
+                ),
+                true,
+            );
+            return Vec::new();
+        }
+        self.popup = Some(Popup::Confirm(Confirm {
+            operation: "retry".into(),
+            target: format!("run #{} of {}", r.id, r.job),
+            detail: Some(
+                "a new run of the job with the same arguments, and the jobs that follow it".into(),
+            ),
+            command: Command::Loop(LoopCommand::RetryRun(r.id)),
+            on_confirm: false,
+        }));
+        Vec::new()
+    }
+
+    pub(super) fn job_details(&mut self) -> Vec<Effect> {
+        let (title, text) = match self.selected_job_row() {
+            None => return Vec::new(),
+            Some(JobRow::Job(j)) => {
+                let runs: Vec<String> = self
+                    .job_rows()
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        JobRow::Run(r) if r.job == j.name => Some(format!(
+                            "#{} {} attempt {} exit {}",
+                            r.id,
+                            r.state.name(),
+                            r.attempt + 1,
+                            r.exit_code.map_or_else(|| "—".into(), |c| c.to_string())
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                (
+                    format!("job {}", j.name),
+                    format!(
+                        "schedule  {}\npool      {}\n\nruns:\n{}",
+                        crate::jobs::seen::schedule_text(j.schedule.as_ref()),
+                        j.pool.as_deref().unwrap_or("—"),
+                        if runs.is_empty() {
+                            "  none".into()
+                        } else {
+                            runs.join("\n")
+                        }
+                    ),
+                )
+            }
+            Some(JobRow::Run(r)) => (
+                format!("run #{} of {}", r.id, r.job),
+                format!(
+                    "state     {}\nattempt   {}\nreason    {}\npid       {}\nexit      {}\ndetail    {}\nlog       {}\n\nlog tail:\n{}",
+                    r.state.name(),
+                    r.attempt + 1,
+                    r.reason.as_deref().unwrap_or("—"),
+                    r.pid.map_or_else(|| "—".into(), |p| p.to_string()),
+                    r.exit_code.map_or_else(|| "—".into(), |c| c.to_string()),
+                    r.detail.as_deref().unwrap_or("—"),
+                    r.log_path.as_deref().unwrap_or("—"),
+                    r.tail.as_deref().unwrap_or("(no output yet)")
+                ),
+            ),
+        };
+        self.popup = Some(Popup::Detail {
+            title,
+            text: crate::text::printable_lines(&text).into_owned(),
+            scroll: 0,
+        });
+        Vec::new()
+    }
+}
