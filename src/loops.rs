@@ -390,6 +390,11 @@ pub trait Loop: Send + Sync + 'static {
             self.id()
         )))
     }
+    /// Whether a command (the operator's "run now", "retry") leaves work
+    /// for a pass to start, so one should follow it at once.
+    fn pass_after_command(&self) -> bool {
+        false
+    }
     /// What the loop watches, for its panel, read without acting.
     fn observe(&self, _read: &Connection, _now: i64) -> Option<Observation> {
         None

@@ -519,6 +519,16 @@ fn a_scheduled_job_starts_its_clock_then_fires_once_per_slot() {
     for w in starts.windows(2) {
         assert!(w[1] - w[0] >= 0.9, "one fire per slot: {starts:?}");
     }
+    // Each fire is a `job:tick_pass` row, which the Loops panel counts.
+    let fires = events(&rig.db, "job:tick_pass");
+    assert!(
+        fires.len() >= runs.len() && !fires.is_empty(),
+        "{fires:?} {runs:?}"
+    );
+    assert!(
+        fires.iter().any(|(_, s)| s.starts_with("queued=#")),
+        "{fires:?}"
+    );
 }
 
 /// Events of `kind`: `(target, summary)`, oldest first.

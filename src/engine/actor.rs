@@ -184,8 +184,14 @@ pub(crate) async fn run(
                 a.jobs.spawn_blocking(move || JobDone::Look(sh.look()));
             }
             Some(done) = a.jobs.join_next(), if !a.jobs.is_empty() => {
-                if let Ok(JobDone::Look(look_in)) = done {
-                    a.looked(look_in);
+                match done {
+                    Ok(JobDone::Look(look_in)) => a.looked(look_in),
+                    // A run queued by the operator starts at the next pass:
+                    // make that now, not an interval away.
+                    Ok(JobDone::Commanded) if a.shared.lp.pass_after_command() => {
+                        a.pass_wants = Some(Instant::now());
+                    }
+                    _ => {}
                 }
             }
             () = sleep_until(due), if idle && due.is_some() => {
@@ -286,7 +292,7 @@ impl Actor {
             LoopMsg::Command(cmd, reply) => {
                 self.jobs.spawn_blocking(move || {
                     events.reply(reply, sh.command(cmd));
-                    JobDone::Answered
+                    JobDone::Commanded
                 });
             }
             LoopMsg::Observe => {

@@ -233,6 +233,10 @@ impl Loop for JobRunner {
         })
     }
 
+    fn pass_after_command(&self) -> bool {
+        true
+    }
+
     /// The Jobs panel asks while it is on screen, and after each command.
     fn observe(&self, read: &Connection, _now: i64) -> Option<crate::loops::Observation> {
         let now = crate::sys::process::now_precise();

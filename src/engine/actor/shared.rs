@@ -32,6 +32,8 @@ pub(super) enum JobDone {
     /// A watched file changed: the loop's answer to "when do you look?".
     Look(Option<Duration>),
     Answered,
+    /// An operator's command ran; some loops act on it at their next pass.
+    Commanded,
 }
 
 impl Shared {

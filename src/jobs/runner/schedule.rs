@@ -115,6 +115,20 @@ impl JobRunner {
                             true,
                             now,
                         )?;
+                        // Each fire is a `*_pass` row: the Loops panel shows a
+                        // scheduled job's fire rate like any loop's.
+                        let summary = match ids.first() {
+                            Some(id) => format!("queued=#{id}"),
+                            None => "already_pending".to_string(),
+                        };
+                        crate::store::events::insert_event(
+                            tx,
+                            &ctx.store.session_id,
+                            &format!("job:{}_pass", job.name),
+                            Some(""),
+                            &summary,
+                            now as i64,
+                        )?;
                         named(tx, &ids)
                     })?;
                     if !queued.is_empty() {

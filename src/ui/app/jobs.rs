@@ -133,7 +133,7 @@ impl App {
         };
         self.popup = Some(Popup::Confirm(Confirm {
             operation: "cancel run".into(),
-            target: format!("#{} ({} , {})", r.id, r.job, r.state.name()).replace(" ,", ","),
+            target: format!("#{} ({}, {})", r.id, r.job, r.state.name()),
             detail: Some(detail),
             command: Command::Loop(LoopCommand::CancelRun(r.id)),
             on_confirm: false,
