@@ -178,15 +178,28 @@ impl Default for TasksConfig {
 pub enum HookEvent {
     TaskEnded,
     TaskCancelled,
+    JobSucceeded,
+    /// Failed or timed out.
+    JobFailed,
+    JobCancelled,
 }
 
 impl HookEvent {
-    pub const ALL: &'static [HookEvent] = &[HookEvent::TaskEnded, HookEvent::TaskCancelled];
+    pub const ALL: &'static [HookEvent] = &[
+        HookEvent::TaskEnded,
+        HookEvent::TaskCancelled,
+        HookEvent::JobSucceeded,
+        HookEvent::JobFailed,
+        HookEvent::JobCancelled,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             HookEvent::TaskEnded => "task_ended",
             HookEvent::TaskCancelled => "task_cancelled",
+            HookEvent::JobSucceeded => "job_succeeded",
+            HookEvent::JobFailed => "job_failed",
+            HookEvent::JobCancelled => "job_cancelled",
         }
     }
 

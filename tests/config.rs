@@ -131,7 +131,7 @@ fn valid_hooks() -> Vec<HookConfig> {
         HookConfig {
             url: "http://10.0.0.7:8080/done".into(),
             secret_env: None,
-            on: vec![HookEvent::TaskEnded, HookEvent::TaskCancelled],
+            on: HookEvent::ALL.to_vec(),
             role: None,
             prompt_contains: None,
             allow_private: false,

@@ -230,6 +230,44 @@ fn a_fatal_exit_code_is_not_retried() {
     );
 }
 
+/// A job naming a hook owes its run's ending to it, once, in the write
+/// that records the ending; a job naming none owes nothing.
+#[test]
+fn a_jobs_ending_is_owed_to_the_hooks_it_names() {
+    let rig = Rig::new(
+        "[[hook]]\nurl = \"http://127.0.0.1:9/jobs\"\nallow_private = true\n\
+         [[hook]]\nurl = \"http://127.0.0.1:9/other\"\nallow_private = true\n\
+         [[job]]\nname = \"told\"\ncommand = [\"sh\", \"-c\", \"exit 3\"]\n\
+         hook = [\"http://127.0.0.1:9/jobs\"]\n\
+         [[job]]\nname = \"quiet\"\ncommand = [\"true\"]\n",
+    );
+    let told = rig.run_job("told")[0];
+    let quiet = rig.run_job("quiet")[0];
+    rig.pass_until(10 * SEC, "both ended", |r| {
+        r.state(told) == RunState::Failed && r.state(quiet) == RunState::Succeeded
+    });
+    rig.pass();
+    let conn = rusqlite::Connection::open(&rig.db).unwrap();
+    let owed: Vec<(String, String, String, String)> = conn
+        .prepare("SELECT hook, task_id, event, body FROM keeper_hook_deliveries ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    let (hook, key, event, body) = &owed[0];
+    assert_eq!(hook, "http://127.0.0.1:9/jobs");
+    assert_eq!(key, &format!("run:{told}"));
+    assert_eq!(event, "job_failed");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["job"], "told");
+    assert_eq!(body["run_id"], told);
+    assert_eq!(body["exit_code"], 3);
+    assert_eq!(body["status"], "failed");
+    assert_eq!(body["source"], "keeper-tui");
+}
+
 #[test]
 fn a_run_past_its_timeout_is_stopped_with_its_whole_group() {
     let rig = Rig::new(

@@ -1,6 +1,6 @@
 //! Simulated agents for the demo: every couple of seconds a loop of
 //! threadkeeper's records a pass, an outcome lands, or a note touches a
-//! recent thread.
+//! recent thread; and an agent writes a turn to its live transcript.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,6 +12,8 @@ use crate::store::seed::{LOOP_KINDS, OUTCOME_KINDS, Rng};
 
 /// Play a few agents: every couple of seconds a loop of threadkeeper's
 /// records a pass, an outcome lands, or a note touches a recent thread.
+/// The live transcript is written each tick, well inside the watcher's
+/// `stale_secs`, so it is not taken for an ended session.
 pub async fn simulate(db: PathBuf) {
     let mut rng = Rng::new(now_unix() as u64);
     let mut tick = tokio::time::interval(Duration::from_millis(2500));
@@ -19,7 +21,16 @@ pub async fn simulate(db: PathBuf) {
         tick.tick().await;
         let db = db.clone();
         let seed = rng.next_u64();
-        let done = tokio::task::spawn_blocking(move || one_step(&db, seed)).await;
+        let done = tokio::task::spawn_blocking(move || {
+            // The store sits in the demo directory.
+            if let Some(dir) = db.parent()
+                && let Err(e) = super::jobs::keep_writing(dir, now_unix())
+            {
+                tracing::debug!("demo transcript not written: {e}");
+            }
+            one_step(&db, seed)
+        })
+        .await;
         if let Ok(Err(e)) = done {
             tracing::debug!("demo agent step failed: {e}");
         }

@@ -1,6 +1,7 @@
 //! The demo's world: a temp directory with a seeded store, a private tmux
-//! server with agent sessions, and a bridge under the watchdog. Removed
-//! when dropped, whatever the exit path.
+//! server with agent sessions, a bridge under the watchdog, and jobs fed
+//! by a schedule and by agent transcripts. Removed when dropped, whatever
+//! the exit path.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub fn guard(a: &crate::cli::DemoGuardArgs) {
 
 impl Drop for DemoWorld {
     fn drop(&mut self) {
+        // First, while the store that records them is still there.
+        super::jobs::stop_runs(&self.db);
         // The demo bridge (and any restart the watchdog made) goes too.
         if let Some((pid, _)) = read_pid_file(&Files::in_dir(&self.bridge_dir()).pid)
             && let Some(info) = inspect(pid)
@@ -119,6 +122,7 @@ impl DemoWorld {
             span_days: 30,
         };
         seed(&world.db, spec)?;
+        super::jobs::lay_out_transcripts(&world.dir)?;
         start_demo_sessions(&world.tmux());
         world.run_tasks_in_agents();
         std::fs::create_dir_all(world.bridge_dir()).map_err(|e| {
@@ -264,6 +268,7 @@ impl DemoWorld {
             breaker_limit: 3,
             quiet_secs: 60,
         }];
+        super::jobs::configure(&mut config, &self.dir);
         config.log_dir = Some(self.dir.join("log"));
         Settings::resolve(config, None, Some(&self.db))
     }

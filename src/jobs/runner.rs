@@ -40,6 +40,8 @@ pub struct JobRunner {
     pub tasks: TasksConfig,
     /// Where run logs and the event log are written.
     pub state_dir: PathBuf,
+    /// Where a job's `hook` entries send its endings.
+    pub hooks: Vec<crate::config::HookConfig>,
     /// Runs whose process this runner watches, by run id.
     live: Mutex<HashMap<i64, Live>>,
 }
@@ -51,6 +53,7 @@ impl JobRunner {
             pools: settings.config.pools.clone(),
             tasks: settings.config.tasks.clone(),
             state_dir: settings.log_dir.clone(),
+            hooks: settings.config.hooks.clone(),
             live: Mutex::new(HashMap::new()),
         }
     }

@@ -125,9 +125,9 @@ fn delivery_id(hook: &str, task: &str, event: HookEvent) -> String {
 /// The JSON a hook receives. `task` is the row as ended.
 pub fn body(task: &TaskRow, event: HookEvent, delivery_id: &str) -> String {
     let status = match (event, task.return_code) {
-        (HookEvent::TaskCancelled, _) => "cancelled",
-        (HookEvent::TaskEnded, Some(0)) => "succeeded",
-        (HookEvent::TaskEnded, Some(_)) => "failed",
+        (HookEvent::TaskCancelled | HookEvent::JobCancelled, _) => "cancelled",
+        (HookEvent::TaskEnded, Some(0)) | (HookEvent::JobSucceeded, _) => "succeeded",
+        (HookEvent::TaskEnded, Some(_)) | (HookEvent::JobFailed, _) => "failed",
         (HookEvent::TaskEnded, None) => "ended",
     };
     serde_json::json!({
@@ -172,6 +172,49 @@ pub fn owe(
                 body(task, event, &id),
                 now
             ],
+        )?;
+    }
+    Ok(owed)
+}
+
+/// Owe a job run's ending to the hooks its job names (`[[job]] hook`)
+/// whose `on` takes the event. Keyed `run:<id>`, so once per hook and run.
+/// Call in the transaction that recorded the ending.
+pub fn owe_job(
+    conn: &Connection,
+    hooks: &[HookConfig],
+    named: &[String],
+    run: &crate::store::jobs::Run,
+    event: HookEvent,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let key = format!("run:{}", run.id);
+    let mut owed = 0;
+    for hook in hooks
+        .iter()
+        .filter(|h| named.contains(&h.url) && h.on.contains(&event))
+    {
+        ensure_table(conn)?;
+        let id = delivery_id(&hook.url, &key, event);
+        let body = serde_json::json!({
+            "delivery_id": id,
+            "event": event.name(),
+            "job": run.job,
+            "run_id": run.id,
+            "status": run.state.name(),
+            "exit_code": run.exit_code,
+            "attempt": run.attempt + 1,
+            "started_at": run.started_at,
+            "finished_at": run.ended_at,
+            "duration_s": run.started_at.zip(run.ended_at).map(|(s, e)| e - s),
+            "source": "keeper-tui",
+        })
+        .to_string();
+        owed += conn.execute(
+            "INSERT OR IGNORE INTO keeper_hook_deliveries \
+             (delivery_id, hook, task_id, event, body, state, next_at, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
+            params![id, hook.url, key, event.name(), body, now],
         )?;
     }
     Ok(owed)

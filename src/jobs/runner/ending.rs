@@ -8,6 +8,7 @@ use rusqlite::Transaction;
 
 use super::live::{Exit, Live, Proc, Stopping, gone};
 use super::{Done, JobRunner, named, runlog};
+use crate::config::HookEvent;
 use crate::error::Result;
 use crate::jobs::log::{Entry, EventKind};
 use crate::loops::PassCtx;
@@ -262,6 +263,16 @@ impl JobRunner {
             _ => "job_failed",
         };
         insert_event(tx, session, kind, Some(&e.job), &e.summary(), now as i64)?;
+        if let (Some(job), Some(run)) = (self.job(&e.job), crate::store::jobs::get(tx, e.id)?)
+            && !job.hooks.is_empty()
+        {
+            let event = match e.state {
+                RunState::Succeeded => HookEvent::JobSucceeded,
+                RunState::Cancelled => HookEvent::JobCancelled,
+                _ => HookEvent::JobFailed,
+            };
+            crate::store::hooks::owe_job(tx, &self.hooks, &job.hooks, &run, event, now as i64)?;
+        }
         let detail = e.detail.clone().unwrap_or_else(|| match e.exit_code {
             Some(c) => format!("exit {c}"),
             None => String::new(),
