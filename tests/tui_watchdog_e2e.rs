@@ -75,8 +75,8 @@ fn a_hung_demo_bridge_is_healed_through_tier_3_and_comes_back() {
 }
 
 /// However the demo ends — `kill -9`, its pane's tmux server killed, SIGHUP
-/// — within 5 s no demo process, demo tmux server, bridge or directory is
-/// left.
+/// — within 5 s no demo process, demo tmux server, bridge, job run or
+/// directory is left.
 #[test]
 fn the_demo_leaves_nothing_behind_however_it_ends() {
     for ending in ["kill -9", "kill-server", "SIGHUP"] {
@@ -107,6 +107,15 @@ fn the_demo_leaves_nothing_behind_however_it_ends() {
                 .is_ok_and(|o| o.status.success())
         };
         assert!(demo_server_up(), "{ending}: the demo's tmux server runs");
+        // A run of a demo job (a process group of its own) is going.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while job_processes(&demo).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{ending}: no demo job ever ran"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         match ending {
             "kill -9" => signal(keeper, "-KILL"),
             "SIGHUP" => signal(keeper, "-HUP"),
@@ -129,6 +138,7 @@ fn the_demo_leaves_nothing_behind_however_it_ends() {
                 (alive(bridge), "the bridge"),
                 (alive(keeper), "keeper-tui"),
                 (guard_runs(&demo), "the demo's guard"),
+                (!job_processes(&demo).is_empty(), "a demo job's process"),
             ];
             if left.iter().all(|(l, _)| !l) {
                 break;
@@ -144,6 +154,21 @@ fn the_demo_leaves_nothing_behind_however_it_ends() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+}
+
+/// Live processes of the demo's job runs: their environment names the
+/// demo directory, whatever they are (the shell, a `sleep` under it).
+fn job_processes(demo: &std::path::Path) -> Vec<i32> {
+    let needle = format!("{}={}", keeper_tui::demo::DIR_VAR, demo.display());
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
 }
 
 /// A demo guard for `demo` still runs.

@@ -10,7 +10,7 @@
 mod commands;
 mod ending;
 mod live;
-mod runlog;
+pub(crate) mod runlog;
 mod schedule;
 mod start;
 

@@ -66,7 +66,13 @@ pub fn look(
     pools: &std::collections::BTreeMap<String, u32>,
     now: f64,
 ) -> rusqlite::Result<JobsSeen> {
-    let runs = list(read, RUNS_SHOWN)?;
+    let mut runs = list(read, RUNS_SHOWN)?;
+    // A running run's tail is kept only when it ends: read it from its log.
+    for r in runs.iter_mut().filter(|r| r.state == RunState::Running) {
+        if let Some(log) = r.log_path.as_deref() {
+            r.tail = super::runner::runlog::tail(std::path::Path::new(log)).or(r.tail.take());
+        }
+    }
     let running_in = |pool: &str| {
         runs.iter()
             .filter(|r| r.state == RunState::Running)

@@ -45,7 +45,7 @@ pub(super) fn trim(path: &Path, over: u64) -> io::Result<bool> {
 
 /// The last [`TAIL_LINES`] lines of `path`; `None` when there is no
 /// output.
-pub(super) fn tail(path: &Path) -> Option<String> {
+pub(crate) fn tail(path: &Path) -> Option<String> {
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     let from = len.saturating_sub(TAIL_BYTES);
