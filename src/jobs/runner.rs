@@ -31,6 +31,10 @@ use crate::store::events::record_loop_pass;
 /// How often a pass looks while anything runs: an ended run is recorded,
 /// and the next one in its pool started, this soon after it exits.
 const BUSY_LOOK: Duration = Duration::from_millis(200);
+/// How often while a run started within `YOUNG` still runs: a short job's
+/// pool slot is given to the next queued run within moments of its end.
+const QUICK_LOOK: Duration = Duration::from_millis(20);
+const YOUNG: Duration = Duration::from_secs(2);
 
 const NOOP: &str = "idle";
 
@@ -266,8 +270,14 @@ impl JobRunner {
     /// Soon while anything runs; else when a queued run's backoff ends or
     /// the next schedule fires, whichever is first.
     fn next_look(&self, ctx: &PassCtx<'_>, next_fire: Option<f64>) -> Result<Option<Duration>> {
-        if !self.lock_live().is_empty() {
-            return Ok(Some(BUSY_LOOK));
+        {
+            let live = self.lock_live();
+            if live.values().any(|l| l.since.elapsed() < YOUNG) {
+                return Ok(Some(QUICK_LOOK));
+            }
+            if !live.is_empty() {
+                return Ok(Some(BUSY_LOOK));
+            }
         }
         let now = crate::sys::process::now_precise();
         let backoff = start::next_not_before(ctx.read, now).map_err(Self::sql(ctx))?;

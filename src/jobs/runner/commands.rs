@@ -270,6 +270,7 @@ impl JobRunner {
                 exit: None,
                 stopping: None,
                 cancelling: true,
+                since: std::time::Instant::now(),
             },
         );
         Ok((pid, started_at))

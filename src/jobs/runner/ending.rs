@@ -136,6 +136,7 @@ impl JobRunner {
                         exit: None,
                         stopping: None,
                         cancelling: false,
+                        since: std::time::Instant::now(),
                     },
                 );
             } else {

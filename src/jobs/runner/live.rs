@@ -54,6 +54,9 @@ pub(super) struct Live {
     pub stopping: Option<Stopping>,
     /// An operator's cancel is ending it: the pass leaves it alone.
     pub cancelling: bool,
+    /// When this runner began watching it: a young run is looked at
+    /// often, since short jobs end within moments.
+    pub since: std::time::Instant,
 }
 
 impl Live {

@@ -191,6 +191,7 @@ impl JobRunner {
                 exit: None,
                 stopping: None,
                 cancelling: false,
+                since: std::time::Instant::now(),
             },
         );
         let spawned = Spawned {
