@@ -143,8 +143,8 @@ pub enum HooksVerb {
 
 #[derive(Debug, Args)]
 pub struct JobsArgs {
-    /// One JSON object instead of tables
-    #[arg(long)]
+    /// JSON instead of tables (also after `log`)
+    #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
     pub action: Option<JobsVerb>,

@@ -1,0 +1,109 @@
+//! The jobs verbs through the binary: `jobs run` queues a job and those
+//! that follow it, `jobs` lists them, `jobs cancel` drops a queued run and
+//! skips its followers, `jobs retry` queues it again, `jobs log` reads the
+//! event log; bad input exits 2, refusals 1.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+
+fn config(home: &Path) -> PathBuf {
+    let cfg = home.join("keeper.toml");
+    std::fs::write(
+        &cfg,
+        "[janitor]\ninterval_secs = 0\n\
+         [[job]]\nname = \"extract\"\ncommand = [\"true\"]\n\
+         [[job]]\nname = \"mine\"\ncommand = [\"true\"]\nafter = [\"extract\"]\n",
+    )
+    .unwrap();
+    cfg
+}
+
+fn jobs(home: &Path, db: &Path, args: &[&str]) -> Output {
+    let cfg = config(home);
+    let mut all = vec!["--config", cfg.to_str().unwrap(), "jobs"];
+    all.extend_from_slice(args);
+    run(home, db, &all)
+}
+
+fn state(db: &Path, id: i64) -> String {
+    rw(db)
+        .query_row(
+            "SELECT state FROM keeper_job_runs WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn run_list_cancel_retry_and_log_through_the_binary() {
+    let home = tempfile::tempdir().unwrap();
+    let db = new_store(home.path());
+
+    let o = jobs(home.path(), &db, &["run", "extract"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "extract: queued #1, #2");
+    assert_eq!(
+        (state(&db, 1), state(&db, 2)),
+        ("queued".into(), "queued".into())
+    );
+
+    let o = jobs(home.path(), &db, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for want in ["extract", "mine", "after #1", "queued"] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+
+    let o = jobs(home.path(), &db, &["cancel", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(state(&db, 1), "cancelled");
+    assert_eq!(state(&db, 2), "skipped", "its follower is skipped");
+
+    // Cancelled already: refused, nothing changes.
+    let o = jobs(home.path(), &db, &["cancel", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(state(&db, 1), "cancelled");
+
+    let o = jobs(home.path(), &db, &["retry", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("extract: queued #3"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(state(&db, 3), "queued");
+
+    let o = jobs(home.path(), &db, &["log", "--job", "extract"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = stdout(&o);
+    assert!(log.contains("#1") && log.contains("cancelled"), "{log}");
+    assert!(!log.contains(" mine "), "filtered to extract:\n{log}");
+    let o = jobs(home.path(), &db, &["log", "--json"]);
+    let entries: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        entries.as_array().is_some_and(|a| a.len() >= 4),
+        "{entries}"
+    );
+}
+
+#[test]
+fn an_unknown_job_or_run_is_bad_input() {
+    let home = tempfile::tempdir().unwrap();
+    let db = new_store(home.path());
+    let o = jobs(home.path(), &db, &["run", "nosuch"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nosuch") && stderr(&o).contains("extract"),
+        "{}",
+        stderr(&o)
+    );
+    let o = jobs(home.path(), &db, &["cancel", "99"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stderr(&o).contains("99"), "{}", stderr(&o));
+}
