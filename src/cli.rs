@@ -253,7 +253,7 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct PassArgs {
-    /// Which loop: janitor, reaper or watchdog
+    /// Which loop: janitor, reaper, watchdog, reconciler, hooks, watcher, or jobs (`--dry-run` only: jobs run inside the engine)
     #[arg(value_name = "LOOP")]
     pub loop_id: LoopId,
     /// Janitor only: close threads idle longer than D days (default: [janitor].idle_close_days)

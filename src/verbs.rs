@@ -147,6 +147,12 @@ fn pass(settings: &Settings, a: &PassArgs) -> Result<ExitCode> {
             settings.config.hooks.clone(),
             &settings.db_path,
         )),
+        // A one-shot process would start runs and leave them unwatched.
+        LoopId::Jobs if !a.dry_run => {
+            return Err(Error::Refused(
+                "jobs run inside `keeper-tui engine` or the TUI, which wait on what they start; `keeper-tui jobs run NAME` queues one for them (`pass jobs --dry-run` shows what a pass would start)".into(),
+            ));
+        }
         LoopId::Jobs => Box::new(crate::jobs::runner::JobRunner::new(settings)),
         LoopId::Watcher => Box::new(crate::loops::watcher::Watcher::new(
             settings.config.watcher.clone(),

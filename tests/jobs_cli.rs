@@ -107,3 +107,32 @@ fn an_unknown_job_or_run_is_bad_input() {
     assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stderr(&o).contains("99"), "{}", stderr(&o));
 }
+
+/// Jobs run inside the engine, which waits on what it starts: a one-shot
+/// `pass jobs` would leave its runs unwatched, so it is refused (its
+/// dry-run still says what a pass would start).
+#[test]
+fn pass_jobs_outside_the_engine_is_refused_but_its_dry_run_works() {
+    let home = tempfile::tempdir().unwrap();
+    let db = new_store(home.path());
+    let cfg = config(home.path());
+    let o = run(
+        home.path(),
+        &db,
+        &["--config", cfg.to_str().unwrap(), "pass", "jobs"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("jobs run NAME"), "{}", stderr(&o));
+    let o = run(
+        home.path(),
+        &db,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "pass",
+            "jobs",
+            "--dry-run",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
