@@ -354,6 +354,11 @@ fn a_retry_is_a_new_attempt_and_the_chain_behind_it_follows() {
         (1, Some(head), Some(head))
     );
     assert_eq!(r.reason, Some(format!("retry of #{mid}")));
+    assert_eq!(
+        r.retry_of,
+        Some(mid),
+        "the retry names the run it tries again"
+    );
     assert_eq!((r.queued_at, r.not_before), (6.0, 30.0));
     assert_eq!(
         jobs::get(&conn, tail).unwrap().unwrap().after_run,

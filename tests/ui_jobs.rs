@@ -44,6 +44,7 @@ fn run(id: i64, job: &str, state: RunState) -> Run {
         log_path: Some(format!("/state/jobs/run-{id}.log")),
         tail: Some(format!("line from run {id}")),
         detail: None,
+        retry_of: None,
     }
 }
 
@@ -224,4 +225,24 @@ fn read_only_refuses_every_job_key_up_front() {
         assert!(app.popup.is_none(), "{c}");
         assert!(status(&app).0.contains("read-only"), "{c}");
     }
+}
+
+#[test]
+fn enter_on_a_retry_lists_its_attempts_from_the_first() {
+    let mut retried = run(14, "extract", RunState::Running);
+    retried.attempt = 1;
+    retried.retry_of = Some(10);
+    let mut with_retry = runs();
+    with_retry.insert(0, retried);
+    let mut app = app_with(with_retry);
+    down(&mut app, 2);
+    key(&mut app, KeyCode::Enter);
+    let Some(Popup::Detail { title, text, .. }) = &app.popup else {
+        panic!("no detail: {:?}", app.popup);
+    };
+    assert_eq!(title, "run #14 of extract");
+    assert!(
+        text.contains("attempts:\n  #10 attempt 1: failed, exit 2\n  #14 attempt 2: running"),
+        "{text}"
+    );
 }

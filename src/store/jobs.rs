@@ -37,7 +37,8 @@ const RUNS: &str = "CREATE TABLE IF NOT EXISTS keeper_job_runs (
     ended_at        REAL,
     log_path        TEXT,
     tail            TEXT,
-    detail          TEXT
+    detail          TEXT,
+    retry_of        INTEGER
 );
 CREATE INDEX IF NOT EXISTS keeper_job_runs_state ON keeper_job_runs(state, not_before);
 CREATE INDEX IF NOT EXISTS keeper_job_runs_after
@@ -178,11 +179,13 @@ pub struct Run {
     /// The last lines of its output.
     pub tail: Option<String>,
     pub detail: Option<String>,
+    /// The run this one tries again, if it is a retry.
+    pub retry_of: Option<i64>,
 }
 
 const COLUMNS: &str = "id, job, state, attempt, args, chain, after_run, reason, pid, pgid, \
      proc_started_at, holder, exit_code, signal, queued_at, not_before, started_at, ended_at, \
-     log_path, tail, detail";
+     log_path, tail, detail, retry_of";
 
 fn run(r: &Row<'_>) -> rusqlite::Result<Run> {
     let state: String = r.get(2)?;
@@ -218,6 +221,7 @@ fn run(r: &Row<'_>) -> rusqlite::Result<Run> {
         log_path: r.get(18)?,
         tail: r.get(19)?,
         detail: r.get(20)?,
+        retry_of: r.get(21)?,
     })
 }
 
@@ -238,10 +242,22 @@ pub fn queue(
     now: f64,
 ) -> rusqlite::Result<i64> {
     ensure_runs(conn)?;
+    let retry_of = match reason {
+        Reason::RetryOf(id) => Some(id),
+        _ => None,
+    };
     conn.execute(
         "INSERT INTO keeper_job_runs (job, state, args, chain, after_run, reason, queued_at, \
-         not_before) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![job, args_text(args), chain, after_run, reason.text(), now],
+         not_before, retry_of) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+        params![
+            job,
+            args_text(args),
+            chain,
+            after_run,
+            reason.text(),
+            now,
+            retry_of
+        ],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -429,8 +445,8 @@ pub fn requeue_for_retry(
     }
     conn.execute(
         "INSERT INTO keeper_job_runs (job, state, attempt, args, chain, after_run, reason, \
-         queued_at, not_before) SELECT job, 'queued', attempt + 1, args, chain, after_run, ?2, \
-         ?3, ?4 FROM keeper_job_runs WHERE id = ?1",
+         queued_at, not_before, retry_of) SELECT job, 'queued', attempt + 1, args, chain, \
+         after_run, ?2, ?3, ?4, ?1 FROM keeper_job_runs WHERE id = ?1",
         params![id, Reason::RetryOf(id).text(), now, not_before],
     )?;
     let new = conn.last_insert_rowid();

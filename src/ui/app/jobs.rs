@@ -172,6 +172,43 @@ impl App {
         Vec::new()
     }
 
+    /// The listed runs linked to `run` by retries (`retry_of`), first try
+    /// first: what the job went through to get here.
+    fn attempts_of(&self, run: &Run) -> String {
+        let runs: Vec<Run> = self
+            .job_rows()
+            .into_iter()
+            .filter_map(|row| match row {
+                JobRow::Run(r) => Some(*r),
+                JobRow::Job(_) => None,
+            })
+            .collect();
+        let by_id = |id: i64| runs.iter().find(|r| r.id == id);
+        // Back to the first try …
+        let mut first = run.id;
+        while let Some(prev) = by_id(first).and_then(|r| r.retry_of)
+            && by_id(prev).is_some()
+        {
+            first = prev;
+        }
+        // … then forward through each retry of it.
+        let mut lines = Vec::new();
+        let mut at = Some(first);
+        while let Some(id) = at {
+            let Some(r) = by_id(id) else { break };
+            lines.push(format!(
+                "  #{} attempt {}: {}{}",
+                r.id,
+                r.attempt + 1,
+                r.state.name(),
+                r.exit_code
+                    .map_or_else(String::new, |c| format!(", exit {c}"))
+            ));
+            at = runs.iter().find(|n| n.retry_of == Some(id)).map(|n| n.id);
+        }
+        lines.join("\n")
+    }
+
     pub(super) fn job_details(&mut self) -> Vec<Effect> {
         let (title, text) = match self.selected_job_row() {
             None => return Vec::new(),
@@ -207,7 +244,7 @@ impl App {
             Some(JobRow::Run(r)) => (
                 format!("run #{} of {}", r.id, r.job),
                 format!(
-                    "state     {}\nattempt   {}\nreason    {}\npid       {}\nexit      {}\ndetail    {}\nlog       {}\n\nlog tail:\n{}",
+                    "state     {}\nattempt   {}\nreason    {}\npid       {}\nexit      {}\ndetail    {}\nlog       {}\n\nattempts:\n{}\n\nlog tail:\n{}",
                     r.state.name(),
                     r.attempt + 1,
                     r.reason.as_deref().unwrap_or("—"),
@@ -215,6 +252,7 @@ impl App {
                     r.exit_code.map_or_else(|| "—".into(), |c| c.to_string()),
                     r.detail.as_deref().unwrap_or("—"),
                     r.log_path.as_deref().unwrap_or("—"),
+                    self.attempts_of(&r),
                     r.tail.as_deref().unwrap_or("(no output yet)")
                 ),
             ),
