@@ -403,6 +403,11 @@ pub trait Loop: Send + Sync + 'static {
     fn watched_files(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+    /// A directory whose files (those ending in `.ext`, when given) are
+    /// watched at any depth, for `on_change` like `watched_files`.
+    fn watched_tree(&self) -> Option<(PathBuf, Option<String>)> {
+        None
+    }
     /// How often at most `on_change` runs, however often the files change:
     /// changes closer together share one look.
     fn look_every(&self) -> Duration {

@@ -131,6 +131,7 @@ pub(crate) async fn run(
     let interval = if scheduled { lp.interval() } else { None };
     let at_start = scheduled && lp.run_at_start();
     let files = lp.watched_files();
+    let tree = lp.watched_tree();
     let lp_look_every = lp.look_every();
     let status = initial_status(lp.as_ref(), scheduled);
     let shared = Arc::new(Shared {
@@ -140,6 +141,23 @@ pub(crate) async fn run(
     });
     let wake = Arc::new(Notify::new());
     let _watchers = watch_files(&shared.ctx.events, status.id, &files, &wake);
+    let _tree = tree.and_then(|(dir, ext)| {
+        let w = Arc::clone(&wake);
+        super::watch::FileWatcher::start_tree(&dir, ext.map(OsString::from), move || {
+            w.notify_one();
+        })
+        .map_err(|e| {
+            shared.ctx.events.notice(
+                true,
+                format!(
+                    "{}: cannot watch {} ({e}); looking on its interval",
+                    status.id,
+                    dir.display()
+                ),
+            );
+        })
+        .ok()
+    });
     let now = Instant::now();
     let mut a = Actor {
         interval,

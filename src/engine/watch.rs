@@ -69,6 +69,35 @@ impl FileWatcher {
     }
 }
 
+impl FileWatcher {
+    /// Call `on_change` whenever a file ending in `.{ext}` anywhere under
+    /// `dir` is created, modified or removed (any file when `ext` is
+    /// `None`), or a directory is, however deep and in directories made
+    /// later.
+    pub fn start_tree(
+        dir: &Path,
+        ext: Option<OsString>,
+        on_change: impl Fn() + Send + 'static,
+    ) -> notify::Result<Self> {
+        let mut inner = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let Ok(ev) = res else { return };
+            let relevant = matches!(
+                ev.kind,
+                EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
+            );
+            // A new directory counts too: a file made in it at once may come
+            // before the watch on it, and be seen only by the next look.
+            let matching =
+                |p: &PathBuf| ext.as_ref().is_none_or(|e| p.extension() == Some(e)) || p.is_dir();
+            if relevant && ev.paths.iter().any(matching) {
+                on_change();
+            }
+        })?;
+        inner.watch(dir, RecursiveMode::Recursive)?;
+        Ok(FileWatcher { _inner: inner })
+    }
+}
+
 /// The database watch: the file itself, its WAL and a rollback journal.
 pub(crate) struct DbWatcher {
     _watch: FileWatcher,

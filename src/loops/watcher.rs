@@ -211,13 +211,28 @@ impl Loop for Watcher {
         })
     }
 
-    /// Nothing to watch with notify: the engine's file watch names files
-    /// in fixed directories, while transcripts appear in directories made
-    /// after it started; and a write to one only says its session is
-    /// alive. A session ends by time passing, which the interval and the
-    /// pass's `next_look` (when the next transcript turns stale) cover.
-    fn watched_files(&self) -> Vec<std::path::PathBuf> {
-        Vec::new()
+    /// The transcripts directory, at any depth (new projects included):
+    /// a write says a session is alive, so the next look is when that file
+    /// could have gone stale. Older files are the pass's `next_look`.
+    fn watched_tree(&self) -> Option<(std::path::PathBuf, Option<String>)> {
+        let ext = self
+            .config
+            .glob
+            .rsplit_once("*.")
+            .map(|(_, e)| e.to_string());
+        (self.config.job.is_some() && self.config.dir.is_dir())
+            .then(|| (self.config.dir.clone(), ext))
+    }
+
+    fn look_every(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    fn on_change(&self, _read: &Connection, _now: i64) -> super::Change {
+        super::Change {
+            look_in: Some(self.config.stale() + Duration::from_secs(1)),
+            seen: None,
+        }
     }
 }
 
