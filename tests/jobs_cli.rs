@@ -136,3 +136,102 @@ fn pass_jobs_outside_the_engine_is_refused_but_its_dry_run_works() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// `jobs cancel` from another process while the engine runs the job: the
+/// run's process group is signalled after checking it is the run's, the
+/// run is recorded cancelled, and the engine neither retries it nor
+/// records it again.
+#[test]
+fn a_run_held_by_the_engine_is_cancelled_from_another_process() {
+    let home = tempfile::tempdir().unwrap();
+    let db = new_store(home.path());
+    let cfg = home.path().join("long.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[janitor]\ninterval_secs = 0\n[reaper]\ninterval_secs = 0\nboot_reap = false\n\
+             tmux_socket_name = \"keeper-test-{}-none\"\n[tasks]\nreconcile_secs = 0\ncancel_grace_secs = 1\n\
+             [[job]]\nname = \"long\"\nshell = true\nretries = 3\n\
+             command = [\"sleep 300 & sleep 300; wait\"]\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let with_cfg = |args: &[&str]| {
+        let mut all = vec!["--config", cfg.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run(home.path(), &db, &all)
+    };
+    let _engine = Reaped(
+        keeper(home.path())
+            .args([
+                "--db",
+                db.to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+                "engine",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let o = with_cfg(&["jobs", "run", "long"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while state(&db, 1) != "running" {
+        assert!(std::time::Instant::now() < deadline, "never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pgid: i64 = rw(&db)
+        .query_row("SELECT pgid FROM keeper_job_runs WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let o = with_cfg(&["jobs", "cancel", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(state(&db, 1), "cancelled");
+    let group_alive = || {
+        std::process::Command::new("pgrep")
+            .args(["-g", &pgid.to_string()])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while group_alive() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run's group outlived its cancel"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The engine saw its child end: still cancelled, and no retry queued
+    // (a barrier: a run queued now runs, so the engine has passed since).
+    let o = with_cfg(&["jobs", "run", "long"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while state(&db, 2) != "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the next run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(state(&db, 1), "cancelled");
+    let runs: i64 = rw(&db)
+        .query_row("SELECT COUNT(*) FROM keeper_job_runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 2, "no retry of the cancelled run");
+    let _ = with_cfg(&["jobs", "cancel", "2"]);
+}
+
+/// The engine, killed however the test ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
