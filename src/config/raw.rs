@@ -530,39 +530,11 @@ fn hook_timeout_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::
 }
 
 fn hooks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawHook>>, D::Error> {
-    struct Tables;
-    impl<'de> Visitor<'de> for Tables {
-        type Value = Vec<Spanned<RawHook>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("one or more [[hook]] tables")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut tables = Vec::new();
-            while let Some(t) = seq.next_element()? {
-                tables.push(t);
-            }
-            Ok(tables)
-        }
-    }
-    d.deserialize_seq(Tables)
+    d.deserialize_seq(Tables::new("one or more [[hook]] tables"))
 }
 
 fn jobs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawJob>>, D::Error> {
-    struct Tables;
-    impl<'de> Visitor<'de> for Tables {
-        type Value = Vec<Spanned<RawJob>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("one or more [[job]] tables")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut tables = Vec::new();
-            while let Some(t) = seq.next_element()? {
-                tables.push(t);
-            }
-            Ok(tables)
-        }
-    }
-    d.deserialize_seq(Tables)
+    d.deserialize_seq(Tables::new("one or more [[job]] tables"))
 }
 
 fn job_timeout_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -588,21 +560,37 @@ fn new_per_pass<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error
 }
 
 fn processes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<RawProcess>>, D::Error> {
-    struct Tables;
-    impl<'de> Visitor<'de> for Tables {
-        type Value = Vec<Spanned<RawProcess>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("one or more [[watchdog.process]] tables")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut tables = Vec::new();
-            while let Some(t) = seq.next_element()? {
-                tables.push(t);
-            }
-            Ok(tables)
+    d.deserialize_seq(Tables::new("one or more [[watchdog.process]] tables"))
+}
+
+/// A list of `[[name]]` tables, each kept with its span; `expected` says
+/// what a value of another kind should have been.
+struct Tables<T> {
+    expected: &'static str,
+    of: std::marker::PhantomData<T>,
+}
+
+impl<T> Tables<T> {
+    fn new(expected: &'static str) -> Self {
+        Tables {
+            expected,
+            of: std::marker::PhantomData,
         }
     }
-    d.deserialize_seq(Tables)
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Tables<T> {
+    type Value = Vec<Spanned<T>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut tables = Vec::new();
+        while let Some(t) = seq.next_element()? {
+            tables.push(t);
+        }
+        Ok(tables)
+    }
 }
 
 fn whole<'de, D: Deserializer<'de>>(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::ending::Ended;
-use super::live::{Exit, Live, Proc, gone};
+use super::live::{Exit, Live, gone};
 use super::{JobRunner, named, runlog};
 use crate::error::{Error, Result};
 use crate::jobs::log::{Entry, EventKind};
@@ -259,19 +259,7 @@ impl JobRunner {
         let group = run.pgid.and_then(|g| i32::try_from(g).ok()).unwrap_or(pid);
         self.lock_live().insert(
             run.id,
-            Live {
-                job: run.job.clone(),
-                attempt: run.attempt,
-                pid,
-                pgid: group,
-                proc: Proc::Adopted { started_at },
-                log: run.log_path.as_ref().map(Into::into),
-                deadline: None,
-                exit: None,
-                stopping: None,
-                cancelling: true,
-                since: std::time::Instant::now(),
-            },
+            Live::adopted(run, pid, group, started_at, None, true),
         );
         Ok((pid, started_at))
     }

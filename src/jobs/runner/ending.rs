@@ -6,7 +6,7 @@
 use nix::sys::signal::Signal;
 use rusqlite::Transaction;
 
-use super::live::{Exit, Live, Proc, Stopping, gone};
+use super::live::{Exit, Live, Stopping, gone};
 use super::{Done, JobRunner, named, runlog};
 use crate::config::HookEvent;
 use crate::error::Result;
@@ -125,19 +125,7 @@ impl JobRunner {
                     .push(format!("run #{} ({}): adopted pid {pid}", run.id, run.job));
                 self.lock_live().insert(
                     run.id,
-                    Live {
-                        job: run.job.clone(),
-                        attempt: run.attempt,
-                        pid,
-                        pgid: group,
-                        proc: Proc::Adopted { started_at },
-                        log: run.log_path.as_ref().map(Into::into),
-                        deadline,
-                        exit: None,
-                        stopping: None,
-                        cancelling: false,
-                        since: std::time::Instant::now(),
-                    },
+                    Live::adopted(&run, pid, group, started_at, deadline, false),
                 );
             } else {
                 lost.push(Ended {

@@ -60,6 +60,31 @@ pub(super) struct Live {
 }
 
 impl Live {
+    /// A run another keeper-tui started, taken over from its row: watched
+    /// through the process table, its exit status unknown.
+    pub fn adopted(
+        run: &crate::store::jobs::Run,
+        pid: i32,
+        group: i32,
+        started_at: i64,
+        deadline: Option<f64>,
+        cancelling: bool,
+    ) -> Self {
+        Live {
+            job: run.job.clone(),
+            attempt: run.attempt,
+            pid,
+            pgid: group,
+            proc: Proc::Adopted { started_at },
+            log: run.log_path.as_ref().map(Into::into),
+            deadline,
+            exit: None,
+            stopping: None,
+            cancelling,
+            since: std::time::Instant::now(),
+        }
+    }
+
     /// Look at the leader once, without blocking: record its exit if it
     /// has exited. Returns whether it has.
     pub fn poll(&mut self) -> bool {
