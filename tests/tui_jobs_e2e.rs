@@ -9,18 +9,7 @@ mod e2e_common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use e2e_common::{Tmux, back_at_prompt};
-
-/// The demo directory, from the database path in the title bar.
-fn demo_dir(screen: &str) -> Option<PathBuf> {
-    let title = screen
-        .lines()
-        .find(|l| l.contains("keeper-tui ") && l.contains("DEMO"))?;
-    let db = title
-        .split_whitespace()
-        .find(|w| w.ends_with("/threadkeeper.sqlite"))?;
-    PathBuf::from(db).parent().map(PathBuf::from)
-}
+use e2e_common::{Tmux, back_at_prompt, demo_dir};
 
 /// Wait (bounded by `secs`) until `f` answers; the screen is shown if not.
 fn until<T>(t: &Tmux, what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {

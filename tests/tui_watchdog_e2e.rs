@@ -6,18 +6,7 @@ mod e2e_common;
 
 use std::path::PathBuf;
 
-use e2e_common::{Tmux, back_at_prompt};
-
-/// The demo directory, from the database path in the title bar.
-fn demo_dir(screen: &str) -> Option<PathBuf> {
-    let title = screen
-        .lines()
-        .find(|l| l.contains("keeper-tui ") && l.contains("DEMO"))?;
-    let db = title
-        .split_whitespace()
-        .find(|w| w.ends_with("/threadkeeper.sqlite"))?;
-    PathBuf::from(db).parent().map(PathBuf::from)
-}
+use e2e_common::{Tmux, back_at_prompt, demo_dir};
 
 /// `keeper-tui --demo` in a pane of a private tmux server, up with its
 /// bridge healthy: the temp dir it lives in, the server, the demo's dir.

@@ -134,3 +134,14 @@ pub fn back_at_prompt(screen: &str) -> bool {
         .find(|l| !l.trim().is_empty())
         .is_some_and(|l| l.trim_end() == "ready$")
 }
+
+/// The demo directory, from the database path in the title bar.
+pub fn demo_dir(screen: &str) -> Option<PathBuf> {
+    let title = screen
+        .lines()
+        .find(|l| l.contains("keeper-tui ") && l.contains("DEMO"))?;
+    let db = title
+        .split_whitespace()
+        .find(|w| w.ends_with("/threadkeeper.sqlite"))?;
+    PathBuf::from(db).parent().map(PathBuf::from)
+}
