@@ -26,6 +26,9 @@ pub struct Cli {
     /// TUI: refuse every command that would change the store; run no passes
     #[arg(long)]
     pub read_only: bool,
+    /// TUI: leave the mouse to the terminal (no click to focus or select, no wheel scrolling; the terminal's own text selection works)
+    #[arg(long)]
+    pub no_mouse: bool,
     #[command(subcommand)]
     pub command: Option<Verb>,
 }

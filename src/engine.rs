@@ -27,7 +27,7 @@ use crate::loops::reaper::Reaper;
 use crate::loops::{Loop, LoopCommand, LoopId, LoopReply, PassMode, PassResult};
 use crate::store::WriteStore;
 use crate::store::snapshot::{RefreshStats, StoreFigures, StoreView};
-use crate::store::threads::{Reopened, ThreadFilter, ThreadRow, list_threads};
+use crate::store::threads::{Reopened, ThreadPage, ThreadQuery, page_threads};
 
 /// Operator intents. Anything that changes the store passes the one
 /// read-only gate in the hub.
@@ -55,8 +55,9 @@ pub enum Command {
     /// after the UI's confirm step.
     Loop(LoopCommand),
     Refresh,
-    /// Which threads the snapshot lists (the Threads panel's filter).
-    SetThreadFilter(ThreadFilter),
+    /// Which threads the snapshot lists: the Threads panel's filter, order
+    /// and where its cursor is.
+    SetThreadQuery(ThreadQuery),
     /// A thread and its newest notes, as text.
     ThreadDetail(String),
     /// The newest passes recorded under an event kind, as text.
@@ -107,7 +108,7 @@ impl Command {
             Command::Loop(LoopCommand::CancelRun(run)) => format!("cancel run #{run}"),
             Command::Loop(LoopCommand::RetryRun(run)) => format!("retry run #{run}"),
             Command::Refresh => "refresh".into(),
-            Command::SetThreadFilter(_) => "filter threads".into(),
+            Command::SetThreadQuery(_) => "list threads".into(),
             Command::ThreadDetail(id) => format!("show thread {id}"),
             Command::LoopHistory(kind) => format!("show {kind} history"),
             Command::Observe => "look at the sessions again".into(),
@@ -309,7 +310,12 @@ impl Verdict {
 pub struct Notice {
     pub at: i64,
     pub error: bool,
-    pub text: String,
+    /// Counts up from 0 in one engine: the Log's cursor stays on its notice
+    /// by this number while the oldest notices drop off the front.
+    pub seq: u64,
+    /// Shared, so publishing the Log after each batch of notices copies no
+    /// text.
+    pub text: Arc<str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -332,9 +338,9 @@ pub struct Snapshot {
     pub last_refresh: Option<RefreshInfo>,
     pub loops: Vec<LoopStatus>,
     pub notices: Arc<Vec<Notice>>,
-    /// Threads matching `thread_filter`, most recently touched first.
-    pub threads: Arc<Vec<ThreadRow>>,
-    pub thread_filter: ThreadFilter,
+    /// The Threads panel's window: rows around its cursor in its order,
+    /// where they sit in the whole list, and the query they answer.
+    pub threads: Arc<ThreadPage>,
     /// The reaper's last look at the tmux sessions.
     pub sessions: Option<crate::loops::reaper::Survey>,
     /// The watchdog's supervised processes; empty when none are configured.
@@ -412,7 +418,7 @@ pub struct Engine {
     view: StoreView,
     /// The store as first read, so the first snapshot has it.
     figures: StoreFigures,
-    threads: Vec<ThreadRow>,
+    threads: ThreadPage,
     snapshot_tx: tokio::sync::watch::Sender<Arc<Snapshot>>,
     commands: mpsc::Receiver<Request>,
 }
@@ -469,7 +475,7 @@ impl Engine {
             Some(Arc::new(w))
         };
         let view = StoreView::open(&settings.db_path, settings.config.window_days)?;
-        let threads = list_threads(view.conn(), &ThreadFilter::default(), THREADS_LISTED)
+        let threads = page_threads(view.conn(), &ThreadQuery::default(), THREADS_LISTED)
             .map_err(|e| Error::from_sqlite(&settings.db_path, e))?;
         let placeholder = Snapshot {
             generation: 0,
@@ -481,7 +487,6 @@ impl Engine {
             loops: Vec::new(),
             notices: Arc::default(),
             threads: Arc::default(),
-            thread_filter: ThreadFilter::default(),
             sessions: None,
             bridges: Vec::new(),
             tasks: None,

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 
-pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
+pub fn run(settings: Settings, demo: bool, mouse: bool) -> Result<ExitCode> {
     // Before anything is made (a demo world, a store under --create): a
     // run that cannot draw leaves nothing behind.
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -63,7 +63,19 @@ pub fn run(settings: Settings, demo: bool) -> Result<ExitCode> {
         let mut terminal = ratatui::try_init()
             .map_err(|e| Error::Io(format!("cannot set up the terminal: {e}")))?;
         only_the_ui_thread_restores_on_panic();
+        if mouse {
+            let _ = ratatui::crossterm::execute!(
+                std::io::stdout(),
+                ratatui::crossterm::event::EnableMouseCapture
+            );
+        }
         let ui = crate::ui::run_loop(&mut terminal, handle, app).await;
+        if mouse {
+            let _ = ratatui::crossterm::execute!(
+                std::io::stdout(),
+                ratatui::crossterm::event::DisableMouseCapture
+            );
+        }
         ratatui::restore();
 
         if let Some(a) = agents {
@@ -93,6 +105,12 @@ fn only_the_ui_thread_restores_on_panic() {
     let restore_and_report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if std::thread::current().id() == ui_thread {
+            // The terminal must stop sending mouse reports before it is
+            // handed back.
+            let _ = ratatui::crossterm::execute!(
+                std::io::stdout(),
+                ratatui::crossterm::event::DisableMouseCapture
+            );
             restore_and_report(info);
         } else {
             tracing::error!("panic in a background job: {info}");

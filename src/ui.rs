@@ -2,9 +2,12 @@
 //! Nothing here touches the store; the engine does all the I/O.
 
 pub mod app;
+mod frame;
 pub mod keys;
+pub mod layout;
 pub mod panels;
 pub mod popups;
+mod screen;
 pub mod theme;
 
 use std::sync::Arc;
@@ -19,14 +22,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use tokio::sync::mpsc;
 
 use self::app::{App, Effect, Popup, Purpose};
-use self::keys::{Panel, active};
-use self::panels::bridges::BridgesPanel;
+use self::keys::active;
 use self::panels::log::LogPanel;
-use self::panels::loops::{LoopsPanel, starved_outcomes};
-use self::panels::outcomes::OutcomesPanel;
-use self::panels::sessions::SessionsPanel;
-use self::panels::stores::StoresPanel;
-use self::panels::threads::ThreadsPanel;
 use self::popups::confirm::ConfirmPopup;
 use self::popups::detail::DetailPopup;
 use self::popups::help::HelpPopup;
@@ -35,6 +32,12 @@ use crate::store::now_unix;
 
 /// Draw the whole screen from the app state, with ages measured at `now`.
 pub fn draw(frame: &mut Frame<'_>, app: &mut App, now: i64) {
+    app.too_small = layout::too_small(frame.area());
+    if app.too_small {
+        app.slots.clear();
+        draw_too_small(frame, app);
+        return;
+    }
     let [title, main, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -46,10 +49,13 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App, now: i64) {
     // The snapshot is shared, not copied: an `Arc` clone per frame.
     let snap = Arc::clone(&app.snapshot);
     match &snap.store {
-        Some(figures) => draw_panels(frame, main, app, figures, now),
+        Some(figures) => screen::draw_panels(frame, main, app, figures, now),
         None => draw_store_error(frame, main, app),
     }
     let theme = app.theme;
+    if let Some(Popup::Detail { text, scroll, .. }) = &mut app.popup {
+        *scroll = (*scroll).min(popups::detail::max_scroll(main, text));
+    }
     match &app.popup {
         Some(Popup::Help { scroll }) => frame.render_widget(
             HelpPopup {
@@ -76,6 +82,37 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App, now: i64) {
         Some(Popup::Confirm(c)) => frame.render_widget(ConfirmPopup { confirm: c, theme }, main),
         None => {}
     }
+}
+
+/// Bare borders would hide what the keys act on: say what is needed.
+fn draw_too_small(frame: &mut Frame<'_>, app: &App) {
+    let a = frame.area();
+    let t = app.theme;
+    let mut lines = vec![
+        Line::from(Span::styled("terminal too small", t.bad())),
+        Line::from(format!(
+            "need {}×{}, have {}×{}",
+            layout::MIN_WIDTH,
+            layout::MIN_HEIGHT,
+            a.width,
+            a.height
+        )),
+        Line::from(Span::styled("q quits", t.dim())),
+    ];
+    if let Some(m) = &app.status {
+        lines.push(Line::from(Span::styled(
+            crate::text::printable(&m.text).into_owned(),
+            if m.error { t.bad() } else { t.ok() },
+        )));
+    }
+    let top = a.height.saturating_sub(lines.len() as u16) / 2;
+    let body = Rect::new(a.x, a.y + top, a.width, a.height - top);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .alignment(ratatui::layout::Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        body,
+    );
 }
 
 fn draw_title(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
@@ -124,8 +161,8 @@ fn draw_title(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
 fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = app.theme;
     // While typing or in a popup, one sentence says which keys work.
-    let sentence = if app.editing_filter {
-        Some("type to filter threads · Enter keeps · Esc clears")
+    let sentence = if app.editing.is_some() {
+        Some("type to filter · C-u C-w C-a C-e edit · Enter keeps · Esc clears")
     } else {
         match &app.popup {
             Some(Popup::Confirm(_)) => Some("←/→ choose · Enter does it · y/n · Esc cancels"),
@@ -142,24 +179,40 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
             .map(|b| (b.label, b.hint))
             .collect()
     };
-    let msg = app.status.as_ref().map_or_else(
-        || Span::raw(""),
-        |m| {
-            Span::styled(
-                format!(" {}", crate::text::printable(&m.text)),
-                if m.error { t.bad() } else { t.ok() },
-            )
-        },
-    );
-    let msg_width = (msg.width() as u16 + 2).min(area.width / 2 + area.width / 4);
+    let msg = app.status.as_ref().map(|m| {
+        (
+            format!(" {}", crate::text::printable(&m.text)),
+            if m.error { t.bad() } else { t.ok() },
+        )
+    });
+    // The message comes first; the hints give way to it, down to help and
+    // quit, and only then is the message cut.
+    let keep = hint_cost(&[("?", "help"), ("q/C-c", "quit")]);
+    let msg_w = msg
+        .as_ref()
+        .map_or(0, |(m, _)| m.chars().count() as u16 + 2);
+    let msg_room = msg_w.min(area.width.saturating_sub(keep));
     let [left, right] =
-        Layout::horizontal([Constraint::Length(msg_width), Constraint::Fill(1)]).areas(area);
-    frame.render_widget(Line::from(msg), left);
+        Layout::horizontal([Constraint::Length(msg_room), Constraint::Fill(1)]).areas(area);
+    if let Some((m, style)) = msg {
+        let cut = panels::clip(&m, usize::from(msg_room.saturating_sub(1)));
+        frame.render_widget(Line::from(Span::styled(cut, style)), left);
+    }
     let hints = match sentence {
-        Some(s) => Line::from(Span::styled(format!("{s} "), t.dim())),
+        Some(s) => Line::from(Span::styled(
+            panels::clip(&format!("{s} "), usize::from(right.width)),
+            t.dim(),
+        )),
         None => hint_line(&items, right.width, t),
     };
     frame.render_widget(hints.right_aligned(), right);
+}
+
+fn hint_cost(items: &[(&str, &str)]) -> u16 {
+    items
+        .iter()
+        .map(|(k, h)| (k.chars().count() + h.chars().count() + 3) as u16)
+        .sum()
 }
 
 /// Whole hints only, as many as fit; help and quit are always kept.
@@ -223,6 +276,8 @@ fn draw_store_error(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     frame.render_stateful_widget(
         LogPanel {
             notices: &snap.notices,
+            filter: "",
+            editing: false,
             focused: false,
             theme: t,
         },
@@ -230,226 +285,6 @@ fn draw_store_error(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
         &mut app.log,
     );
 }
-
-/// Normal: Loops across the top, Stores over Outcomes beside Threads, Log
-/// below. Compact (under 30 rows): the left slot shows Stores or Outcomes,
-/// whichever was focused last.
-fn draw_panels(
-    frame: &mut Frame<'_>,
-    area: Rect,
-    app: &mut App,
-    figures: &crate::store::snapshot::StoreFigures,
-    now: i64,
-) {
-    let t = app.theme;
-    let rows = app.loop_rows();
-    let compact = area.height < 30;
-    let side = if area.width >= 150 {
-        56
-    } else if area.width >= 110 {
-        46
-    } else {
-        40
-    };
-    let loops_h = (rows.len() as u16 + 3).clamp(6, if compact { 9 } else { 16 });
-    let log_h = if compact { 3 } else { 6 };
-    let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(loops_h),
-        Constraint::Fill(1),
-        Constraint::Length(log_h),
-    ])
-    .areas(area);
-    let [left, right] =
-        Layout::horizontal([Constraint::Length(side), Constraint::Fill(1)]).areas(middle);
-    let focus = app.focus;
-    if matches!(focus, Panel::Stores | Panel::Outcomes) {
-        app.side = focus;
-    }
-    if matches!(
-        focus,
-        Panel::Threads | Panel::Sessions | Panel::Tasks | Panel::Jobs
-    ) {
-        app.right = focus;
-    }
-    let (threads_a, sessions_a) = if compact {
-        if matches!(app.right, Panel::Sessions | Panel::Tasks | Panel::Jobs) {
-            (None, Some(right))
-        } else {
-            (Some(right), None)
-        }
-    } else {
-        let [th, se] = Layout::vertical([Constraint::Fill(3), Constraint::Fill(2)]).areas(right);
-        (Some(th), Some(se))
-    };
-    let (stores_a, outcomes_a) = if compact {
-        if app.side == Panel::Outcomes {
-            (None, Some(left))
-        } else {
-            (Some(left), None)
-        }
-    } else {
-        let [s, o] =
-            Layout::vertical([Constraint::Length(STORES_HEIGHT), Constraint::Fill(1)]).areas(left);
-        (Some(s), Some(o))
-    };
-
-    frame.render_stateful_widget(
-        LoopsPanel {
-            rows: &rows,
-            now,
-            window_days: figures.window_days,
-            read_only: app.snapshot.read_only,
-            focused: focus == Panel::Loops,
-            theme: t,
-        },
-        top,
-        &mut app.loops,
-    );
-    draw_left(frame, app, figures, &rows, stores_a, outcomes_a, compact);
-    draw_right(frame, app, now, threads_a, sessions_a);
-    let snap = Arc::clone(&app.snapshot);
-    // Supervised processes share the bottom row with the Log.
-    let bottom = if snap.bridges.is_empty() {
-        bottom
-    } else {
-        let [log, bridges] =
-            Layout::horizontal([Constraint::Fill(1), Constraint::Fill(2)]).areas(bottom);
-        frame.render_stateful_widget(
-            BridgesPanel {
-                rows: &snap.bridges,
-                now,
-                focused: focus == Panel::Bridges,
-                theme: t,
-            },
-            bridges,
-            &mut app.bridges,
-        );
-        log
-    };
-    frame.render_stateful_widget(
-        LogPanel {
-            notices: &snap.notices,
-            focused: focus == Panel::Log,
-            theme: t,
-        },
-        bottom,
-        &mut app.log,
-    );
-}
-
-/// Stores over Outcomes (or one of them, compact).
-fn draw_left(
-    frame: &mut Frame<'_>,
-    app: &mut App,
-    figures: &crate::store::snapshot::StoreFigures,
-    rows: &[panels::loops::LoopRow],
-    stores_a: Option<Rect>,
-    outcomes_a: Option<Rect>,
-    compact: bool,
-) {
-    let t = app.theme;
-    let focus = app.focus;
-    if let Some(a) = stores_a {
-        let other = if compact { "3 Outcomes" } else { "" };
-        frame.render_widget(
-            StoresPanel {
-                figures,
-                focused: focus == Panel::Stores,
-                theme: t,
-                other,
-            },
-            a,
-        );
-    }
-    if let Some(a) = outcomes_a {
-        let starved = starved_outcomes(rows);
-        frame.render_stateful_widget(
-            OutcomesPanel {
-                figures,
-                starved: &starved,
-                focused: focus == Panel::Outcomes,
-                theme: t,
-            },
-            a,
-            &mut app.outcomes,
-        );
-    }
-}
-
-/// Threads over Sessions (or one of them, compact).
-fn draw_right(
-    frame: &mut Frame<'_>,
-    app: &mut App,
-    now: i64,
-    threads_a: Option<Rect>,
-    sessions_a: Option<Rect>,
-) {
-    let t = app.theme;
-    let focus = app.focus;
-    let snap = Arc::clone(&app.snapshot);
-    if let Some(a) = threads_a {
-        frame.render_stateful_widget(
-            ThreadsPanel {
-                rows: &snap.threads,
-                filter: &app.filter,
-                editing: app.editing_filter,
-                now,
-                focused: focus == Panel::Threads,
-                theme: t,
-            },
-            a,
-            &mut app.threads,
-        );
-    }
-    if let Some(a) = sessions_a
-        && app.lower == Panel::Jobs
-    {
-        let rows = app.job_rows();
-        let widget = panels::jobs::JobsPanel {
-            rows: snap.jobs.as_ref().map(|_| rows.as_slice()),
-            now: now as f64,
-            focused: focus == Panel::Jobs,
-            theme: t,
-            shares: " · 6 Sessions, 8 Tasks here too",
-        };
-        let mut state = app.jobs;
-        frame.render_stateful_widget(widget, a, &mut state);
-        app.jobs = state;
-    } else if let Some(a) = sessions_a
-        && app.lower == Panel::Tasks
-    {
-        let lines = app.task_lines();
-        let total = snap.tasks.as_ref().map_or(0, |t| t.len());
-        let filter = app.task_filter.clone();
-        let widget = panels::tasks::TasksPanel {
-            rows: snap.tasks.as_ref().map(|_| lines.as_slice()),
-            total,
-            filter: &filter,
-            editing: app.editing_task_filter,
-            now,
-            focused: focus == Panel::Tasks,
-            theme: t,
-            shares: " · 6 Sessions, 9 Jobs here too",
-        };
-        let mut state = app.tasks;
-        frame.render_stateful_widget(widget, a, &mut state);
-        app.tasks = state;
-    } else if let Some(a) = sessions_a {
-        frame.render_stateful_widget(
-            SessionsPanel {
-                survey: snap.sessions.as_ref(),
-                now,
-                focused: focus == Panel::Sessions,
-                theme: t,
-            },
-            a,
-            &mut app.sessions,
-        );
-    }
-}
-
-/// Rows the Stores panel needs: its lines and two borders.
-const STORES_HEIGHT: u16 = panels::stores::LINES + 2;
 
 /// Run the TUI on an already initialised terminal until the operator quits
 /// or a signal asks us to stop.
@@ -495,6 +330,12 @@ pub async fn run_loop(
             ev = keys.next() => match ev {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     if run(app.on_key(key)) {
+                        return Ok(());
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    if run(app.on_mouse(m)) {
                         return Ok(());
                     }
                     dirty = true;

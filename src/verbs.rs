@@ -37,11 +37,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     settings.create_store = cli.global.create;
     let Some(command) = cli.command else {
         settings.config.read_only |= cli.read_only;
-        return crate::tui::run(settings, cli.demo);
+        return crate::tui::run(settings, cli.demo, !cli.no_mouse);
     };
-    if cli.demo || cli.read_only {
+    if cli.demo || cli.read_only || cli.no_mouse {
         return Err(Error::Refused(
-            "--demo and --read-only belong to the TUI (no command); `engine` takes its own --read-only".into(),
+            "--demo, --read-only and --no-mouse belong to the TUI (no command); `engine` takes its own --read-only".into(),
         ));
     }
     match command {

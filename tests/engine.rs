@@ -11,7 +11,7 @@ use keeper_tui::config::{Config, Settings};
 use keeper_tui::engine::{Command, Engine, EngineHandle, Snapshot};
 use keeper_tui::error::{Error, Result};
 use keeper_tui::loops::{Loop, LoopId, PassCtx, PassMode, PassResult};
-use keeper_tui::store::threads::ThreadFilter;
+use keeper_tui::store::threads::{ThreadFilter, ThreadQuery};
 use keeper_tui::store::{WriteStore, now_unix};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -477,7 +477,7 @@ async fn shutdown_waits_for_the_pass_in_flight() {
         "the pass in flight must finish and answer"
     );
     let last = handle.snapshots.borrow().clone();
-    assert!(last.notices.iter().any(|n| n.text == "engine stopped"));
+    assert!(last.notices.iter().any(|n| &*n.text == "engine stopped"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -491,27 +491,37 @@ async fn thread_filters_are_applied_in_the_order_typed() {
     let words = ["old", "fresh", "closed"];
     let mut answers = Vec::new();
     for i in 0..60 {
-        answers.push(handle.send(Command::SetThreadFilter(ThreadFilter {
-            state: None,
-            text: words[i % 3].into(),
+        answers.push(handle.send(Command::SetThreadQuery(ThreadQuery {
+            filter: ThreadFilter {
+                state: None,
+                text: words[i % 3].into(),
+            },
+            ..ThreadQuery::default()
         })));
     }
     let last = ThreadFilter {
         state: None,
         text: "fresh".into(),
     };
-    answers.push(handle.send(Command::SetThreadFilter(last.clone())));
+    answers.push(handle.send(Command::SetThreadQuery(ThreadQuery {
+        filter: last.clone(),
+        ..ThreadQuery::default()
+    })));
     for a in answers {
         a.await.unwrap().unwrap();
     }
-    let snap = wait_for(&handle, "the last filter", |s| s.thread_filter == last).await;
-    let ids: Vec<_> = snap.threads.iter().map(|t| t.id.as_str()).collect();
+    let snap = wait_for(&handle, "the last filter", |s| {
+        s.threads.query.filter == last
+    })
+    .await;
+    let ids: Vec<_> = snap.threads.rows.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["T002"]);
     // Nothing older lands after it.
     handle.request(Command::Refresh).await.unwrap();
     let snap = handle.snapshots.borrow().clone();
-    assert_eq!(snap.thread_filter, last);
-    assert_eq!(snap.threads.len(), 1);
+    assert_eq!(snap.threads.query.filter, last);
+    assert_eq!(snap.threads.rows.len(), 1);
+    assert_eq!(snap.threads.total, 1);
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use keeper_tui::engine::{Command, EngineError, Outcome};
 use keeper_tui::loops::{LoopId, PassMode, PassResult, Touched};
-use keeper_tui::store::threads::ThreadFilter;
+use keeper_tui::store::threads::{ThreadFilter, ThreadQuery};
 use keeper_tui::ui::app::{App, Effect, Popup, Purpose};
 use keeper_tui::ui::keys::{BINDINGS, Panel, active};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ui_common::{app, draw, notices, rows, snapshot, thread};
+use ui_common::{app, draw, notices, page, rows, snapshot, thread};
 
 fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
     app.on_key(KeyEvent::new(code, KeyModifiers::NONE))
@@ -29,9 +29,12 @@ fn status(app: &App) -> (String, bool) {
 
 fn silent_filter(state: Option<&str>, text: &str) -> Vec<Effect> {
     vec![Effect::Send(
-        Command::SetThreadFilter(ThreadFilter {
-            state: state.map(Into::into),
-            text: text.into(),
+        Command::SetThreadQuery(ThreadQuery {
+            filter: ThreadFilter {
+                state: state.map(Into::into),
+                text: text.into(),
+            },
+            ..ThreadQuery::default()
         }),
         Purpose::Silent,
     )]
@@ -67,23 +70,28 @@ fn q_and_ctrl_c_quit() {
 fn tab_shift_tab_and_digits_move_focus() {
     let mut app = app();
     assert_eq!(app.focus, Panel::Loops);
-    key(&mut app, KeyCode::Tab);
-    assert_eq!(app.focus, Panel::Outcomes);
-    key(&mut app, KeyCode::BackTab);
-    key(&mut app, KeyCode::BackTab);
-    assert_eq!(app.focus, Panel::Stores);
-    // Terminals report Shift-Tab with SHIFT; it must not matter. With
-    // nothing supervised, Bridges is not drawn and focus never lands on it.
+    // Screen order: the top band, the left column top to bottom, the right
+    // column top to bottom, the bottom band. Bridges is not drawn (nothing
+    // supervised) and is passed.
+    let order = [
+        Panel::Stores,
+        Panel::Outcomes,
+        Panel::Threads,
+        Panel::Sessions,
+        Panel::Tasks,
+        Panel::Jobs,
+        Panel::Log,
+        Panel::Loops,
+    ];
+    for want in order {
+        key(&mut app, KeyCode::Tab);
+        assert_eq!(app.focus, want);
+    }
+    // Terminals report Shift-Tab with SHIFT; it must not matter.
     app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
-    assert_eq!(app.focus, Panel::Jobs, "wraps around");
+    assert_eq!(app.focus, Panel::Log, "wraps around backwards");
     key(&mut app, KeyCode::BackTab);
-    key(&mut app, KeyCode::BackTab);
-    assert_eq!(app.focus, Panel::Sessions, "past Bridges");
-    key(&mut app, KeyCode::Tab);
-    assert_eq!(app.focus, Panel::Tasks, "past Bridges");
-    key(&mut app, KeyCode::Tab);
-    key(&mut app, KeyCode::Tab);
-    assert_eq!(app.focus, Panel::Stores, "wraps around");
+    assert_eq!(app.focus, Panel::Jobs);
     for (c, panel) in ['1', '2', '3', '4', '5', '6'].into_iter().zip(Panel::ALL) {
         ch(&mut app, c);
         assert_eq!(app.focus, panel);
@@ -108,14 +116,12 @@ fn with_a_supervised_process_tab_and_7_reach_bridges() {
     ch(&mut app, '7');
     assert_eq!(app.focus, Panel::Bridges);
     key(&mut app, KeyCode::Tab);
-    assert_eq!(app.focus, Panel::Tasks);
+    assert_eq!(app.focus, Panel::Loops, "wraps around");
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Panel::Bridges);
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Panel::Log);
     key(&mut app, KeyCode::Tab);
-    assert_eq!(app.focus, Panel::Jobs);
-    key(&mut app, KeyCode::Tab);
-    assert_eq!(app.focus, Panel::Stores, "wraps around");
-    key(&mut app, KeyCode::BackTab);
-    key(&mut app, KeyCode::BackTab);
-    key(&mut app, KeyCode::BackTab);
     assert_eq!(app.focus, Panel::Bridges);
 }
 
@@ -258,17 +264,21 @@ fn threadkeepers_loops_cannot_be_forced_here() {
     assert!(error);
     assert_eq!(
         text,
-        "ingest is run by threadkeeper, not keeper-tui: nothing to force here"
+        "candidate is run by threadkeeper, not keeper-tui: nothing to force here"
     );
     app.status = None;
     assert!(ch(&mut app, 'd').is_empty());
-    assert!(status(&app).0.starts_with("ingest is run by threadkeeper"));
+    assert!(
+        status(&app)
+            .0
+            .starts_with("candidate is run by threadkeeper")
+    );
     // Its history still opens.
     assert_eq!(
         key(&mut app, KeyCode::Enter),
         vec![Effect::Send(
-            Command::LoopHistory("ingest_pass".into()),
-            Purpose::Detail("loop ingest".into())
+            Command::LoopHistory("candidate_review_pass".into()),
+            Purpose::Detail("loop candidate".into())
         )]
     );
 }
@@ -281,8 +291,10 @@ fn loop_keys_do_nothing_elsewhere() {
     assert!(ch(&mut app, 'd').is_empty());
     ch(&mut app, '2');
     assert!(ch(&mut app, 'o').is_empty());
+    // Stores is not a list: nothing to filter.
+    ch(&mut app, '1');
     assert!(ch(&mut app, '/').is_empty());
-    assert!(!app.editing_filter);
+    assert_eq!(app.editing, None);
 }
 
 #[test]
@@ -317,7 +329,7 @@ fn filter_by_text() {
     let mut app = app();
     ch(&mut app, '4');
     assert!(ch(&mut app, '/').is_empty());
-    assert!(app.editing_filter);
+    assert_eq!(app.editing, Some(Panel::Threads));
     assert_eq!(ch(&mut app, 'd'), silent_filter(None, "d"));
     // While typing, letters are text, not keys: `q` does not quit.
     assert_eq!(ch(&mut app, 'q'), silent_filter(None, "dq"));
@@ -325,7 +337,7 @@ fn filter_by_text() {
     assert_eq!(ch(&mut app, 'i'), silent_filter(None, "di"));
     // Enter keeps the filter and stops editing.
     assert!(key(&mut app, KeyCode::Enter).is_empty());
-    assert!(!app.editing_filter);
+    assert_eq!(app.editing, None);
     assert_eq!(app.filter.text, "di");
     // Esc, no longer editing, clears it.
     assert_eq!(key(&mut app, KeyCode::Esc), silent_filter(None, ""));
@@ -343,7 +355,7 @@ fn esc_while_editing_clears_the_text() {
         key(&mut app, KeyCode::Esc),
         silent_filter(Some("active"), "")
     );
-    assert!(!app.editing_filter);
+    assert_eq!(app.editing, None);
     assert_eq!(app.filter.text, "");
 }
 
@@ -415,13 +427,13 @@ fn pause_holds_new_snapshots_back() {
     let mut app = app();
     let mut newer = snapshot();
     newer.generation = 8;
-    newer.threads = Arc::new(vec![thread(
+    newer.threads = Arc::new(page(vec![thread(
         "t-0099",
         "active",
         5,
         "a brand new question",
         None,
-    )]);
+    )]));
     let newer = Arc::new(newer);
 
     assert!(ch(&mut app, 'p').is_empty());
@@ -449,11 +461,11 @@ fn a_smaller_snapshot_clamps_selections() {
     ch(&mut app, '4');
     ch(&mut app, 'G');
     let mut fewer = snapshot();
-    Arc::make_mut(&mut fewer.threads).truncate(2);
+    Arc::make_mut(&mut fewer.threads).rows.truncate(2);
     assert!(app.on_snapshot(Arc::new(fewer)));
     assert_eq!(app.threads.selected(), Some(1));
     let mut none = snapshot();
-    Arc::make_mut(&mut none.threads).clear();
+    Arc::make_mut(&mut none.threads).rows.clear();
     app.on_snapshot(Arc::new(none));
     assert_eq!(app.threads.selected(), None);
     assert!(ch(&mut app, 'o').is_empty(), "nothing to reopen");
@@ -579,7 +591,7 @@ fn status_bar_shows_a_message_beside_the_hints() {
     ch(&mut app, '/');
     let bar = rows(&draw(&mut app, 200, 50)).pop().unwrap();
     assert!(
-        bar.contains("type to filter threads · Enter keeps · Esc clears"),
+        bar.contains("type to filter · C-u C-w C-a C-e edit · Enter keeps · Esc clears"),
         "{bar:?}"
     );
 }
@@ -605,9 +617,11 @@ fn first_move_in_the_log_starts_from_the_newest_notice() {
     // At 120×40 the Log shows notices 25..=29; a first move stays among them.
     ch(&mut app, 'k');
     assert!(
-        app.log.selected().is_some_and(|i| i >= 25),
+        app.log
+            .selected(&app.snapshot.notices, "")
+            .is_some_and(|n| n.seq >= 25),
         "{:?}",
-        app.log.selected()
+        app.log
     );
     let screen = rows(&draw(&mut app, 120, 40)).join("\n");
     assert!(screen.contains("notice number 29"), "{screen}");

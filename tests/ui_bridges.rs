@@ -158,6 +158,7 @@ fn what_the_engine_does_on_its_own_reaches_the_status_bar_once() {
     snap.notices = Arc::new(vec![Notice {
         at: NOW - 100,
         error: false,
+        seq: 0,
         text: "engine started".into(),
     }]);
     app.on_snapshot(Arc::new(snap.clone()));
@@ -166,6 +167,7 @@ fn what_the_engine_does_on_its_own_reaches_the_status_bar_once() {
     Arc::make_mut(&mut snap.notices).push(Notice {
         at: NOW,
         error: false,
+        seq: 1,
         text: heal.into(),
     });
     app.on_snapshot(Arc::new(snap.clone()));

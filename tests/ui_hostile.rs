@@ -28,13 +28,17 @@ fn assert_clean(buf: &Buffer) {
 fn hostile_questions_kinds_and_notices_are_drawn_escaped() {
     let mut snap = snapshot();
     let mut threads = (*snap.threads).clone();
-    threads.insert(0, thread(HOSTILE, "active", 5, HOSTILE, Some(HOSTILE)));
+    threads
+        .rows
+        .insert(0, thread(HOSTILE, "active", 5, HOSTILE, Some(HOSTILE)));
+    threads.total += 1;
     snap.threads = Arc::new(threads);
     let mut notices = (*snap.notices).clone();
     notices.push(Notice {
         at: NOW - 1,
         error: false,
-        text: format!("reopened {HOSTILE}"),
+        seq: notices.len() as u64,
+        text: format!("reopened {HOSTILE}").into(),
     });
     snap.notices = Arc::new(notices);
     let mut figures = (**snap.store.as_ref().unwrap()).clone();

@@ -121,6 +121,48 @@ fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
     app.on_key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
+/// The survey's own order: `S` from idle, past age, to name.
+fn by_name(app: &mut App) {
+    press(app, KeyCode::Char('S'));
+    press(app, KeyCode::Char('S'));
+    assert_eq!(app.sort_note(Panel::Sessions), "  ▼name");
+    // The cursor stayed on its session; start from the top.
+    press(app, KeyCode::Char('g'));
+}
+
+#[test]
+fn sessions_sort_idle_longest_first_then_by_age_and_name() {
+    let mut app = app_with(Some(survey()));
+    press(&mut app, KeyCode::Char('6'));
+    let names = |app: &App| -> Vec<String> {
+        app.session_list()
+            .iter()
+            .map(|r| r.session.name.clone())
+            .collect()
+    };
+    // Idle: activity is half the age ago in the fixture.
+    assert_eq!(
+        names(&app),
+        ["msg-warm-att", "msg-warm-1", "msg-warm-10", "topic-12476"]
+    );
+    // The cursor stays on its session through a re-sort.
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('S'));
+    assert_eq!(app.sort_note(Panel::Sessions), "  ▼age");
+    press(&mut app, KeyCode::Char('I'));
+    assert_eq!(app.sort_note(Panel::Sessions), "  ▲age");
+    let at = app.sessions.selected().unwrap();
+    assert_eq!(names(&app)[at], "msg-warm-1");
+    press(&mut app, KeyCode::Char('<'));
+    assert_eq!(app.sort_note(Panel::Sessions), "  ▲idle");
+    assert_eq!(
+        names(&app),
+        ["topic-12476", "msg-warm-10", "msg-warm-1", "msg-warm-att"]
+    );
+    let at = app.sessions.selected().unwrap();
+    assert_eq!(names(&app)[at], "msg-warm-1");
+}
+
 #[test]
 fn the_whole_screen_shows_the_sessions_panel() {
     for (w, h) in [(120, 40), (80, 24)] {
@@ -152,6 +194,7 @@ fn r_asks_first_naming_the_exact_command_and_focus_starts_on_cancel() {
     assert_eq!(survey.rows[0].session.name, "msg-warm-1");
     let mut app = app_with(Some(survey));
     press(&mut app, KeyCode::Char('6'));
+    by_name(&mut app);
     press(&mut app, KeyCode::Char('R'));
     let Some(Popup::Confirm(c)) = &app.popup else {
         panic!("no confirm popup: {:?}", app.popup)
@@ -194,6 +237,7 @@ fn r_asks_first_naming_the_exact_command_and_focus_starts_on_cancel() {
 fn r_on_a_session_without_a_marker_is_refused_in_place() {
     let mut app = app_with(Some(survey()));
     press(&mut app, KeyCode::Char('6'));
+    by_name(&mut app);
     for _ in 0..3 {
         press(&mut app, KeyCode::Char('j'));
     }
@@ -250,11 +294,14 @@ fn verdict_text_is_worded_at_drawing_time() {
     };
     let area = Rect::new(0, 0, 120, 6);
     let mut buf = Buffer::empty(area);
+    let listed: Vec<_> = s.rows.iter().collect();
     SessionsPanel {
         survey: Some(&s),
+        rows: &listed,
         now: NOW + 30,
         focused: true,
         theme: THEME,
+        note: "",
     }
     .render(area, &mut buf, &mut TableState::default());
     let text = ui_common::text(&buf);

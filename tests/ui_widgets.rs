@@ -6,11 +6,10 @@ mod ui_common;
 use keeper_tui::engine::{Command, LoopStatus, PassOutcome, Verdict};
 use keeper_tui::loops::{LoopId, PassMode};
 use keeper_tui::store::snapshot::StoreFigures;
-use keeper_tui::store::threads::ThreadFilter;
 use keeper_tui::ui::app::Confirm;
 use keeper_tui::ui::keys::BINDINGS;
 use keeper_tui::ui::panels::bytes;
-use keeper_tui::ui::panels::log::LogPanel;
+use keeper_tui::ui::panels::log::{LogPanel, LogState};
 use keeper_tui::ui::panels::loops::{LoopRow, LoopsPanel, sparkline, starved_outcomes, verdict};
 use keeper_tui::ui::panels::outcomes::OutcomesPanel;
 use keeper_tui::ui::panels::stores::StoresPanel;
@@ -40,6 +39,7 @@ fn loops_panel(rows_: &[LoopRow], w: u16, h: u16) -> Vec<String> {
         read_only: false,
         focused: false,
         theme: THEME,
+        note: "",
     }
     .render(buf.area, &mut buf, &mut TableState::default());
     rows(&buf)
@@ -47,8 +47,11 @@ fn loops_panel(rows_: &[LoopRow], w: u16, h: u16) -> Vec<String> {
 
 fn outcomes_panel(f: &StoreFigures, starved: &[String]) -> Vec<String> {
     let mut buf = area(46, 7);
+    let listed: Vec<_> = f.outcomes.iter().collect();
     OutcomesPanel {
         figures: f,
+        rows: &listed,
+        note: "",
         starved,
         focused: false,
         theme: THEME,
@@ -103,7 +106,6 @@ fn stores_panel_shows_counts_queues_and_file_sizes() {
         figures: &f,
         focused: false,
         theme: THEME,
-        other: "",
     }
     .render(buf.area, &mut buf);
     // Most important first, so a short panel keeps what matters.
@@ -248,6 +250,7 @@ fn janitor_row_shows_each_verdict() {
         read_only: true,
         focused: false,
         theme: THEME,
+        note: "",
     }
     .render(buf.area, &mut buf, &mut TableState::default());
     let drawn = rows(&buf);
@@ -357,13 +360,13 @@ fn outcomes_panel_lists_window_30d_all_and_accept_rate() {
     assert!(outcomes_panel(&none, &[])[0].starts_with("┌ 3 Outcomes ──"));
 }
 
-fn threads_panel(filter: &ThreadFilter, editing: bool, w: u16) -> Vec<String> {
+fn threads_panel(state: Option<&str>, note: &str, w: u16) -> Vec<String> {
     let rows_ = threads();
     let mut buf = area(w, 8);
     ThreadsPanel {
         rows: &rows_,
-        filter,
-        editing,
+        state_filter: state,
+        note,
         now: NOW,
         focused: false,
         theme: THEME,
@@ -374,11 +377,11 @@ fn threads_panel(filter: &ThreadFilter, editing: bool, w: u16) -> Vec<String> {
 
 #[test]
 fn threads_panel_lists_id_state_age_question() {
-    let drawn = threads_panel(&ThreadFilter::default(), false, 60);
+    let drawn = threads_panel(None, "5 of 5", 60);
     assert_eq!(
         drawn,
         expected(&[
-            "┌ 4 Threads all  (5 shown) ────────────────────────────────┐",
+            "┌ 4 Threads all  5 of 5 ───────────────────────────────────┐",
             "│id      state   age   question                            │",
             "│t-0001  active  30s   why is the disk filling up          │",
             "│t-0002  active  1h    rotate the bridge logs              │",
@@ -392,34 +395,19 @@ fn threads_panel_lists_id_state_age_question() {
 
 #[test]
 fn threads_title_shows_state_filter_and_text() {
-    let filter = ThreadFilter {
-        state: Some("active".into()),
-        text: "disk".into(),
-    };
-    let editing = threads_panel(&filter, true, 60);
+    let drawn = threads_panel(Some("active"), "5 of 5  ▼touched  /disk▏", 60);
     assert!(
-        editing[0].starts_with("┌ 4 Threads active  /disk▏  (5 shown) ─"),
-        "{editing:#?}"
-    );
-    let kept = threads_panel(&filter, false, 60);
-    assert!(
-        kept[0].starts_with("┌ 4 Threads active  /disk  (5 shown) ─"),
-        "{kept:#?}"
-    );
-    let empty = ThreadFilter::default();
-    let typing = threads_panel(&empty, true, 60);
-    assert!(
-        typing[0].starts_with("┌ 4 Threads all  /▏  (5 shown) ─"),
-        "{typing:#?}"
+        drawn[0].starts_with("┌ 4 Threads active  5 of 5  ▼touched  /disk▏ ─"),
+        "{drawn:#?}"
     );
 }
 
 #[test]
 fn last_move_column_only_when_wide() {
-    let narrow = threads_panel(&ThreadFilter::default(), false, 89);
+    let narrow = threads_panel(None, "", 89);
     assert!(!narrow[1].contains("last move"), "{narrow:#?}");
     assert!(!narrow[2].contains("checked du"), "{narrow:#?}");
-    let wide = threads_panel(&ThreadFilter::default(), false, 90);
+    let wide = threads_panel(None, "", 90);
     assert!(wide[1].contains("last move"), "{wide:#?}");
     assert!(
         wide[2]
@@ -430,11 +418,13 @@ fn last_move_column_only_when_wide() {
     );
 }
 
-fn log_panel(state: &mut TableState, focused: bool) -> Vec<String> {
+fn log_panel(state: &mut LogState, focused: bool) -> Vec<String> {
     let n = notices(20);
     let mut buf = area(40, 6);
     LogPanel {
         notices: &n,
+        filter: "",
+        editing: false,
         focused,
         theme: THEME,
     }
@@ -444,21 +434,24 @@ fn log_panel(state: &mut TableState, focused: bool) -> Vec<String> {
 
 #[test]
 fn log_follows_the_newest_notice() {
-    let drawn = log_panel(&mut TableState::default(), false);
+    let drawn = log_panel(&mut LogState::default(), false);
     assert!(drawn[4].contains("notice number 19"), "{drawn:#?}");
     assert!(drawn[1].contains("notice number 16"), "{drawn:#?}");
     // Focused with nothing selected it still follows.
-    let drawn = log_panel(&mut TableState::default(), true);
+    let drawn = log_panel(&mut LogState::default(), true);
     assert!(drawn[4].contains("notice number 19"), "{drawn:#?}");
     // Focused with a selection: the operator is scrolling, so it stays put.
-    let drawn = log_panel(&mut TableState::default().with_selected(Some(0)), true);
+    let mut at_top = LogState::default();
+    at_top.top(&notices(20), "");
+    let drawn = log_panel(&mut at_top, true);
     assert!(drawn[1].contains("notice number 0 "), "{drawn:#?}");
 }
 
 #[test]
 fn log_follows_the_newest_notice_after_focus_leaves() {
     // The operator scrolled to the top of the log, then tabbed away.
-    let mut state = TableState::default().with_selected(Some(0));
+    let mut state = LogState::default();
+    state.top(&notices(20), "");
     let drawn = log_panel(&mut state, false);
     assert!(drawn[4].contains("notice number 19"), "{drawn:#?}");
 }
@@ -584,8 +577,11 @@ fn starved_outcome_keeps_its_flag_when_narrow() {
     let starved = vec!["threads_auto_closed".to_string()];
     // At 80 columns the Outcomes panel is 38 wide.
     let mut buf = area(38, 7);
+    let listed: Vec<_> = f.outcomes.iter().collect();
     OutcomesPanel {
         figures: &f,
+        rows: &listed,
+        note: "",
         starved: &starved,
         focused: false,
         theme: THEME,

@@ -20,13 +20,15 @@ use super::{Command, Engine, EngineError, LoopStatus, Outcome, RefreshInfo, Repl
 use crate::loops::{Allowed, LoopId, Observation};
 use crate::store::now_unix;
 use crate::store::snapshot::StoreFigures;
-use crate::store::threads::{ThreadFilter, ThreadRow};
+use crate::store::threads::ThreadPage;
 
 mod state;
 
 use self::state::{Moved, State};
 
-const NOTICES_KEPT: usize = 200;
+/// The Log's length: what an operator can scroll back through on screen.
+/// Every notice also goes to the log file (see [`Events::notice`]).
+const NOTICES_KEPT: usize = 10_000;
 
 /// What the engine's tasks tell the hub.
 #[derive(Debug)]
@@ -49,7 +51,7 @@ pub(crate) enum Event {
 #[derive(Debug, Default)]
 pub(crate) struct StoreNews {
     pub figures: Option<StoreFigures>,
-    pub threads: Option<(ThreadFilter, Vec<ThreadRow>)>,
+    pub threads: Option<ThreadPage>,
     pub refreshed: Option<RefreshInfo>,
     pub readable: Option<Readable>,
 }
@@ -417,7 +419,7 @@ fn route(req: Request, r: &Routes<'_>, jobs: &mut JoinSet<()>) {
             let _ = reply.send(Ok(Outcome::Done));
         }
         Command::Refresh => send_view(r, ViewMsg::Refresh(reply)),
-        Command::SetThreadFilter(f) => send_view(r, ViewMsg::Filter(f, reply)),
+        Command::SetThreadQuery(q) => send_view(r, ViewMsg::Filter(q, reply)),
         Command::ThreadDetail(id) => send_view(r, ViewMsg::ThreadDetail(id, reply)),
         Command::LoopHistory(kind) => send_view(r, ViewMsg::LoopHistory(kind, reply)),
     }

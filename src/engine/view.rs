@@ -16,7 +16,7 @@ use super::jobs::guarded;
 use super::{EngineError, Outcome, RefreshInfo, Reply, THREADS_LISTED, detail};
 use crate::store::now_unix;
 use crate::store::snapshot::{RefreshStats, StoreView};
-use crate::store::threads::{ThreadFilter, list_threads};
+use crate::store::threads::{ThreadQuery, page_threads};
 
 /// Windows ("fires in 7 d") slide with the clock; recomputing them needs no
 /// query, only the figures held in memory.
@@ -24,7 +24,7 @@ const SLIDE_EVERY: Duration = Duration::from_secs(60);
 
 pub(crate) enum ViewMsg {
     Refresh(oneshot::Sender<Reply>),
-    Filter(ThreadFilter, oneshot::Sender<Reply>),
+    Filter(ThreadQuery, oneshot::Sender<Reply>),
     ThreadDetail(String, oneshot::Sender<Reply>),
     LoopHistory(String, oneshot::Sender<Reply>),
 }
@@ -83,7 +83,7 @@ impl Holders {
 /// What the view actor owns; moved into each blocking job and back.
 struct Held {
     view: Option<StoreView>,
-    filter: ThreadFilter,
+    query: ThreadQuery,
     /// The error last reported, so each new one is said once.
     error: Option<String>,
     /// The store changed since the counts were last checked in full.
@@ -107,7 +107,7 @@ fn unchanged(
 enum Work {
     Changed { full: bool },
     Slide,
-    Filter(ThreadFilter),
+    Filter(ThreadQuery),
     ThreadDetail(String),
     LoopHistory(String),
 }
@@ -207,7 +207,7 @@ impl ViewThread {
             .spawn(move || {
                 let mut held = Held {
                     view: Some(view),
-                    filter: ThreadFilter::default(),
+                    query: ThreadQuery::default(),
                     error: None,
                     unverified: false,
                     shown: None,
@@ -315,15 +315,15 @@ fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
             }
             Ok(Outcome::Done)
         }
-        Work::Filter(filter) => {
-            h.filter = filter;
+        Work::Filter(query) => {
+            h.query = query;
             let Some(v) = &h.view else {
                 return Err(unreadable());
             };
-            match list_threads(v.conn(), &h.filter, THREADS_LISTED) {
-                Ok(rows) => {
+            match page_threads(v.conn(), &h.query, THREADS_LISTED) {
+                Ok(page) => {
                     ctx.events.send(Event::Store(Box::new(StoreNews {
-                        threads: Some((h.filter.clone(), rows)),
+                        threads: Some(page),
                         ..StoreNews::default()
                     })));
                     Ok(Outcome::Done)
@@ -427,8 +427,8 @@ fn refresh(h: &mut Held, how: Reread, ctx: &ViewCtx) -> u64 {
             }
             if let Some(v) = &h.view {
                 if stats.threads_recounted || stats.rebuilt || full {
-                    match list_threads(v.conn(), &h.filter, THREADS_LISTED) {
-                        Ok(rows) => news.threads = Some((h.filter.clone(), rows)),
+                    match page_threads(v.conn(), &h.query, THREADS_LISTED) {
+                        Ok(page) => news.threads = Some(page),
                         Err(e) => ctx
                             .events
                             .notice(true, format!("listing threads failed: {e}")),

@@ -7,6 +7,10 @@ use serde::Serialize;
 use super::events::{insert_event, record_loop_pass};
 use super::{Layout, truncate_chars};
 
+mod page;
+
+pub use page::{ThreadAnchor, ThreadKey, ThreadPage, ThreadQuery, ThreadSort, page_threads};
+
 const DAY: f64 = 86_400.0;
 
 /// threadkeeper's rule: `now - int(max(0, days) * 86400)`.
@@ -219,6 +223,7 @@ pub struct ThreadRow {
     pub last_move: Option<String>,
     pub outcome: Option<String>,
     pub last_touched_at: i64,
+    pub opened_at: i64,
 }
 
 /// What the Threads panel asks for: a state (or all) and a text that must
@@ -240,7 +245,7 @@ fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-const THREAD_COLUMNS: &str = "id, state, question, last_move, outcome, last_touched_at";
+const THREAD_COLUMNS: &str = "id, state, question, last_move, outcome, last_touched_at, opened_at";
 
 fn thread_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ThreadRow> {
     Ok(ThreadRow {
@@ -250,6 +255,7 @@ fn thread_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ThreadRow> {
         last_move: r.get(3)?,
         outcome: r.get(4)?,
         last_touched_at: r.get(5)?,
+        opened_at: r.get(6)?,
     })
 }
 

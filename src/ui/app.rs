@@ -13,13 +13,23 @@ use super::theme::Theme;
 use crate::engine::{Command, Outcome, Reply, Snapshot};
 use crate::loops::reaper::Named;
 use crate::loops::{LoopCommand, LoopId};
-use crate::store::threads::ThreadFilter;
+use crate::store::threads::{ThreadAnchor, ThreadFilter};
+use crate::ui::panels::log::LogState;
 
 mod act;
+mod input;
 mod jobs;
+mod lists;
+mod mouse;
+mod nav;
 mod tasks;
+mod threads;
+mod whole;
 
+pub use self::input::{Edit, LineInput};
 pub use self::jobs::JobRow;
+pub use self::lists::{SortBy, sort_columns};
+pub use self::threads::group;
 
 /// Spells the tmux command that reaps a session, for the confirm popup.
 pub type KillCommand = Box<dyn Fn(&crate::sys::tmux::Session) -> String + Send>;
@@ -85,13 +95,28 @@ pub struct App {
     pub loops: TableState,
     pub outcomes: TableState,
     pub threads: TableState,
-    pub log: TableState,
+    pub log: LogState,
     pub sessions: TableState,
     pub bridges: TableState,
     pub tasks: TableState,
     pub jobs: TableState,
+    /// The Threads panel's query to the engine (its text comes from the
+    /// panel's input).
     pub filter: ThreadFilter,
-    pub editing_filter: bool,
+    /// The panel whose filter is being typed.
+    pub editing: Option<Panel>,
+    /// Each panel's filter text, by panel number.
+    pub inputs: [LineInput; 9],
+    pub sorts: [SortBy; 9],
+    /// What each cursor is on (loop kind, thread id, session name, …).
+    cursors: [Option<String>; 9],
+    /// The focused panel takes the whole body.
+    pub zoomed: bool,
+    /// Where the panels were at the last frame: for the mouse, page moves
+    /// and which panels ask for fresh looks.
+    pub slots: Vec<super::layout::Slot>,
+    /// The last frame was too small to show panels.
+    pub too_small: bool,
     pub popup: Option<Popup>,
     pub status: Option<StatusMessage>,
     pub paused: bool,
@@ -99,15 +124,14 @@ pub struct App {
     pub demo: Option<String>,
     /// How far the help popup can scroll at the size last drawn.
     pub help_max_scroll: u16,
-    /// Which of Stores and Outcomes the compact layout shows.
+    /// Which panel each shared slot showed last: Stores or Outcomes; one
+    /// of the middle panels; Sessions, Tasks or Jobs.
     pub side: Panel,
-    /// Which of Threads and Sessions the compact layout shows.
     pub right: Panel,
-    /// Which of Sessions and Tasks the slot below Threads shows.
     pub lower: Panel,
-    /// The Tasks panel's filter (id, role, cwd, prompt), kept in the UI.
-    pub task_filter: String,
-    pub editing_task_filter: bool,
+    last_sessions_look: Option<Instant>,
+    /// Where the Threads panel's window of the store is.
+    paging: threads::Paging,
     /// The task the cursor is on, kept across refreshes by its id.
     task_cursor: Option<String>,
     last_task_look: Option<Instant>,
@@ -131,13 +155,19 @@ impl App {
             loops: TableState::default().with_selected(Some(0)),
             outcomes: TableState::default().with_selected(Some(0)),
             threads: TableState::default().with_selected(Some(0)),
-            log: TableState::default(),
+            log: LogState::default(),
             sessions: TableState::default().with_selected(Some(0)),
             bridges: TableState::default().with_selected(Some(0)),
             tasks: TableState::default().with_selected(Some(0)),
             jobs: TableState::default().with_selected(Some(0)),
             filter: ThreadFilter::default(),
-            editing_filter: false,
+            editing: None,
+            inputs: Default::default(),
+            sorts: [SortBy::default(); 9],
+            cursors: Default::default(),
+            zoomed: false,
+            slots: Vec::new(),
+            too_small: false,
             popup: None,
             status: None,
             paused: false,
@@ -147,8 +177,8 @@ impl App {
             side: Panel::Stores,
             right: Panel::Threads,
             lower: Panel::Sessions,
-            task_filter: String::new(),
-            editing_task_filter: false,
+            last_sessions_look: None,
+            paging: threads::Paging::default(),
             task_cursor: None,
             last_task_look: None,
             job_cursor: None,
@@ -156,11 +186,6 @@ impl App {
             seen_notice: None,
             reap_command: None,
         }
-    }
-
-    /// The rows of the Loops panel, as drawn.
-    pub fn loop_rows(&self) -> Vec<LoopRow> {
-        LoopRow::build(&self.snapshot)
     }
 
     pub fn say(&mut self, text: impl Into<String>, error: bool) {
@@ -181,6 +206,7 @@ impl App {
         let now = !snap.timing_only;
         self.snapshot = snap;
         self.clamp_selections();
+        self.threads_arrived();
         self.show_new_notice();
         now
     }
@@ -191,13 +217,13 @@ impl App {
         let Some(newest) = self.snapshot.notices.last() else {
             return;
         };
-        let key = (newest.at, newest.text.clone());
+        let key = (newest.at, newest.text.to_string());
         let first_look = self.seen_notice.is_none();
         if self.seen_notice.as_ref() != Some(&key) {
             self.seen_notice = Some(key);
             // The notices already there when the screen opened are history.
             if !first_look {
-                let (text, error) = (newest.text.clone(), newest.error);
+                let (text, error) = (newest.text.to_string(), newest.error);
                 self.say(text, error);
             }
         }
@@ -282,14 +308,15 @@ impl App {
     }
 
     fn clamp_selections(&mut self) {
-        let n_loops = self.loop_rows().len();
-        clamp(&mut self.loops, n_loops);
-        let n_out = self.snapshot.store.as_ref().map_or(0, |f| f.outcomes.len());
-        clamp(&mut self.outcomes, n_out);
-        clamp(&mut self.threads, self.snapshot.threads.len());
-        let n_sessions = self.session_rows();
-        clamp(&mut self.sessions, n_sessions);
-        clamp(&mut self.bridges, self.snapshot.bridges.len());
+        for p in [
+            Panel::Loops,
+            Panel::Outcomes,
+            Panel::Threads,
+            Panel::Sessions,
+            Panel::Bridges,
+        ] {
+            self.follow(p);
+        }
         self.follow_task();
         self.follow_job();
     }
@@ -299,16 +326,25 @@ impl App {
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             return vec![Effect::Quit];
         }
-        if self.editing_filter {
-            return self.on_filter_key(key);
-        }
-        if self.editing_task_filter {
-            return self.on_task_filter_key(key);
+        if let Some(p) = self.editing {
+            return self.on_filter_key(p, key);
         }
         if let Some(popup) = self.popup.take() {
             return self.on_popup_key(popup, key);
         }
-        match action_for(key, self.focus) {
+        let action = action_for(key, self.focus);
+        if self.too_small && action.is_some_and(|a| a != Action::Quit) {
+            self.say(
+                format!(
+                    "terminal too small: make it at least {}×{} to act",
+                    super::layout::MIN_WIDTH,
+                    super::layout::MIN_HEIGHT
+                ),
+                true,
+            );
+            return Vec::new();
+        }
+        match action {
             // With the store unreadable there is no panel to act on.
             Some(action) if self.snapshot.store.is_none() && !keys::is_global(action) => {
                 self.say(
@@ -322,29 +358,47 @@ impl App {
         }
     }
 
-    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        match key.code {
-            KeyCode::Enter => {
-                self.editing_filter = false;
-                return Vec::new();
-            }
-            KeyCode::Esc => {
-                self.editing_filter = false;
-                self.filter.text.clear();
-            }
-            KeyCode::Backspace => {
-                self.filter.text.pop();
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.filter.text.push(c);
-            }
-            _ => return Vec::new(),
+    /// Typing in a panel's filter: the list narrows as each key lands.
+    fn on_filter_key(&mut self, p: Panel, key: KeyEvent) -> Vec<Effect> {
+        let edit = self.inputs[lists::slot(p)].key(key);
+        if matches!(edit, Edit::Done | Edit::Cancelled) {
+            self.editing = None;
         }
-        self.threads.select(Some(0));
-        vec![Effect::Send(
-            Command::SetThreadFilter(self.filter.clone()),
-            Purpose::Silent,
-        )]
+        if matches!(edit, Edit::Changed | Edit::Cancelled) {
+            return self.filter_changed(p);
+        }
+        Vec::new()
+    }
+
+    fn filter_changed(&mut self, p: Panel) -> Vec<Effect> {
+        match p {
+            Panel::Threads => {
+                self.filter.text = self.inputs[lists::slot(p)].text.clone();
+                self.threads.select(Some(0));
+                // Another list: it starts from its top.
+                self.paging.anchor = ThreadAnchor::Top;
+                vec![Effect::Send(
+                    Command::SetThreadQuery(self.thread_query()),
+                    Purpose::Silent,
+                )]
+            }
+            Panel::Tasks => {
+                self.follow_task();
+                Vec::new()
+            }
+            Panel::Jobs => {
+                self.follow_job();
+                Vec::new()
+            }
+            Panel::Log => {
+                self.log.bottom();
+                Vec::new()
+            }
+            p => {
+                self.follow(p);
+                Vec::new()
+            }
+        }
     }
 
     fn on_popup_key(&mut self, popup: Popup, key: KeyEvent) -> Vec<Effect> {
@@ -353,7 +407,8 @@ impl App {
             KeyCode::Char('k') | KeyCode::Up => s.saturating_sub(1),
             KeyCode::PageDown | KeyCode::Char(' ') => s.saturating_add(10),
             KeyCode::PageUp => s.saturating_sub(10),
-            KeyCode::Char('g') => 0,
+            KeyCode::Char('g') | KeyCode::Home => 0,
+            KeyCode::Char('G') | KeyCode::End => u16::MAX,
             _ => s,
         };
         let closes = matches!(key.code, KeyCode::Esc | KeyCode::Char('q'));
@@ -409,6 +464,7 @@ impl App {
     fn selected_thread(&self) -> Option<String> {
         self.snapshot
             .threads
+            .rows
             .get(self.threads.selected().unwrap_or(0))
             .map(|t| t.id.clone())
     }
@@ -416,52 +472,43 @@ impl App {
     fn list_len(&self) -> usize {
         match self.focus {
             Panel::Loops => self.loop_rows().len(),
-            Panel::Outcomes => self.snapshot.store.as_ref().map_or(0, |f| f.outcomes.len()),
-            Panel::Threads => self.snapshot.threads.len(),
+            Panel::Outcomes => self.outcome_rows().len(),
+            Panel::Threads => self.snapshot.threads.rows.len(),
             Panel::Log => self.snapshot.notices.len(),
-            Panel::Sessions => self.session_rows(),
-            Panel::Bridges => self.snapshot.bridges.len(),
+            Panel::Sessions => self.session_list().len(),
+            Panel::Bridges => self.bridge_rows().len(),
             Panel::Tasks => self.task_lines().len(),
             Panel::Jobs => self.job_rows().len(),
             Panel::Stores => 0,
         }
     }
 
-    fn list_state(&mut self) -> Option<&mut TableState> {
-        match self.focus {
-            Panel::Loops => Some(&mut self.loops),
-            Panel::Outcomes => Some(&mut self.outcomes),
-            Panel::Threads => Some(&mut self.threads),
-            Panel::Log => Some(&mut self.log),
-            Panel::Sessions => Some(&mut self.sessions),
-            Panel::Bridges => Some(&mut self.bridges),
-            Panel::Tasks => Some(&mut self.tasks),
-            Panel::Jobs => Some(&mut self.jobs),
-            Panel::Stores => None,
-        }
-    }
-
     fn mv(&mut self, to: impl FnOnce(usize, usize) -> usize) {
         let len = self.list_len();
-        // The Log shows its newest notices until the operator moves in it.
-        let start = if self.focus == Panel::Log {
-            len.saturating_sub(1)
-        } else {
-            0
-        };
-        if let Some(state) = self.list_state() {
+        let p = self.focus;
+        if let Some(state) = self.table_mut(p) {
             if len == 0 {
                 state.select(None);
             } else {
-                let at = state.selected().unwrap_or(start);
+                let at = state.selected().unwrap_or(0);
                 state.select(Some(to(at, len).min(len - 1)));
             }
         }
-        if self.focus == Panel::Tasks {
-            self.remember_task();
-        }
-        if self.focus == Panel::Jobs {
-            self.remember_job();
+        self.remember(p);
+    }
+
+    /// Moves in the Log go by notice and keep to its filter.
+    fn mv_log(&mut self, action: Action) {
+        let snap = Arc::clone(&self.snapshot);
+        let filter = self.inputs[lists::slot(Panel::Log)].text.clone();
+        let page = self.log.page().max(1);
+        match action {
+            Action::Down => self.log.down(&snap.notices, &filter, 1),
+            Action::Up => self.log.up(&snap.notices, &filter, 1),
+            Action::PageDown => self.log.down(&snap.notices, &filter, page),
+            Action::PageUp => self.log.up(&snap.notices, &filter, page),
+            Action::Top => self.log.top(&snap.notices, &filter),
+            _ => self.log.bottom(),
         }
     }
 
@@ -505,13 +552,18 @@ impl App {
             Action::FocusNext => return self.focus_on(self.step_focus(true)),
             Action::FocusPrev => return self.focus_on(self.step_focus(false)),
             Action::Focus(p) => return self.focus_on(p),
-            Action::Down => self.mv(|at, _| at + 1),
-            Action::Up => self.mv(|at, _| at.saturating_sub(1)),
-            Action::Top => self.mv(|_, _| 0),
-            Action::Bottom => self.mv(|_, len| len - 1),
-            Action::Filter if self.focus == Panel::Tasks => self.editing_task_filter = true,
+            Action::Down
+            | Action::Up
+            | Action::Top
+            | Action::Bottom
+            | Action::PageDown
+            | Action::PageUp
+            | Action::Zoom
+            | Action::SortNext
+            | Action::SortPrev
+            | Action::SortReverse => return self.navigate(action),
             Action::Filter => {
-                self.editing_filter = true;
+                self.editing = Some(self.focus);
             }
             Action::CycleState => {
                 self.filter.state = match self.filter.state.as_deref() {
@@ -521,22 +573,29 @@ impl App {
                     _ => None,
                 };
                 self.threads.select(Some(0));
+                self.paging.anchor = ThreadAnchor::Top;
                 return vec![Effect::Send(
-                    Command::SetThreadFilter(self.filter.clone()),
+                    Command::SetThreadQuery(self.thread_query()),
                     Purpose::Silent,
                 )];
             }
-            Action::Close if self.focus == Panel::Tasks => {
-                self.task_filter.clear();
-                self.follow_task();
-            }
-            Action::Close => {
+            Action::Close if self.zoomed => self.zoomed = false,
+            Action::Close if self.focus == Panel::Threads => {
                 if !self.filter.text.is_empty() || self.filter.state.is_some() {
+                    self.inputs[lists::slot(Panel::Threads)].clear();
                     self.filter = ThreadFilter::default();
+                    self.paging.anchor = ThreadAnchor::Top;
                     return vec![Effect::Send(
-                        Command::SetThreadFilter(self.filter.clone()),
+                        Command::SetThreadQuery(self.thread_query()),
                         Purpose::Silent,
                     )];
+                }
+            }
+            Action::Close => {
+                let p = self.focus;
+                if !self.inputs[lists::slot(p)].is_empty() {
+                    self.inputs[lists::slot(p)].clear();
+                    return self.filter_changed(p);
                 }
             }
             Action::Details => return self.details(),
@@ -592,6 +651,10 @@ impl App {
             },
             Panel::Tasks => self.task_details(),
             Panel::Jobs => self.job_details(),
+            Panel::Outcomes | Panel::Sessions | Panel::Bridges | Panel::Log => {
+                self.whole_row();
+                Vec::new()
+            }
             Panel::Loops => match self.selected_loop() {
                 Some(row) => vec![Effect::Send(
                     Command::LoopHistory(row.kind.clone()),
@@ -599,7 +662,7 @@ impl App {
                 )],
                 None => Vec::new(),
             },
-            _ => Vec::new(),
+            Panel::Stores => Vec::new(),
         }
     }
 
@@ -609,13 +672,20 @@ impl App {
         panel != Panel::Bridges || !self.snapshot.bridges.is_empty()
     }
 
-    /// The next panel on screen from `from`, going forward or back.
+    /// The next panel in screen order (left to right, top to bottom),
+    /// going forward or back.
     fn step_focus(&self, forward: bool) -> Panel {
-        let mut p = self.focus;
-        for _ in 0..Panel::ALL.len() {
-            p = if forward { p.next() } else { p.prev() };
-            if self.shown(p) {
-                return p;
+        let order = super::layout::SCREEN_ORDER;
+        let n = order.len();
+        let mut at = order.iter().position(|p| *p == self.focus).unwrap_or(0);
+        for _ in 0..n {
+            at = if forward {
+                (at + 1) % n
+            } else {
+                (at + n - 1) % n
+            };
+            if self.shown(order[at]) {
+                return order[at];
             }
         }
         self.focus
@@ -638,8 +708,17 @@ impl App {
         if matches!(panel, Panel::Sessions | Panel::Tasks | Panel::Jobs) {
             self.lower = panel;
         }
+        if matches!(panel, Panel::Stores | Panel::Outcomes) {
+            self.side = panel;
+        }
+        if !matches!(panel, Panel::Loops | Panel::Log | Panel::Bridges) {
+            self.right = panel;
+        }
         match panel {
-            Panel::Sessions if arriving => vec![Effect::Send(Command::Observe, Purpose::Silent)],
+            Panel::Sessions if arriving => {
+                self.last_sessions_look = Some(Instant::now());
+                vec![Effect::Send(Command::Observe, Purpose::Silent)]
+            }
             Panel::Tasks if arriving => {
                 self.last_task_look = Some(Instant::now());
                 vec![Effect::Send(

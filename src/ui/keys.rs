@@ -70,6 +70,12 @@ pub enum Action {
     Up,
     Top,
     Bottom,
+    PageDown,
+    PageUp,
+    Zoom,
+    SortNext,
+    SortPrev,
+    SortReverse,
     Filter,
     CycleState,
     Close,
@@ -127,13 +133,18 @@ const LISTS: &[Panel] = &[
 const SESSIONS: &[Panel] = &[Panel::Sessions];
 const BRIDGES: &[Panel] = &[Panel::Bridges];
 const FORCEABLE: &[Panel] = &[Panel::Loops, Panel::Bridges];
-const DETAILED: &[Panel] = &[Panel::Loops, Panel::Threads, Panel::Tasks, Panel::Jobs];
 const LOOPS: &[Panel] = &[Panel::Loops];
 const THREADS: &[Panel] = &[Panel::Threads];
 const TASKS: &[Panel] = &[Panel::Tasks];
 const JOBS: &[Panel] = &[Panel::Jobs];
 const CANCELLABLE: &[Panel] = &[Panel::Tasks, Panel::Jobs];
-const FILTERED: &[Panel] = &[Panel::Threads, Panel::Tasks];
+const SORTED: &[Panel] = &[
+    Panel::Loops,
+    Panel::Threads,
+    Panel::Sessions,
+    Panel::Tasks,
+    Panel::Jobs,
+];
 
 pub const BINDINGS: &[Binding] = &[
     Binding {
@@ -231,9 +242,36 @@ pub const BINDINGS: &[Binding] = &[
         label: "/",
         action: Action::Filter,
         hint: "filter",
-        help: "filter the list by text; Enter keeps, Esc clears",
+        help: "filter the list by text (C-u C-w C-a C-e edit); Enter keeps, Esc clears",
         status_bar: true,
-        scope: Scope::In(FILTERED),
+        scope: Scope::In(LISTS),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('S'), NONE), (KeyCode::Char('>'), NONE)],
+        label: "S/>",
+        action: Action::SortNext,
+        hint: "sort",
+        help: "sort by the next column (shown in the title)",
+        status_bar: true,
+        scope: Scope::In(SORTED),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('<'), NONE)],
+        label: "<",
+        action: Action::SortPrev,
+        hint: "sort back",
+        help: "sort by the previous column",
+        status_bar: false,
+        scope: Scope::In(SORTED),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('I'), NONE)],
+        label: "I",
+        action: Action::SortReverse,
+        hint: "invert sort",
+        help: "invert the sort order",
+        status_bar: false,
+        scope: Scope::In(SORTED),
     },
     Binding {
         keys: &[(KeyCode::Char('s'), NONE)],
@@ -249,9 +287,9 @@ pub const BINDINGS: &[Binding] = &[
         label: "Enter",
         action: Action::Details,
         hint: "details",
-        help: "details: a thread's notes, a loop's passes, a task's prompt, a run's log",
+        help: "details: the whole row; a thread's notes, a loop's passes, a run's log",
         status_bar: true,
-        scope: Scope::In(DETAILED),
+        scope: Scope::In(LISTS),
     },
     Binding {
         keys: &[(KeyCode::Char('j'), NONE), (KeyCode::Down, NONE)],
@@ -273,7 +311,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[(KeyCode::Char('g'), NONE), (KeyCode::Home, NONE)],
-        label: "g",
+        label: "g/Home",
         action: Action::Top,
         hint: "top",
         help: "go to the top",
@@ -282,12 +320,39 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[(KeyCode::Char('G'), NONE), (KeyCode::End, NONE)],
-        label: "G",
+        label: "G/End",
         action: Action::Bottom,
         hint: "bottom",
-        help: "go to the bottom",
+        help: "go to the bottom (the real last row, loading it from the store)",
         status_bar: false,
         scope: Scope::In(LISTS),
+    },
+    Binding {
+        keys: &[(KeyCode::PageDown, NONE), (KeyCode::Char('f'), CTRL)],
+        label: "PgDn",
+        action: Action::PageDown,
+        hint: "page down",
+        help: "move down a page",
+        status_bar: false,
+        scope: Scope::In(LISTS),
+    },
+    Binding {
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::Char('b'), CTRL)],
+        label: "PgUp",
+        action: Action::PageUp,
+        hint: "page up",
+        help: "move up a page",
+        status_bar: false,
+        scope: Scope::In(LISTS),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('z'), NONE)],
+        label: "z",
+        action: Action::Zoom,
+        hint: "zoom",
+        help: "zoom: the focused panel takes the whole screen; z or Esc returns",
+        status_bar: true,
+        scope: Scope::Global,
     },
     Binding {
         keys: &[(KeyCode::Char('F'), NONE)],
@@ -303,7 +368,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "Tab",
         action: Action::FocusNext,
         hint: "next panel",
-        help: "focus the next panel",
+        help: "focus the next panel, in screen order (left to right, top to bottom)",
         status_bar: false,
         scope: Scope::Global,
     },
@@ -358,7 +423,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "Esc",
         action: Action::Close,
         hint: "close",
-        help: "close a popup, or clear the thread filter",
+        help: "close a popup, leave zoom, or clear the panel's filter",
         status_bar: false,
         scope: Scope::Global,
     },

@@ -10,7 +10,7 @@ use keeper_tui::store::LayoutKind;
 use keeper_tui::store::snapshot::{
     AcceptRate, LoopFigures, OutcomeFigures, Reliability, StoreFigures, Stores,
 };
-use keeper_tui::store::threads::{ThreadFilter, ThreadRow};
+use keeper_tui::store::threads::{ThreadPage, ThreadRow};
 use keeper_tui::ui::app::App;
 use keeper_tui::ui::theme::Theme;
 use ratatui::Terminal;
@@ -135,7 +135,8 @@ pub fn notices(n: usize) -> Vec<Notice> {
         .map(|i| Notice {
             at: NOW - 600 + 10 * i as i64,
             error: i == 3,
-            text: format!("notice number {i}"),
+            seq: i as u64,
+            text: format!("notice number {i}").into(),
         })
         .collect()
 }
@@ -154,6 +155,7 @@ pub fn thread(
         last_move: last_move.map(Into::into),
         outcome: None,
         last_touched_at: NOW - ago,
+        opened_at: NOW - ago,
     }
 }
 
@@ -185,6 +187,15 @@ pub fn threads() -> Vec<ThreadRow> {
     ]
 }
 
+/// A whole list loaded at once: the first page is all of it.
+pub fn page(rows: Vec<ThreadRow>) -> ThreadPage {
+    ThreadPage {
+        total: rows.len() as u64,
+        rows,
+        ..ThreadPage::default()
+    }
+}
+
 pub fn snapshot() -> Snapshot {
     Snapshot {
         generation: 7,
@@ -195,8 +206,7 @@ pub fn snapshot() -> Snapshot {
         last_refresh: None,
         loops: vec![janitor_status()],
         notices: Arc::new(notices(6)),
-        threads: Arc::new(threads()),
-        thread_filter: ThreadFilter::default(),
+        threads: Arc::new(page(threads())),
         sessions: None,
         bridges: Vec::new(),
         tasks: None,

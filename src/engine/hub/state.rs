@@ -14,19 +14,16 @@ use crate::loops::reaper::Survey;
 use crate::loops::watchdog::BridgeRow;
 use crate::store::now_unix;
 use crate::store::snapshot::StoreFigures;
-use crate::store::threads::{ThreadFilter, ThreadRow};
+use crate::store::threads::ThreadPage;
 
 pub(super) struct State {
     generation: u64,
     loops: Vec<LoopStatus>,
-    notices: VecDeque<Notice>,
-    /// The Log as last published; rebuilt only when a notice arrives.
-    published_notices: Arc<Vec<Notice>>,
+    notices: NoticeRing,
     store: Option<Arc<StoreFigures>>,
     store_error: Option<String>,
     last_refresh: Option<RefreshInfo>,
-    threads: Arc<Vec<ThreadRow>>,
-    thread_filter: ThreadFilter,
+    threads: Arc<ThreadPage>,
     sessions: Option<Survey>,
     bridges: Vec<BridgeRow>,
     tasks: Option<Arc<Vec<crate::loops::reconciler::TaskLine>>>,
@@ -35,21 +32,15 @@ pub(super) struct State {
 }
 
 impl State {
-    pub(super) fn new(
-        loops: Vec<LoopStatus>,
-        figures: StoreFigures,
-        threads: Vec<ThreadRow>,
-    ) -> Self {
+    pub(super) fn new(loops: Vec<LoopStatus>, figures: StoreFigures, threads: ThreadPage) -> Self {
         State {
             generation: 0,
             loops,
-            notices: VecDeque::new(),
-            published_notices: Arc::default(),
+            notices: NoticeRing::default(),
             store: Some(Arc::new(figures)),
             store_error: None,
             last_refresh: None,
             threads: Arc::new(threads),
-            thread_filter: ThreadFilter::default(),
             sessions: None,
             bridges: Vec::new(),
             tasks: None,
@@ -62,15 +53,7 @@ impl State {
     pub(super) fn apply(&mut self, ev: Event, view_changed: &Notify) -> Moved {
         match ev {
             Event::Notice { error, text } => {
-                if self.notices.len() == NOTICES_KEPT {
-                    self.notices.pop_front();
-                }
-                self.notices.push_back(Notice {
-                    at: now_unix(),
-                    error,
-                    text,
-                });
-                self.published_notices = Arc::new(self.notices.iter().cloned().collect());
+                self.notices.push(now_unix(), error, text);
                 Moved::News
             }
             Event::Loop(status) => {
@@ -119,9 +102,8 @@ impl State {
                 if let Some(f) = news.figures {
                     self.store = Some(Arc::new(f));
                 }
-                if let Some((filter, rows)) = news.threads {
-                    self.thread_filter = filter;
-                    self.threads = Arc::new(rows);
+                if let Some(page) = news.threads {
+                    self.threads = Arc::new(page);
                 }
                 if let Some(r) = news.refreshed {
                     self.last_refresh = Some(r);
@@ -158,9 +140,8 @@ impl State {
             store_error: self.store_error.clone(),
             last_refresh: self.last_refresh.clone(),
             loops: self.loops.clone(),
-            notices: Arc::clone(&self.published_notices),
+            notices: self.notices.published(),
             threads: Arc::clone(&self.threads),
-            thread_filter: self.thread_filter.clone(),
             sessions: self.sessions.clone(),
             bridges: self.bridges.clone(),
             tasks: self.tasks.clone(),
@@ -168,6 +149,42 @@ impl State {
             timing_only: false,
             role: self.role.clone(),
         }
+    }
+}
+
+/// The Log: the newest [`NOTICES_KEPT`] notices, numbered as they come.
+#[derive(Default)]
+struct NoticeRing {
+    kept: VecDeque<Notice>,
+    next_seq: u64,
+    /// The Log as last published, shared by every snapshot until a notice
+    /// arrives; rebuilt once per published snapshot, not once per notice,
+    /// so a burst of notices costs one copy of the ring.
+    published: Arc<Vec<Notice>>,
+    stale: bool,
+}
+
+impl NoticeRing {
+    fn push(&mut self, at: i64, error: bool, text: String) {
+        if self.kept.len() == NOTICES_KEPT {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(Notice {
+            at,
+            error,
+            seq: self.next_seq,
+            text: text.into(),
+        });
+        self.next_seq += 1;
+        self.stale = true;
+    }
+
+    fn published(&mut self) -> Arc<Vec<Notice>> {
+        if self.stale {
+            self.published = Arc::new(self.kept.iter().cloned().collect());
+            self.stale = false;
+        }
+        Arc::clone(&self.published)
     }
 }
 
@@ -240,6 +257,44 @@ mod tests {
             state: HealState::default(),
             breaker_limit: 3,
         }
+    }
+
+    #[test]
+    fn the_log_keeps_the_newest_notices_numbered_in_order() {
+        let mut ring = NoticeRing::default();
+        let extra = 37;
+        for i in 0..NOTICES_KEPT + extra {
+            ring.push(i as i64, i % 5 == 0, format!("notice {i}"));
+        }
+        let log = ring.published();
+        assert_eq!(log.len(), NOTICES_KEPT);
+        assert_eq!(log[0].seq, extra as u64);
+        assert_eq!(&*log[0].text, format!("notice {extra}"));
+        assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        let newest = log.last().unwrap();
+        assert_eq!(newest.seq, (NOTICES_KEPT + extra - 1) as u64);
+        assert_eq!(
+            &*newest.text,
+            format!("notice {}", NOTICES_KEPT + extra - 1)
+        );
+    }
+
+    #[test]
+    fn publishing_the_log_shares_it_until_a_notice_arrives() {
+        let mut ring = NoticeRing::default();
+        ring.push(1, false, "first".into());
+        let a = ring.published();
+        let b = ring.published();
+        assert!(Arc::ptr_eq(&a, &b), "no notice, no new copy");
+        ring.push(2, true, "second".into());
+        let c = ring.published();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert!(
+            Arc::ptr_eq(&a[0].text, &c[0].text),
+            "the text is shared, not copied"
+        );
+        assert_eq!(c[1].seq, 1);
+        assert!(c[1].error);
     }
 
     #[test]

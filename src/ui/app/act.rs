@@ -50,6 +50,7 @@ impl App {
         let active = self
             .snapshot
             .threads
+            .rows
             .iter()
             .any(|t| t.id == id && t.state == "active");
         if active {
@@ -82,9 +83,9 @@ impl App {
     /// `C` in Bridges: ask first, then close the selected circuit breaker.
     pub(super) fn reset_breaker_selected(&mut self) -> Vec<Effect> {
         let Some(row) = self
-            .snapshot
-            .bridges
+            .bridge_rows()
             .get(self.bridges.selected().unwrap_or(0))
+            .map(|r| (*r).clone())
         else {
             self.say("no supervised process selected", true);
             return Vec::new();
@@ -115,17 +116,11 @@ impl App {
         Vec::new()
     }
 
-    pub(super) fn session_rows(&self) -> usize {
-        self.snapshot.sessions.as_ref().map_or(0, |s| s.rows.len())
-    }
-
     pub(super) fn reap_selected(&mut self) -> Vec<Effect> {
         let row = self
-            .snapshot
-            .sessions
-            .as_ref()
-            .and_then(|s| s.rows.get(self.sessions.selected().unwrap_or(0)))
-            .cloned();
+            .session_list()
+            .get(self.sessions.selected().unwrap_or(0))
+            .map(|r| (*r).clone());
         let Some(row) = row else {
             self.say("no session selected", true);
             return Vec::new();

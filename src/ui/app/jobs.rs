@@ -43,11 +43,34 @@ impl App {
         let Some(seen) = self.snapshot.jobs.as_deref() else {
             return Vec::new();
         };
-        seen.jobs
+        let needle = self.inputs[super::lists::slot(Panel::Jobs)]
+            .text
+            .trim()
+            .to_lowercase();
+        let hit = |s: &str| needle.is_empty() || s.to_lowercase().contains(&needle);
+        let mut runs: Vec<&Run> = seen
+            .runs
             .iter()
+            .filter(|r| hit(&r.job) || hit(r.state.name()) || hit(&format!("#{}", r.id)))
+            .collect();
+        // The runner lists queued and running first (`state`); `age` is
+        // newest queued first whatever the state.
+        let s = self.sort_of(Panel::Jobs);
+        if s.column == 1 {
+            runs.sort_by(|a, b| b.queued_at.total_cmp(&a.queued_at).then(b.id.cmp(&a.id)));
+        }
+        if s.reverse {
+            runs.reverse();
+        }
+        let jobs: Vec<JobRow> = seen
+            .jobs
+            .iter()
+            .filter(|j| hit(&j.name) || runs.iter().any(|r| r.job == j.name))
             .cloned()
             .map(JobRow::Job)
-            .chain(seen.runs.iter().cloned().map(|r| JobRow::Run(Box::new(r))))
+            .collect();
+        jobs.into_iter()
+            .chain(runs.into_iter().cloned().map(|r| JobRow::Run(Box::new(r))))
             .collect()
     }
 
@@ -78,7 +101,7 @@ impl App {
 
     /// Whether the Jobs panel is drawn (it shares a slot with Sessions).
     pub fn jobs_on_screen(&self) -> bool {
-        self.focus == Panel::Jobs || self.lower == Panel::Jobs
+        self.on_screen(Panel::Jobs)
     }
 
     pub(super) fn jobs_look_due(&mut self, now: Instant) -> Vec<Effect> {

@@ -6,8 +6,6 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
 use super::{App, Confirm, Effect, Popup, Purpose};
 use crate::engine::Command;
 use crate::loops::reconciler::{Proc, TaskLine};
@@ -25,15 +23,29 @@ impl App {
         let Some(all) = self.snapshot.tasks.as_deref() else {
             return Vec::new();
         };
-        let needle = self.task_filter.to_lowercase();
-        all.iter()
+        let needle = self.inputs[super::lists::slot(Panel::Tasks)]
+            .text
+            .trim()
+            .to_lowercase();
+        let mut lines: Vec<&TaskLine> = all
+            .iter()
             .filter(|l| {
                 needle.is_empty()
                     || [&l.row.id, &l.row.role, &l.row.cwd, &l.row.prompt]
                         .iter()
                         .any(|f| f.to_lowercase().contains(&needle))
             })
-            .collect()
+            .collect();
+        // The engine lists running tasks first, then the newest ended: the
+        // `state` order. `age` puts the newest first whatever its state.
+        let s = self.sort_of(Panel::Tasks);
+        if s.column == 1 {
+            lines.sort_by_key(|l| std::cmp::Reverse(l.row.started_at));
+        }
+        if s.reverse {
+            lines.reverse();
+        }
+        lines
     }
 
     pub(super) fn selected_task(&self) -> Option<TaskLine> {
@@ -44,7 +56,7 @@ impl App {
 
     /// Whether the Tasks panel is drawn (it shares a slot with Sessions).
     pub fn tasks_on_screen(&self) -> bool {
-        self.focus == Panel::Tasks || self.lower == Panel::Tasks
+        self.on_screen(Panel::Tasks)
     }
 
     /// The cursor follows its task, not its row number, as rows move.
@@ -86,26 +98,9 @@ impl App {
     pub fn panel_looks_due(&mut self, now: Instant) -> Vec<Effect> {
         let mut fx = self.looks_due(now);
         fx.extend(self.jobs_look_due(now));
+        fx.extend(self.sessions_look_due(now));
+        fx.extend(self.thread_anchor_due());
         fx
-    }
-
-    pub(super) fn on_task_filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        match key.code {
-            KeyCode::Enter => self.editing_task_filter = false,
-            KeyCode::Esc => {
-                self.editing_task_filter = false;
-                self.task_filter.clear();
-            }
-            KeyCode::Backspace => {
-                self.task_filter.pop();
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.task_filter.push(c);
-            }
-            _ => {}
-        }
-        self.follow_task();
-        Vec::new()
     }
 
     pub(super) fn cancel_selected(&mut self) -> Vec<Effect> {

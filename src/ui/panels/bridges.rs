@@ -30,76 +30,96 @@ fn version(r: &BridgeRow) -> String {
     }
 }
 
+/// Below this width a row keeps what tells a hung bridge from a healthy
+/// one: name, pid, alive, heartbeat age, tier and health.
+const NARROW: u16 = 90;
+
+fn pick<T>(all: Vec<T>, narrow: bool) -> Vec<T> {
+    if !narrow {
+        return all;
+    }
+    all.into_iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 3 | 5 | 7))
+        .map(|(_, x)| x)
+        .collect()
+}
+
+impl BridgesPanel<'_> {
+    fn row(&self, r: &BridgeRow, narrow: bool) -> Row<'static> {
+        let t = self.theme;
+        let h = &r.health;
+        let broken = r.state.failures >= r.breaker_limit;
+        let (alive, style) = match &h.liveness {
+            Liveness::Alive(_) => ("alive", t.ok()),
+            Liveness::Dead => ("dead", t.bad()),
+            Liveness::Zombie(_) => ("zombie", t.bad()),
+            Liveness::NotOurs { .. } => ("not ours", t.bad()),
+        };
+        let beat = h
+            .heartbeat_at
+            .map_or_else(|| "none".into(), |at| fmt_age(self.now - at));
+        let last = if r.state.last_action.is_empty() {
+            String::new()
+        } else {
+            // The row already names the process.
+            let prefix = format!("{} ", h.name);
+            let text = r
+                .state
+                .last_action
+                .strip_prefix(&prefix)
+                .unwrap_or(&r.state.last_action);
+            // A reset leaves no action time: say what, not when.
+            if r.state.last_action_at > 0 {
+                format!("{} ago: {text}", fmt_age(self.now - r.state.last_action_at))
+            } else {
+                text.to_string()
+            }
+        };
+        let health = if broken {
+            "BROKEN".to_string()
+        } else if h.healthy() {
+            "healthy".into()
+        } else {
+            clip(&h.why(), 22)
+        };
+        let cells = vec![
+            Cell::from(shown(&h.name)),
+            Cell::from(
+                h.liveness
+                    .pid()
+                    .map_or_else(|| "—".into(), |p| p.to_string()),
+            ),
+            Cell::from(alive).style(style),
+            Cell::from(beat).style(if h.stale { t.warn() } else { Style::new() }),
+            Cell::from(shown(&version(r))).style(if h.mismatch { t.warn() } else { Style::new() }),
+            Cell::from(r.state.tier.to_string()),
+            Cell::from(format!("{}/{}", r.state.failures, r.breaker_limit)).style(if broken {
+                t.bad()
+            } else {
+                Style::new()
+            }),
+            Cell::from(health).style(if broken {
+                t.bad()
+            } else if h.healthy() {
+                t.ok()
+            } else {
+                t.warn()
+            }),
+            Cell::from(shown(&last)).style(t.dim()),
+        ];
+        Row::new(pick(cells, narrow))
+    }
+}
+
 impl StatefulWidget for BridgesPanel<'_> {
     type State = TableState;
 
     fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         let t = self.theme;
-        let rows =
-            self.rows.iter().map(|r| {
-                let h = &r.health;
-                let broken = r.state.failures >= r.breaker_limit;
-                let (alive, style) = match &h.liveness {
-                    Liveness::Alive(_) => ("alive", t.ok()),
-                    Liveness::Dead => ("dead", t.bad()),
-                    Liveness::Zombie(_) => ("zombie", t.bad()),
-                    Liveness::NotOurs { .. } => ("not ours", t.bad()),
-                };
-                let beat = h
-                    .heartbeat_at
-                    .map_or_else(|| "none".into(), |at| fmt_age(self.now - at));
-                let last = if r.state.last_action.is_empty() {
-                    String::new()
-                } else {
-                    // The row already names the process.
-                    let prefix = format!("{} ", h.name);
-                    let text = r
-                        .state
-                        .last_action
-                        .strip_prefix(&prefix)
-                        .unwrap_or(&r.state.last_action);
-                    // A reset leaves no action time: say what, not when.
-                    if r.state.last_action_at > 0 {
-                        format!("{} ago: {text}", fmt_age(self.now - r.state.last_action_at))
-                    } else {
-                        text.to_string()
-                    }
-                };
-                let health = if broken {
-                    "BROKEN".to_string()
-                } else if h.healthy() {
-                    "healthy".into()
-                } else {
-                    clip(&h.why(), 22)
-                };
-                Row::new(vec![
-                    Cell::from(shown(&h.name)),
-                    Cell::from(
-                        h.liveness
-                            .pid()
-                            .map_or_else(|| "—".into(), |p| p.to_string()),
-                    ),
-                    Cell::from(alive).style(style),
-                    Cell::from(beat).style(if h.stale { t.warn() } else { Style::new() }),
-                    Cell::from(shown(&version(r))).style(if h.mismatch {
-                        t.warn()
-                    } else {
-                        Style::new()
-                    }),
-                    Cell::from(r.state.tier.to_string()),
-                    Cell::from(format!("{}/{}", r.state.failures, r.breaker_limit))
-                        .style(if broken { t.bad() } else { Style::new() }),
-                    Cell::from(health).style(if broken {
-                        t.bad()
-                    } else if h.healthy() {
-                        t.ok()
-                    } else {
-                        t.warn()
-                    }),
-                    Cell::from(shown(&last)).style(t.dim()),
-                ])
-            });
-        let widths = [
+        let narrow = area.width < NARROW;
+        let rows = self.rows.iter().map(|r| self.row(r, narrow));
+        let widths = vec![
             Constraint::Length(10),
             Constraint::Length(7),
             Constraint::Length(8),
@@ -110,7 +130,7 @@ impl StatefulWidget for BridgesPanel<'_> {
             Constraint::Length(22),
             Constraint::Fill(1),
         ];
-        let header = [
+        let header = vec![
             "process",
             "pid",
             "",
@@ -121,8 +141,20 @@ impl StatefulWidget for BridgesPanel<'_> {
             "health",
             "last action",
         ];
+        let widths = if narrow {
+            vec![
+                Constraint::Length(14),
+                Constraint::Length(6),
+                Constraint::Length(6),
+                Constraint::Length(5),
+                Constraint::Length(4),
+                Constraint::Fill(1),
+            ]
+        } else {
+            widths
+        };
         Table::new(rows, widths)
-            .header(Row::new(header).style(t.header()))
+            .header(Row::new(pick(header, narrow)).style(t.header()))
             .row_highlight_style(if self.focused {
                 t.selected()
             } else {

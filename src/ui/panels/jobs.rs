@@ -21,7 +21,8 @@ pub struct JobsPanel<'a> {
     pub now: f64,
     pub focused: bool,
     pub theme: Theme,
-    pub shares: &'a str,
+    /// Sort and filter, for the title.
+    pub note: &'a str,
 }
 
 impl JobsPanel<'_> {
@@ -86,7 +87,7 @@ impl StatefulWidget for JobsPanel<'_> {
         let Some(rows) = self.rows else {
             Paragraph::new("no look at the jobs yet")
                 .style(t.dim())
-                .block(block(Panel::Jobs, self.shares, self.focused, t))
+                .block(block(Panel::Jobs, "", self.focused, t))
                 .render(area, buf);
             return;
         };
@@ -95,16 +96,27 @@ impl StatefulWidget for JobsPanel<'_> {
             .filter(|r| matches!(r, JobRow::Run(run) if !run.state.is_final()))
             .count();
         let jobs = rows.iter().filter(|r| matches!(r, JobRow::Job(_))).count();
-        let title = format!("{jobs} job(s), {live} queued or running{}", self.shares);
+        let title = format!("{jobs} job(s), {live} queued or running{}", self.note);
         let body: Vec<Row<'static>> = rows.iter().map(|r| self.row(r)).collect();
-        let widths = [
-            Constraint::Length(18),
-            Constraint::Length(12),
-            Constraint::Length(10),
-            Constraint::Length(10),
-            Constraint::Length(8),
-            Constraint::Fill(1),
-        ];
+        let widths = if area.width < 72 {
+            [
+                Constraint::Length(12),
+                Constraint::Length(9),
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Length(7),
+                Constraint::Fill(1),
+            ]
+        } else {
+            [
+                Constraint::Length(18),
+                Constraint::Length(12),
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Length(8),
+                Constraint::Fill(1),
+            ]
+        };
         let table = Table::new(body, widths)
             .row_highlight_style(if self.focused {
                 t.selected()

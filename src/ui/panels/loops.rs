@@ -173,6 +173,8 @@ pub struct LoopsPanel<'a> {
     pub read_only: bool,
     pub focused: bool,
     pub theme: Theme,
+    /// Sort and filter, for the title.
+    pub note: &'a str,
 }
 
 impl LoopsPanel<'_> {
@@ -275,7 +277,7 @@ impl StatefulWidget for LoopsPanel<'_> {
             widths.push(Constraint::Length(24));
         }
         widths.push(Constraint::Fill(1));
-        let title = format!("fires {}d / 30d", self.window_days);
+        let title = format!("fires {}d / 30d{}", self.window_days, self.note);
         Table::new(rows, widths)
             .header(Row::new(header).style(t.header()))
             .row_highlight_style(if self.focused {

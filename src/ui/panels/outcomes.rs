@@ -8,10 +8,14 @@ use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 use super::super::keys::Panel;
 use super::super::theme::Theme;
 use super::{block, shown};
-use crate::store::snapshot::StoreFigures;
+use crate::store::snapshot::{OutcomeFigures, StoreFigures};
 
 pub struct OutcomesPanel<'a> {
     pub figures: &'a StoreFigures,
+    /// The outcomes listed: the figures' through the panel's filter.
+    pub rows: &'a [&'a OutcomeFigures],
+    /// The filter, for the title.
+    pub note: &'a str,
     /// Outcome kinds whose producing loop fires while they stay flat.
     pub starved: &'a [String],
     pub focused: bool,
@@ -24,7 +28,7 @@ impl StatefulWidget for OutcomesPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         let t = self.theme;
         let f = self.figures;
-        let rows = f.outcomes.iter().map(|o| {
+        let rows = self.rows.iter().map(|o| {
             let starved = self.starved.contains(&o.kind);
             let style = if starved {
                 t.warn()
@@ -77,7 +81,12 @@ impl StatefulWidget for OutcomesPanel<'_> {
             } else {
                 Style::new()
             })
-            .block(block(Panel::Outcomes, &rate, self.focused, t))
+            .block(block(
+                Panel::Outcomes,
+                &format!("{rate}{}", self.note),
+                self.focused,
+                t,
+            ))
             .render(area, buf, state);
     }
 }

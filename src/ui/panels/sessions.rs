@@ -15,9 +15,13 @@ use crate::report::fmt_age;
 
 pub struct SessionsPanel<'a> {
     pub survey: Option<&'a Survey>,
+    /// The survey's rows as listed: filtered and sorted.
+    pub rows: &'a [&'a SessionRow],
     pub now: i64,
     pub focused: bool,
     pub theme: Theme,
+    /// Sort and filter, for the title.
+    pub note: &'a str,
 }
 
 impl SessionsPanel<'_> {
@@ -70,13 +74,13 @@ impl StatefulWidget for SessionsPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         let t = self.theme;
         // Without a listing, the body says why: tmux gone, or not answering.
-        let (title, note, rows): (String, Option<String>, &[_]) = match self.survey {
+        let (title, note, rows): (String, Option<String>, &[&SessionRow]) = match self.survey {
             None => ("not surveyed yet".into(), None, &[]),
             Some(s) => match &s.state {
                 SurveyState::Listed => (
-                    format!("{} · {} orphan(s)", s.server, s.orphans()),
+                    format!("{} · {} orphan(s){}", s.server, s.orphans(), self.note),
                     None,
-                    &s.rows[..],
+                    self.rows,
                 ),
                 SurveyState::NoServer => (
                     format!("{}: not running", s.server),
@@ -106,7 +110,7 @@ impl StatefulWidget for SessionsPanel<'_> {
             .map(|r| r.session.name.chars().count() + 2)
             .max()
             .unwrap_or(8)
-            .clamp(8, 28);
+            .clamp(8, (area.width / 2).max(28) as usize);
         let mut header = vec!["session"];
         let mut widths = vec![Constraint::Length(name_w as u16)];
         if wide {

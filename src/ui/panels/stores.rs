@@ -18,8 +18,6 @@ pub struct StoresPanel<'a> {
     pub figures: &'a StoreFigures,
     pub focused: bool,
     pub theme: Theme,
-    /// Names a panel sharing this slot in the compact layout.
-    pub other: &'a str,
 }
 
 fn get(g: &Group, key: &str) -> i64 {
@@ -36,19 +34,45 @@ fn group(g: &Group) -> String {
         .join("  ")
 }
 
+/// `99338` → `99.3k`, `1234567` → `1.2M`.
+fn short(n: i64) -> String {
+    if n < 1_000 {
+        n.to_string()
+    } else if n < 1_000_000 {
+        format!("{:.1}k", n as f64 / 1e3)
+    } else {
+        format!("{:.1}M", n as f64 / 1e6)
+    }
+}
+
 impl Widget for StoresPanel<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let t = self.theme;
         let s = &self.figures.stores;
         let r = &self.figures.reliability;
+        // A panel too narrow for the threads line keeps every number by
+        // shortening them.
+        let full = format!(
+            "{:<9} active {}  idle {}  closed {}",
+            "",
+            get(&s.threads, "active"),
+            get(&s.threads, "idle"),
+            get(&s.threads, "closed")
+        );
+        let narrow = full.chars().count() + 1 > usize::from(area.width.saturating_sub(2));
         let label = |l: &str| Span::styled(format!("{l:<9} "), t.header());
+        let num = |n: i64| if narrow { short(n) } else { n.to_string() };
+        let gap = if narrow { " " } else { "  " };
         let pending = get(&s.extract_candidates, "pending");
         let lines = vec![
             Line::from(vec![
                 label("threads"),
-                Span::styled(format!("active {}", get(&s.threads, "active")), t.ok()),
-                Span::raw(format!("  idle {}", get(&s.threads, "idle"))),
-                Span::styled(format!("  closed {}", get(&s.threads, "closed")), t.dim()),
+                Span::styled(format!("active {}", num(get(&s.threads, "active"))), t.ok()),
+                Span::raw(format!("{gap}idle {}", num(get(&s.threads, "idle")))),
+                Span::styled(
+                    format!("{gap}closed {}", num(get(&s.threads, "closed"))),
+                    t.dim(),
+                ),
             ]),
             Line::from(vec![
                 label("tasks"),
@@ -70,7 +94,7 @@ impl Widget for StoresPanel<'_> {
             ]),
             Line::from(vec![
                 label("notes"),
-                Span::raw(format!("{}  dialog {}", s.notes, s.dialog)),
+                Span::raw(format!("{}{gap}dialog {}", num(s.notes), num(s.dialog))),
             ]),
             Line::from(vec![
                 label("file"),
@@ -101,13 +125,7 @@ impl Widget for StoresPanel<'_> {
             ]),
         ];
         debug_assert_eq!(lines.len(), LINES as usize);
-        // Compact: say where the panel sharing this slot is (the layout
-        // name is in `keeper-tui info`).
-        let title = if self.other.is_empty() {
-            self.figures.layout.describe().to_string()
-        } else {
-            format!("· {} here too", self.other)
-        };
+        let title = self.figures.layout.describe().to_string();
         Paragraph::new(lines)
             .block(block(Panel::Stores, &title, self.focused, t))
             .render(area, buf);

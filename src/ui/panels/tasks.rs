@@ -17,13 +17,11 @@ pub struct TasksPanel<'a> {
     pub rows: Option<&'a [&'a TaskLine]>,
     /// All tasks listed, before the filter.
     pub total: usize,
+    /// The filter as the title shows it (`/text`, with a caret while typed).
     pub filter: &'a str,
-    pub editing: bool,
     pub now: i64,
     pub focused: bool,
     pub theme: Theme,
-    /// What else this slot shows, for its title.
-    pub shares: &'a str,
 }
 
 /// The hook column: the worst state among a task's deliveries.
@@ -43,14 +41,9 @@ impl StatefulWidget for TasksPanel<'_> {
 
     fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
         let t = self.theme;
-        let cursor = if self.editing { "▏" } else { "" };
-        let filter = if self.filter.is_empty() && !self.editing {
-            String::new()
-        } else {
-            format!("  /{}{cursor}", self.filter)
-        };
+        let filter = self.filter;
         let Some(rows) = self.rows else {
-            let title = format!("{}{}", filter, self.shares);
+            let title = filter.to_string();
             Paragraph::new("no look at the tasks yet")
                 .style(t.dim())
                 .block(block(Panel::Tasks, &title, self.focused, t))
@@ -59,10 +52,9 @@ impl StatefulWidget for TasksPanel<'_> {
         };
         let running = rows.iter().filter(|l| l.row.running()).count();
         let title = format!(
-            "{running} running, {} shown of {}{filter}{}",
+            "{running} running, {} shown of {}{filter}",
             rows.len(),
             self.total,
-            self.shares
         );
         let wide = area.width >= 120;
         // A small pane keeps what tells one task from another and what a

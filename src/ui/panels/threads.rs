@@ -9,12 +9,14 @@ use super::super::keys::Panel;
 use super::super::theme::Theme;
 use super::{block, clip, shown};
 use crate::report::fmt_age;
-use crate::store::threads::{ThreadFilter, ThreadRow};
+use crate::store::threads::ThreadRow;
 
 pub struct ThreadsPanel<'a> {
     pub rows: &'a [ThreadRow],
-    pub filter: &'a ThreadFilter,
-    pub editing: bool,
+    /// The state shown (`None`: all).
+    pub state_filter: Option<&'a str>,
+    /// Where the rows sit in the whole list, the sort and the text filter.
+    pub note: &'a str,
     pub now: i64,
     pub focused: bool,
     pub theme: Theme,
@@ -59,14 +61,8 @@ impl StatefulWidget for ThreadsPanel<'_> {
             header.push("last move");
             widths.push(Constraint::Fill(2));
         }
-        let state_name = self.filter.state.as_deref().unwrap_or("all");
-        let cursor = if self.editing { "▏" } else { "" };
-        let text = if self.filter.text.is_empty() && !self.editing {
-            String::new()
-        } else {
-            format!("  /{}{cursor}", self.filter.text)
-        };
-        let title = format!("{state_name}{text}  ({} shown)", self.rows.len());
+        let state_name = self.state_filter.unwrap_or("all");
+        let title = format!("{state_name}  {}", self.note);
         Table::new(rows, widths)
             .header(Row::new(header).style(t.header()))
             .row_highlight_style(if self.focused {

@@ -14,11 +14,27 @@ pub struct DetailPopup<'a> {
     pub theme: Theme,
 }
 
+fn rect(area: Rect) -> Rect {
+    let w = area.width.saturating_sub(8).max(20);
+    let h = area.height.saturating_sub(4).max(5);
+    centered(area, w, h)
+}
+
+/// How far `text` can scroll in a popup over `area` before its last line
+/// is at the bottom: `G` goes there, and no further.
+pub fn max_scroll(area: Rect, text: &str) -> u16 {
+    let r = rect(area);
+    let lines = Paragraph::new(crate::text::printable_lines(text))
+        .wrap(Wrap { trim: false })
+        .line_count(r.width.saturating_sub(2));
+    u16::try_from(lines)
+        .unwrap_or(u16::MAX)
+        .saturating_sub(r.height.saturating_sub(2))
+}
+
 impl Widget for DetailPopup<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let w = area.width.saturating_sub(8).max(20);
-        let h = area.height.saturating_sub(4).max(5);
-        let r = centered(area, w, h);
+        let r = rect(area);
         Clear.render(r, buf);
         Paragraph::new(crate::text::printable_lines(self.text))
             .wrap(Wrap { trim: false })

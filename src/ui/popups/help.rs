@@ -74,11 +74,14 @@ pub fn lines_for(theme: Theme, inner: usize) -> Vec<Line<'static>> {
         }
     }
     out.push(Line::raw(""));
-    for piece in wrap(
-        "popups: j/k scroll, Esc closes; confirm: ←/→ or Tab to choose, Enter, y/n",
-        inner,
-    ) {
-        out.push(Line::from(Span::styled(piece, theme.dim())));
+    for text in [
+        "popups: j/k scroll, PgUp/PgDn, g/Home and G/End to the ends, Esc closes; confirm: ←/→ or Tab to choose, Enter, y/n",
+        "filter input: C-a/Home start, C-e/End end, C-u delete to start, C-w delete a word, C-k delete to end, ←/→ move",
+        "mouse: click a panel to focus it and a row to select it; the wheel scrolls the panel under it (off with --no-mouse)",
+    ] {
+        for piece in wrap(text, inner) {
+            out.push(Line::from(Span::styled(piece, theme.dim())));
+        }
     }
     out
 }
