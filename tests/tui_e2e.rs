@@ -213,13 +213,17 @@ fn ends_cleanly_on(signal: &str) {
     t.wait_for("the panels", |s| {
         s.contains("2 Loops") && s.contains("3 Outcomes")
     });
-    // Resizing reflows into the compact layout, where Stores shares its slot.
+    // Resizing reflows into the compact layout, where Stores shares its
+    // slot and says so on its border.
     assert!(
         t.cmd(&["resize-window", "-t", &t.session, "-x", "80", "-y", "24"])
             .status
             .success()
     );
-    t.wait_for("the compact layout", |s| s.contains("3 Outcomes here too"));
+    t.wait_for("the compact layout", |s| {
+        s.lines()
+            .any(|l| l.contains("1 Stores") && l.contains("also 3 ┐"))
+    });
     assert!(
         Command::new("kill")
             .args([signal, &keeper_pid(&w)])

@@ -370,13 +370,20 @@ impl App {
         Vec::new()
     }
 
+    /// Another filter makes another list: it starts from its top, not
+    /// wherever the old cursor's thread lands in it.
+    fn new_thread_list(&mut self) {
+        self.paging.anchor = ThreadAnchor::Top;
+        self.cursors[lists::slot(Panel::Threads)] = None;
+    }
+
     fn filter_changed(&mut self, p: Panel) -> Vec<Effect> {
         match p {
             Panel::Threads => {
                 self.filter.text = self.inputs[lists::slot(p)].text.clone();
                 self.threads.select(Some(0));
                 // Another list: it starts from its top.
-                self.paging.anchor = ThreadAnchor::Top;
+                self.new_thread_list();
                 vec![Effect::Send(
                     Command::SetThreadQuery(self.thread_query()),
                     Purpose::Silent,
@@ -573,7 +580,7 @@ impl App {
                     _ => None,
                 };
                 self.threads.select(Some(0));
-                self.paging.anchor = ThreadAnchor::Top;
+                self.new_thread_list();
                 return vec![Effect::Send(
                     Command::SetThreadQuery(self.thread_query()),
                     Purpose::Silent,
@@ -584,7 +591,7 @@ impl App {
                 if !self.filter.text.is_empty() || self.filter.state.is_some() {
                     self.inputs[lists::slot(Panel::Threads)].clear();
                     self.filter = ThreadFilter::default();
-                    self.paging.anchor = ThreadAnchor::Top;
+                    self.new_thread_list();
                     return vec![Effect::Send(
                         Command::SetThreadQuery(self.thread_query()),
                         Purpose::Silent,

@@ -133,10 +133,11 @@ pub fn slots(body: Rect, w: &Want) -> Vec<Slot> {
     }];
     out.extend(middle_slots(middle, w, compact, narrow));
     if w.bridges {
-        let split = if w.focus == Panel::Bridges {
-            [Constraint::Fill(1), Constraint::Fill(3)]
-        } else {
-            [Constraint::Fill(2), Constraint::Fill(1)]
+        // Whichever of the two has focus gets the width.
+        let split = match w.focus {
+            Panel::Bridges => [Constraint::Fill(1), Constraint::Fill(3)],
+            Panel::Log => [Constraint::Fill(2), Constraint::Fill(1)],
+            _ => [Constraint::Fill(1), Constraint::Fill(2)],
         };
         let [log, bridges] = Layout::horizontal(split).areas(bottom);
         out.push(single(log, Panel::Log));
