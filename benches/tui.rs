@@ -6,9 +6,15 @@
 //! 1. Idle cost: once the panels are drawn and have settled (10 s: the
 //!    first janitor pass, the first refresh), CPU seconds (utime + stime
 //!    from /proc/PID/stat) over 60 s with no input, and peak RSS (VmHWM).
-//!    Three programs, one after the other, never at the same time, each in
+//!    Four programs, one after the other, never at the same time, each in
 //!    an identical pane:
-//!    - keeper-tui with the default config (nothing supervised);
+//!    - keeper-tui with the default config (nothing supervised), the Loops
+//!      panel focused (`2`, the default focus, sent once the panels are
+//!      drawn so that the `probe` row of step 2 is on screen whatever the
+//!      default). At 200×50 its Sessions panel is on screen too, in the
+//!      slot under Threads, unfocused, so it also lists sessions every 2 s:
+//!      the reaper's default server is the one `$TMUX` names, the bench's
+//!      private server, with the one session `bench` in it;
 //!    - keeper-tui on a fresh copy of the store with one
 //!      `[[watchdog.process]]`: the demo bridge (`keeper-tui bridge`,
 //!      heartbeat every 500 ms, started detached before the TUI and killed
@@ -17,14 +23,29 @@
 //!      still was at the end, the watchdog's `heal` events meanwhile and
 //!      the bridge's own CPU and peak RSS (a separate process, not in the
 //!      keeper-tui figures) are printed under the table;
+//!    - keeper-tui on a fresh copy of the store with the Sessions panel
+//!      focused (`6`, sent once the panels are drawn, before the settle)
+//!      and `[reaper] tmux_socket_name` set to the bench's private server
+//!      (never the default one), which then holds seven sessions: `bench`,
+//!      four agent sessions (`echo-msg-warm-bench-N`) and two others, the
+//!      agent ones `protected` so that nothing is reaped. While on screen
+//!      the panel re-lists every 2 s through the reaper's survey (one
+//!      `list-sessions`, one `list-windows -a` — tmux children, in the
+//!      "+ its children's" column — and a read of the claims and running
+//!      tasks). The bench fails unless the panel lists every session
+//!      before the settle, shows a session created after the idle period
+//!      by itself (the delay is printed under the table) and every
+//!      session is still there at the end;
 //!    - htop.
 //!
 //!    Also the context switches of all threads (wake-ups) and the bytes
 //!    the program wrote to its terminal in those 60 s (tmux `pipe-pane`).
-//! 2. Change-to-screen latency, in the first keeper-tui (no bridge): another
-//!    connection commits one `probe_pass` event; the time from just after
-//!    the commit until `tmux capture-pane` shows the new count in the
-//!    `probe` row's 7d column (polled every 5 ms). The cost of one
+//! 2. Change-to-screen latency, in the first keeper-tui (no bridge; Loops
+//!    focused, so its band grows to show keeper's own loops and then
+//!    threadkeeper's, sorted by name, `probe` among them at 200×50):
+//!    another connection commits one `probe_pass` event; the time from
+//!    just after the commit until `tmux capture-pane` shows the new count
+//!    in the `probe` row's 7d column (polled every 5 ms). The cost of one
 //!    capture-pane call is printed beside it: it is the granularity of the
 //!    figure.
 //!
@@ -192,7 +213,8 @@ impl Tmux {
     /// Start `command` (exec'd, so the pane pid is the program) in a new
     /// window; its pid.
     fn spawn(&self, window: &str, command: &str) -> u32 {
-        self.ok(&["new-window", "-d", "-n", window, command]);
+        // In session `bench` whatever other sessions the server has.
+        self.ok(&["new-window", "-d", "-t", "bench:", "-n", window, command]);
         self.ok(&[
             "resize-window",
             "-t",
@@ -565,6 +587,9 @@ struct Program<'a> {
     command: String,
     /// Text of the first full frame.
     marker: &'a str,
+    /// Keys sent (`tmux send-keys`, one argument each) once the first frame
+    /// shows, before the `ready` check and the settle.
+    keys: &'a [&'a str],
     /// What must then hold on the screen before the settle starts: the
     /// bench fails if it never does (within `READY_LIMIT`).
     ready: Option<Ready<'a>>,
@@ -584,6 +609,12 @@ fn idle(tmux: &Tmux, prog: &Program, secs: u64, dir: &Path) -> (u32, Idle) {
     let name = prog.window;
     let pid = tmux.spawn(name, &prog.command);
     let startup = tmux.wait_for(name, prog.marker, Duration::from_secs(300));
+    if !prog.keys.is_empty() {
+        let target = format!("bench:{name}");
+        let mut args = vec!["send-keys", "-t", target.as_str()];
+        args.extend_from_slice(prog.keys);
+        tmux.ok(&args);
+    }
     let ready_after = prog
         .ready
         .map(|r| tmux.wait_until(name, r.what, r.check, READY_LIMIT));
@@ -796,6 +827,7 @@ fn bridge_row(b: &Bench, src: &Path, interrupt: &OnInterrupt) -> BridgeRun {
             sh_quote(&config.display().to_string())
         ),
         marker: "2 Loops",
+        keys: &[],
         ready: Some(Ready {
             what: "bridge shown healthy on the Bridges panel",
             check: bridge_healthy,
@@ -817,6 +849,167 @@ fn bridge_row(b: &Bench, src: &Path, interrupt: &OnInterrupt) -> BridgeRun {
     }
 }
 
+/// The sessions the Sessions row puts on the bench's tmux server: four
+/// with the default agent marker (`msg-warm-`), every one protected in
+/// that row's config so the reaper judges them and reaps none, and two
+/// that are not an agent's.
+const SESSIONS: [&str; 6] = [
+    "echo-msg-warm-bench-1",
+    "echo-msg-warm-bench-2",
+    "echo-msg-warm-bench-3",
+    "echo-msg-warm-bench-4",
+    "bench-notes",
+    "bench-build",
+];
+/// Created once the Sessions row's idle period is over: the panel must
+/// show it without a key pressed.
+const LATE_SESSION: &str = "echo-msg-warm-bench-late";
+
+/// The Sessions panel's row for session `name`, if it is on screen.
+fn session_row<'s>(screen: &'s str, name: &str) -> Option<&'s str> {
+    screen.lines().find_map(|line| {
+        line.split(['│', '┃']).find(|cell| {
+            cell.trim_start_matches(|c: char| c.is_whitespace() || ">⚠".contains(c))
+                .split_whitespace()
+                .next()
+                == Some(name)
+        })
+    })
+}
+
+/// The Sessions panel lists the bench's tmux server and every one of
+/// `SESSIONS`.
+fn sessions_listed(screen: &str) -> bool {
+    screen.contains("tmux server -L keeper-bench-")
+        && SESSIONS.iter().all(|s| session_row(screen, s).is_some())
+}
+
+/// The keeper-tui row with the Sessions panel focused.
+struct SessionsRun {
+    idle: Idle,
+    /// The Sessions panel's title at the end of the idle period.
+    title: String,
+    /// Until `LATE_SESSION`, created after the idle period, showed on the
+    /// panel (no key pressed); `None` if not within 10 s.
+    late_shown: Option<Duration>,
+    /// The sessions of the bench's server still there at the end.
+    survived: usize,
+}
+
+/// keeper-tui on a fresh copy of `src`, its reaper on the bench's own tmux
+/// server (`tmux_socket_name`, never the default server) with `SESSIONS`
+/// in it, and the Sessions panel focused (`6`) before the settle.
+fn sessions_row(b: &Bench, src: &Path) -> SessionsRun {
+    let db = copy_store(src, b.dir);
+    for name in SESSIONS {
+        b.tmux
+            .ok(&["new-session", "-d", "-s", name, "exec sleep 1000000"]);
+    }
+    let mut reaper = toml::Table::new();
+    reaper.insert("tmux_socket_name".into(), b.tmux.socket.as_str().into());
+    reaper.insert(
+        "protected".into(),
+        toml::Value::Array(
+            SESSIONS
+                .iter()
+                .chain([&LATE_SESSION, &"bench"])
+                .map(|s| (*s).into())
+                .collect(),
+        ),
+    );
+    let mut config = toml::Table::new();
+    config.insert("reaper".into(), toml::Value::Table(reaper));
+    let config_path = b.dir.join("sessions.toml");
+    std::fs::write(&config_path, config.to_string()).expect("write the sessions config");
+    eprintln!(
+        "keeper-tui, Sessions focused ({} sessions on -L {}): waiting for the panels and the listing, {}s settle, {}s idle ...",
+        SESSIONS.len() + 1,
+        b.tmux.socket,
+        SETTLE.as_secs(),
+        b.idle_secs
+    );
+    let prog = Program {
+        window: "s",
+        command: format!(
+            "exec {} {} --db {} --config {}",
+            b.env,
+            sh_quote(b.bin),
+            sh_quote(&db.display().to_string()),
+            sh_quote(&config_path.display().to_string())
+        ),
+        marker: "2 Loops",
+        keys: &["6"],
+        ready: Some(Ready {
+            what: "the bench's sessions listed on the Sessions panel",
+            check: sessions_listed,
+        }),
+        beside: None,
+    };
+    let (pid, idle) = idle(b.tmux, &prog, b.idle_secs, b.dir);
+    let title = idle
+        .screen
+        .lines()
+        .find_map(|l| {
+            let at = l.find("6 Sessions")?;
+            Some(
+                l[at..]
+                    .split(['│', '┃', '┐', '┓', '─', '━'])
+                    .next()?
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .unwrap_or_default();
+    // The panel re-lists by itself: a session created now shows unasked.
+    b.tmux.ok(&[
+        "new-session",
+        "-d",
+        "-s",
+        LATE_SESSION,
+        "exec sleep 1000000",
+    ]);
+    let t0 = Instant::now();
+    let late_shown = loop {
+        if session_row(&b.tmux.capture("s"), LATE_SESSION).is_some() {
+            break Some(t0.elapsed());
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let names = b.tmux.ok(&["list-sessions", "-F", "#{session_name}"]);
+    let survived = SESSIONS
+        .iter()
+        .chain([&LATE_SESSION, &"bench"])
+        .filter(|s| names.lines().any(|n| n == **s))
+        .count();
+    b.tmux.ok(&["kill-window", "-t", "bench:s"]);
+    wait_exit(pid);
+    for name in SESSIONS.iter().chain([&LATE_SESSION]) {
+        let _ = b.tmux.cmd(&["kill-session", "-t", &format!("={name}")]);
+    }
+    SessionsRun {
+        idle,
+        title,
+        late_shown,
+        survived,
+    }
+}
+
+fn print_sessions(run: &SessionsRun) {
+    println!(
+        "Sessions row: panel title at the end `{}`; a session created after the idle period showed on it {} (no key pressed); sessions still on the bench's server at the end: {} of {}",
+        run.title,
+        run.late_shown.map_or_else(
+            || "NOT within 10 s".to_string(),
+            |d| format!("{:.1} s later", d.as_secs_f64())
+        ),
+        run.survived,
+        SESSIONS.len() + 2
+    );
+}
+
 /// htop in an identical pane, if it is installed; its version.
 fn htop_row(b: &Bench) -> Option<(Idle, String)> {
     if !Command::new("sh")
@@ -832,6 +1025,7 @@ fn htop_row(b: &Bench) -> Option<(Idle, String)> {
         window: "h",
         command: format!("exec {} htop", b.env),
         marker: "Load average",
+        keys: &[],
         ready: None,
         beside: None,
     };
@@ -941,6 +1135,8 @@ fn main() {
             sh_quote(&db.display().to_string())
         ),
         marker: "2 Loops",
+        // Loops focused, its band grown: the probe row for step 2.
+        keys: &["2"],
         ready: None,
         beside: None,
     };
@@ -957,7 +1153,11 @@ fn main() {
     // 3. keeper-tui idle on a fresh copy, supervising the demo bridge.
     let with_bridge = bridge_row(&bench, &src, &interrupt);
 
-    // 4. htop idle, the same way, in an identical pane.
+    // 4. keeper-tui idle on a fresh copy, the Sessions panel focused, its
+    // reaper on this tmux server with a few sessions in it.
+    let with_sessions = sessions_row(&bench, &src);
+
+    // 5. htop idle, the same way, in an identical pane.
     let htop = htop_row(&bench);
 
     let tmux_v = run("tmux", &["-V"]);
@@ -970,21 +1170,32 @@ fn main() {
         src.display()
     );
     println!();
+    let sessions_label = format!(
+        "keeper-tui, Sessions focused ({} sessions on the bench's server, listed every 2 s)",
+        SESSIONS.len() + 1
+    );
     let mut rows = vec![
         ("keeper-tui", &keeper),
         ("keeper-tui + bridge under the watchdog", &with_bridge.idle),
+        (sessions_label.as_str(), &with_sessions.idle),
     ];
     if let Some((h, _)) = &htop {
         rows.push(("htop", h));
     }
     print_idle(idle_secs, &rows);
     print_bridge(&with_bridge, idle_secs);
+    print_sessions(&with_sessions);
     println!();
     print_latency(&lat, samples, keeper_hwm_after);
     if std::env::var_os("KEEPER_BENCH_SHOW").is_some() {
         println!("\n```text\n{final_screen}```");
         println!("\n```text\n{}```", with_bridge.idle.screen);
+        println!("\n```text\n{}```", with_sessions.idle.screen);
     }
+    assert!(
+        with_sessions.late_shown.is_some() && with_sessions.survived == SESSIONS.len() + 2,
+        "the Sessions row: the panel did not show a new session by itself, or a session of the bench's server went away"
+    );
     assert!(
         with_bridge.left_alone(),
         "the watchdog did not leave the bridge alone during the bridge row, so its figures are not idle figures; the screen at the end:\n{}",

@@ -345,3 +345,26 @@ fn a_click_focuses_the_panel_and_selects_the_row_under_it() {
         "three down, stopped at the end"
     );
 }
+
+#[test]
+fn after_o_the_cursor_stays_on_the_reopened_thread() {
+    let mut app = app();
+    ch(&mut app, '4');
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(selected_thread(&app), "t-0003");
+    assert!(!ch(&mut app, 'o').is_empty());
+    // Reopened: touched now, so it leads the list.
+    let mut rows_ = ui_common::threads();
+    let mut reopened = rows_.remove(2);
+    reopened.state = "active".into();
+    rows_.insert(0, reopened);
+    let mut snap = snapshot();
+    snap.threads = Arc::new(page(rows_));
+    app.on_snapshot(Arc::new(snap));
+    assert_eq!(app.threads.selected(), Some(0));
+    assert_eq!(selected_thread(&app), "t-0003");
+    // The next `o` acts on it again (and is refused: it is active now).
+    assert!(ch(&mut app, 'o').is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("t-0003 is already active"));
+}

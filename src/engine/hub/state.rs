@@ -67,8 +67,9 @@ impl State {
                 }
             }
             Event::Observed(Observation::Sessions(s)) => {
+                let moved = survey_moved(self.sessions.as_ref(), &s);
                 self.sessions = Some(s);
-                Moved::News
+                moved
             }
             Event::Observed(Observation::Tasks(rows)) => {
                 self.tasks = Some(Arc::new(rows));
@@ -197,6 +198,30 @@ pub(super) enum Moved {
     News,
 }
 
+/// A fresh look at the sessions that found what the last one did is only
+/// time: the panel words its verdicts from the clock as it draws.
+fn survey_moved(
+    old: Option<&crate::loops::reaper::Survey>,
+    new: &crate::loops::reaper::Survey,
+) -> Moved {
+    let Some(old) = old else {
+        return Moved::News;
+    };
+    let same = old.server == new.server
+        && old.grace_secs == new.grace_secs
+        && old.state == new.state
+        && old.rows.len() == new.rows.len()
+        && old.rows.iter().zip(&new.rows).all(|(a, b)| {
+            a.session == b.session
+                && a.marker == b.marker
+                && a.claim == b.claim
+                && a.orphan == b.orphan
+                && a.verdict == b.verdict
+                && a.task == b.task
+        });
+    if same { Moved::Timing } else { Moved::News }
+}
+
 /// A loop's new status against the old: a moved next look alone is time.
 fn status_moved(old: &LoopStatus, new: &LoopStatus) -> Moved {
     let with_new_due = LoopStatus {
@@ -257,6 +282,50 @@ mod tests {
             state: HealState::default(),
             breaker_limit: 3,
         }
+    }
+
+    fn survey(at: i64, activity: i64) -> crate::loops::reaper::Survey {
+        use crate::loops::reaper::{SessionRow, Survey, SurveyState, Verdict};
+        Survey {
+            server: "tmux".into(),
+            at,
+            grace_secs: 60,
+            state: SurveyState::Listed,
+            rows: vec![SessionRow {
+                session: crate::sys::tmux::Session {
+                    id: "$1".into(),
+                    name: "msg-warm-1".into(),
+                    created: 100,
+                    activity,
+                    attached: 0,
+                },
+                marker: true,
+                claim: None,
+                orphan: true,
+                reason: format!("orphan: idle {}s", at - activity),
+                verdict: Verdict::Orphan,
+                task: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_session_look_that_found_the_same_sessions_is_only_time() {
+        let first = survey(1_000, 500);
+        assert!(matches!(survey_moved(None, &first), Moved::News));
+        // Two seconds on: the same sessions, the verdict worded later.
+        assert!(matches!(
+            survey_moved(Some(&first), &survey(1_002, 500)),
+            Moved::Timing
+        ));
+        // Output in a pane: news.
+        assert!(matches!(
+            survey_moved(Some(&first), &survey(1_002, 1_001)),
+            Moved::News
+        ));
+        let mut attached = survey(1_002, 500);
+        attached.rows[0].session.attached = 1;
+        assert!(matches!(survey_moved(Some(&first), &attached), Moved::News));
     }
 
     #[test]
