@@ -54,6 +54,11 @@ pub fn run(settings: Settings, demo: bool, mouse: bool) -> Result<ExitCode> {
         let agents = world.as_ref().map(|w| tokio::spawn(simulate(w.db.clone())));
         let mut app = App::new(handle.snapshots.borrow().clone(), Theme::from_env());
         app.demo = world.as_ref().map(|w| w.dir.display().to_string());
+        app.mouse = if mouse {
+            crate::ui::app::Mouse::On
+        } else {
+            crate::ui::app::Mouse::Off
+        };
         app.reap_command = Some(Box::new(move |session| {
             crate::sys::tmux::kill_command(&tmux_server, session)
         }));

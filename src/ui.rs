@@ -118,10 +118,7 @@ fn draw_too_small(frame: &mut Frame<'_>, app: &App) {
 fn draw_title(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     let t = app.theme;
     let snap = &app.snapshot;
-    let mut spans = vec![
-        Span::styled(" keeper-tui ", t.key()),
-        Span::raw(snap.db_path.clone()),
-    ];
+    let mut spans = Vec::new();
     if app.demo.is_some() {
         spans.push(Span::styled("  DEMO (removed on exit)", t.accent()));
     }
@@ -151,11 +148,33 @@ fn draw_title(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     });
     let [left, right] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(9)]).areas(area);
-    frame.render_widget(Line::from(spans), left);
+    // The markers (demo, read-only, observer, paused) matter more than the
+    // whole path: the path gives way, cut from its start.
+    let name = " keeper-tui ";
+    let marks: usize = spans.iter().map(Span::width).sum();
+    let room = usize::from(left.width)
+        .saturating_sub(name.len() + marks + 1)
+        .max(8);
+    let mut line = vec![
+        Span::styled(name, t.key()),
+        Span::raw(clip_start(&crate::text::printable(&snap.db_path), room)),
+    ];
+    line.extend(spans);
+    frame.render_widget(Line::from(line), left);
     frame.render_widget(
         Line::from(Span::styled(clock, t.dim())).right_aligned(),
         right,
     );
+}
+
+/// The end of `s` in at most `n` characters, marked `…` where cut.
+fn clip_start(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    if len <= n {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(len - n.saturating_sub(1)).collect();
+    format!("…{tail}")
 }
 
 fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {

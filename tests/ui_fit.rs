@@ -366,5 +366,41 @@ fn after_o_the_cursor_stays_on_the_reopened_thread() {
     assert_eq!(selected_thread(&app), "t-0003");
     // The next `o` acts on it again (and is refused: it is active now).
     assert!(ch(&mut app, 'o').is_empty());
-    assert!(app.status.as_ref().unwrap().text.contains("t-0003 is already active"));
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("t-0003 is already active")
+    );
+}
+
+#[test]
+fn a_narrow_title_cuts_the_path_not_the_markers() {
+    let mut snap = snapshot();
+    snap.db_path = format!("/home/operator/{}/threadkeeper.sqlite", "deep/".repeat(20));
+    snap.read_only = true;
+    let mut app = App::new(Arc::new(snap), THEME);
+    app.demo = Some("/tmp/demo".into());
+    let s = screen(&mut app, 80, 24);
+    let title = s.lines().next().unwrap();
+    assert!(
+        title.contains("DEMO") && title.contains("READ-ONLY"),
+        "{title}"
+    );
+    assert!(title.contains("…"), "the path is cut, marked: {title}");
+    assert!(
+        title.contains("threadkeeper.sqlite"),
+        "its end kept: {title}"
+    );
+}
+
+#[test]
+fn with_the_mouse_off_a_click_does_nothing() {
+    let mut app = app();
+    app.mouse = keeper_tui::ui::app::Mouse::Off;
+    let s = screen(&mut app, 120, 40);
+    let y = s.lines().position(|l| l.contains("t-0003")).unwrap();
+    assert!(click(&mut app, 60, y as u16).is_empty());
+    assert_eq!(app.focus, Panel::Loops);
 }

@@ -48,7 +48,7 @@ pub struct StoreView {
     threads: Group,
     /// `(MAX(rowid), MAX(last_touched_at))`: every threadkeeper transition
     /// moves one of them, so an unchanged pair means unchanged counts.
-    threads_fingerprint: (i64, i64),
+    threads_fingerprint: (i64, i64, i64),
     notes: TailCount,
     dialog: TailCount,
     probe_results: TailCount,
@@ -76,7 +76,7 @@ impl StoreView {
             window_days: window_days.max(1),
             events: EventStats::new(horizon(window_days)),
             threads: Vec::new(),
-            threads_fingerprint: (-1, -1),
+            threads_fingerprint: (-1, -1, -1),
             notes: TailCount::default(),
             dialog: TailCount::default(),
             probe_results: TailCount::default(),
@@ -163,7 +163,7 @@ impl StoreView {
     /// Throw everything away and count from scratch.
     pub fn rebuild(&mut self, now: i64) -> Result<RefreshStats> {
         self.events = EventStats::new(horizon(self.window_days));
-        self.threads_fingerprint = (-1, -1);
+        self.threads_fingerprint = (-1, -1, -1);
         self.notes = TailCount::default();
         self.dialog = TailCount::default();
         self.probe_results = TailCount::default();
@@ -220,7 +220,7 @@ impl StoreView {
         now: i64,
         events: &mut EventStats,
         threads: &mut Group,
-        threads_fp: &mut (i64, i64),
+        threads_fp: &mut (i64, i64, i64),
         [notes, dialog, probe_results]: [&mut TailCount; 3],
         small: &mut Stores,
         reliability: &mut Reliability,
@@ -248,7 +248,7 @@ impl StoreView {
         conn: &Connection,
         now: i64,
         events: &mut EventStats,
-        threads_fp: &mut (i64, i64),
+        threads_fp: &mut (i64, i64, i64),
         stats: &mut RefreshStats,
     ) -> rusqlite::Result<()> {
         let (min_id, max_id): (i64, i64) = conn.query_row(
@@ -261,7 +261,7 @@ impl StoreView {
         {
             // Rows were deleted (0.21's retention) or the file was replaced.
             *events = EventStats::new(events.horizon_secs);
-            *threads_fp = (-1, -1);
+            *threads_fp = (-1, -1, -1);
             stats.rebuilt = true;
         }
         events.min_id = min_id;
@@ -278,14 +278,19 @@ impl StoreView {
         conn: &Connection,
         events: &EventStats,
         threads: &mut Group,
-        threads_fp: &mut (i64, i64),
+        threads_fp: &mut (i64, i64, i64),
         stats: &mut RefreshStats,
     ) -> rusqlite::Result<()> {
-        let fp: (i64, i64) = conn.query_row(
+        // The newest row, the newest touch, and how many threads share
+        // that second: a second thread touched in the same second as the
+        // first moves the third (all three from `idx_threads_touch`).
+        let fp: (i64, i64, i64) = conn.query_row(
             "SELECT COALESCE((SELECT MAX(rowid) FROM threads),0), \
-             COALESCE((SELECT MAX(last_touched_at) FROM threads),0)",
+             COALESCE((SELECT MAX(last_touched_at) FROM threads),0), \
+             (SELECT COUNT(*) FROM threads WHERE last_touched_at = \
+                (SELECT MAX(last_touched_at) FROM threads))",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         if events.threads_touched || fp != *threads_fp {
             *threads = group(conn, "threads", "state", &["active", "idle", "closed"])?;

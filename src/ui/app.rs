@@ -29,6 +29,7 @@ mod whole;
 pub use self::input::{Edit, LineInput};
 pub use self::jobs::JobRow;
 pub use self::lists::{SortBy, sort_columns};
+pub use self::mouse::Mouse;
 pub use self::threads::group;
 
 /// Spells the tmux command that reaps a session, for the confirm popup.
@@ -117,6 +118,10 @@ pub struct App {
     pub slots: Vec<super::layout::Slot>,
     /// The last frame was too small to show panels.
     pub too_small: bool,
+    /// Mouse reports are acted on (off with `--no-mouse`: whatever reaches
+    /// the input then, say from a terminal another program left in mouse
+    /// mode, is ignored).
+    pub mouse: Mouse,
     pub popup: Option<Popup>,
     pub status: Option<StatusMessage>,
     pub paused: bool,
@@ -168,6 +173,7 @@ impl App {
             zoomed: false,
             slots: Vec::new(),
             too_small: false,
+            mouse: Mouse::On,
             popup: None,
             status: None,
             paused: false,

@@ -105,7 +105,7 @@ impl App {
     }
 
     pub(super) fn jobs_look_due(&mut self, now: Instant) -> Vec<Effect> {
-        let due = self.last_jobs_look.is_none_or(|t| now >= t + LOOK_EVERY);
+        let due = super::nav::look_due(self.last_jobs_look, now, LOOK_EVERY);
         if !self.jobs_on_screen() || !due || self.paused {
             return Vec::new();
         }

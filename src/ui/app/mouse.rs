@@ -23,9 +23,20 @@ fn chrome(p: Panel) -> Option<u16> {
     }
 }
 
+/// Whether clicks and the wheel act (`--no-mouse`: off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mouse {
+    On,
+    Off,
+}
+
 impl App {
     pub fn on_mouse(&mut self, ev: MouseEvent) -> Vec<Effect> {
-        if self.popup.is_some() || self.editing.is_some() || self.too_small {
+        if self.mouse == Mouse::Off
+            || self.popup.is_some()
+            || self.editing.is_some()
+            || self.too_small
+        {
             return Vec::new();
         }
         let at = Position::new(ev.column, ev.row);

@@ -12,6 +12,13 @@ use crate::ui::keys::{Action, Panel};
 /// How often the Sessions panel, while on screen, asks tmux again.
 const SESSIONS_LOOK_EVERY: Duration = Duration::from_secs(2);
 
+/// Whether a look `every` apart is due at a tick of the 1 s clock. Ticks
+/// drift by a little each time: half a tick of slack keeps a 2 s look at
+/// every other tick instead of slipping to the third.
+pub(super) fn look_due(last: Option<Instant>, now: Instant, every: Duration) -> bool {
+    last.is_none_or(|t| now + Duration::from_millis(500) >= t + every)
+}
+
 impl App {
     /// The keys that move around a list, zoom and sort.
     pub(super) fn navigate(&mut self, action: Action) -> Vec<Effect> {
@@ -37,6 +44,12 @@ impl App {
 
     /// Move the cursor `by` rows (negative: up), stopping at the ends.
     pub(super) fn move_by(&mut self, by: i64) -> Vec<Effect> {
+        // `g j j j` typed at once: the moves count from the row the jump
+        // lands on, once its page is here.
+        if self.focus == Panel::Threads && self.paging.jump.is_some() {
+            self.paging.pending_move += by;
+            return Vec::new();
+        }
         let before = self.threads.selected().unwrap_or(0);
         self.mv(|at, len| {
             let to = at as i64 + by;
@@ -90,9 +103,7 @@ impl App {
     /// Once a second: while Sessions is on screen, a fresh `list-sessions`
     /// every two seconds, so new and attached sessions show at once.
     pub(super) fn sessions_look_due(&mut self, now: Instant) -> Vec<Effect> {
-        let due = self
-            .last_sessions_look
-            .is_none_or(|t| now >= t + SESSIONS_LOOK_EVERY);
+        let due = look_due(self.last_sessions_look, now, SESSIONS_LOOK_EVERY);
         if !self.on_screen(Panel::Sessions) || !due || self.paused {
             return Vec::new();
         }

@@ -83,7 +83,7 @@ impl App {
 
     /// Once a second: a fresh look at the tasks while their panel shows.
     pub fn looks_due(&mut self, now: Instant) -> Vec<Effect> {
-        let due = self.last_task_look.is_none_or(|t| now >= t + LOOK_EVERY);
+        let due = super::nav::look_due(self.last_task_look, now, LOOK_EVERY);
         if !self.tasks_on_screen() || !due || self.paused {
             return Vec::new();
         }

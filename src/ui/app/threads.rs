@@ -120,7 +120,7 @@ impl App {
             self.threads.select(Some(if bottom { len - 1 } else { 0 }));
             self.remember(Panel::Threads);
         }
-        if self.paging.pending_move != 0 {
+        if self.paging.jump.is_none() && self.paging.pending_move != 0 {
             let by = std::mem::take(&mut self.paging.pending_move);
             let sel = self.threads.selected().unwrap_or(0) as i64;
             self.threads
