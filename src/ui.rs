@@ -22,7 +22,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use tokio::sync::mpsc;
 
 use self::app::{App, Effect, Popup, Purpose};
-use self::keys::active;
+use self::keys::{Action, active};
 use self::panels::log::LogPanel;
 use self::popups::confirm::ConfirmPopup;
 use self::popups::detail::DetailPopup;
@@ -48,13 +48,21 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App, now: i64) {
     draw_status(frame, status, app);
     // The snapshot is shared, not copied: an `Arc` clone per frame.
     let snap = Arc::clone(&app.snapshot);
-    match &snap.store {
-        Some(figures) => screen::draw_panels(frame, main, app, figures, now),
-        None => draw_store_error(frame, main, app),
+    if let Some(figures) = &snap.store {
+        screen::draw_panels(frame, main, app, figures, now);
+    } else {
+        // No panels drawn: nothing for the mouse to land on.
+        app.slots.clear();
+        draw_store_error(frame, main, app);
     }
     let theme = app.theme;
-    if let Some(Popup::Detail { text, scroll, .. }) = &mut app.popup {
-        *scroll = (*scroll).min(popups::detail::max_scroll(main, text));
+    app.help_max_scroll = HelpPopup { scroll: 0, theme }.max_scroll(main);
+    match &mut app.popup {
+        Some(Popup::Detail { text, scroll, .. }) => {
+            *scroll = (*scroll).min(popups::detail::max_scroll(main, text));
+        }
+        Some(Popup::Help { scroll }) => *scroll = (*scroll).min(app.help_max_scroll),
+        _ => {}
     }
     match &app.popup {
         Some(Popup::Help { scroll }) => frame.render_widget(
@@ -189,13 +197,23 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
             None => None,
         }
     };
-    let items: Vec<(&str, &str)> = if app.snapshot.store.is_none() {
-        vec![("r", "retry"), ("?", "help"), ("q/C-c", "quit")]
+    let items: Vec<Hint> = if app.snapshot.store.is_none() {
+        vec![
+            Hint::new("r", "retry", false),
+            Hint::new("?", "help", true),
+            Hint::new("q/C-c", "quit", true),
+        ]
     } else {
         // The status bar lists what acts; moving around is in the help.
         active(app.focus)
             .filter(|b| b.status_bar)
-            .map(|b| (b.label, b.hint))
+            .map(|b| {
+                Hint::new(
+                    b.label,
+                    b.hint,
+                    matches!(b.action, Action::Help | Action::Quit),
+                )
+            })
             .collect()
     };
     let msg = app.status.as_ref().map(|m| {
@@ -206,10 +224,10 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     });
     // The message comes first; the hints give way to it, down to help and
     // quit, and only then is the message cut.
-    let keep = hint_cost(&[("?", "help"), ("q/C-c", "quit")]);
-    let msg_w = msg
-        .as_ref()
-        .map_or(0, |(m, _)| m.chars().count() as u16 + 2);
+    let keep: u16 = items.iter().filter(|h| h.kept).map(Hint::cost).sum();
+    let msg_w = msg.as_ref().map_or(0, |(m, _)| {
+        u16::try_from(m.chars().count() + 2).unwrap_or(u16::MAX)
+    });
     let msg_room = msg_w.min(area.width.saturating_sub(keep));
     let [left, right] =
         Layout::horizontal([Constraint::Length(msg_room), Constraint::Fill(1)]).areas(area);
@@ -227,37 +245,44 @@ fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
     frame.render_widget(hints.right_aligned(), right);
 }
 
-fn hint_cost(items: &[(&str, &str)]) -> u16 {
-    items
-        .iter()
-        .map(|(k, h)| (k.chars().count() + h.chars().count() + 3) as u16)
-        .sum()
+/// A key and its word in the status bar; `kept` ones (help, quit) are
+/// always shown.
+struct Hint {
+    key: &'static str,
+    word: &'static str,
+    kept: bool,
+}
+
+impl Hint {
+    fn new(key: &'static str, word: &'static str, kept: bool) -> Self {
+        Hint { key, word, kept }
+    }
+
+    fn cost(&self) -> u16 {
+        (self.key.chars().count() + self.word.chars().count() + 3) as u16
+    }
 }
 
 /// Whole hints only, as many as fit; help and quit are always kept.
-fn hint_line(items: &[(&str, &str)], width: u16, t: theme::Theme) -> Line<'static> {
-    let cost = |(k, h): &(&str, &str)| (k.chars().count() + h.chars().count() + 3) as u16;
-    let kept_last: Vec<_> = items
-        .iter()
-        .filter(|(k, _)| matches!(*k, "?" | "q/C-c"))
-        .collect();
-    let mut budget = width.saturating_sub(kept_last.iter().map(|i| cost(i)).sum());
-    let mut shown: Vec<&(&str, &str)> = Vec::new();
-    for item in items.iter().filter(|(k, _)| !matches!(*k, "?" | "q/C-c")) {
-        if cost(item) > budget {
+fn hint_line(items: &[Hint], width: u16, t: theme::Theme) -> Line<'static> {
+    let kept_last: Vec<&Hint> = items.iter().filter(|h| h.kept).collect();
+    let mut budget = width.saturating_sub(kept_last.iter().map(|h| h.cost()).sum());
+    let mut shown: Vec<&Hint> = Vec::new();
+    for item in items.iter().filter(|h| !h.kept) {
+        if item.cost() > budget {
             break;
         }
-        budget -= cost(item);
+        budget -= item.cost();
         shown.push(item);
     }
     shown.extend(kept_last);
     Line::from(
         shown
             .into_iter()
-            .flat_map(|(k, h)| {
+            .flat_map(|h| {
                 [
-                    Span::styled((*k).to_string(), t.key()),
-                    Span::styled(format!(" {h}  "), t.dim()),
+                    Span::styled(h.key.to_string(), t.key()),
+                    Span::styled(format!(" {}  ", h.word), t.dim()),
                 ]
             })
             .collect::<Vec<_>>(),

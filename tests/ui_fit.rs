@@ -404,3 +404,147 @@ fn with_the_mouse_off_a_click_does_nothing() {
     assert!(click(&mut app, 60, y as u16).is_empty());
     assert_eq!(app.focus, Panel::Loops);
 }
+
+#[test]
+fn a_popup_hidden_by_a_too_small_screen_takes_no_keys() {
+    let mut app = app();
+    ch(&mut app, 'F');
+    assert!(app.popup.is_some());
+    screen(&mut app, 59, 15);
+    assert!(ch(&mut app, 'y').is_empty(), "y must not confirm unseen");
+    assert!(key(&mut app, KeyCode::Right).is_empty());
+    assert!(key(&mut app, KeyCode::Enter).is_empty());
+    key(&mut app, KeyCode::Esc);
+    assert!(app.popup.is_none(), "Esc still closes it");
+}
+
+fn arrive(app: &mut App, rows: std::ops::Range<usize>, total: u64, query: ThreadQuery) {
+    let page = ThreadPage {
+        offset: rows.start as u64,
+        rows: rows
+            .map(|i| thread(&format!("t-{i:05}"), "idle", 60, "q", None))
+            .collect(),
+        total,
+        query,
+    };
+    let mut snap = (*app.snapshot).clone();
+    snap.threads = Arc::new(page);
+    app.on_snapshot(Arc::new(snap));
+}
+
+#[test]
+fn after_a_jump_the_window_follows_the_cursor_s_thread() {
+    let mut p = page(many_threads(500));
+    p.total = 100_000;
+    let mut app = app_with_threads(p);
+    ch(&mut app, '4');
+    let q = queries(&ch(&mut app, 'G')).remove(0);
+    arrive(&mut app, 99_500..100_000, 100_000, q);
+    assert_eq!(selected_thread(&app), "t-99999");
+    // The next tick tells the engine where the cursor is, so a reopen that
+    // moves the thread to the top keeps it in the window.
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let q = queries(&app.panel_looks_due(later));
+    assert_eq!(q.len(), 1, "{q:?}");
+    let ThreadAnchor::Around(k) = &q[0].anchor else {
+        panic!("{q:?}")
+    };
+    assert_eq!(k.id, "t-99999");
+    // A sort asks for the new order around the same thread.
+    let q = queries(&ch(&mut app, 'S'));
+    assert!(matches!(&q[0].anchor, ThreadAnchor::Around(k) if k.id == "t-99999"));
+}
+
+#[test]
+fn a_page_move_waits_for_the_page_that_answers_it() {
+    let mut p = page(many_threads(500));
+    p.total = 100_000;
+    let mut app = app_with_threads(p);
+    ch(&mut app, '4');
+    screen(&mut app, 120, 40);
+    // Past the loaded rows: the rest of each page move waits.
+    let mut asked = Vec::new();
+    for _ in 0..60 {
+        asked.extend(queries(&key(&mut app, KeyCode::PageDown)));
+    }
+    assert_eq!(selected_thread(&app), "t-00499");
+    let before = selected_thread(&app);
+    // A refresh of the old window lands first: nothing moves.
+    let old = app.snapshot.threads.query.clone();
+    arrive(&mut app, 0..500, 100_000, old);
+    assert_eq!(selected_thread(&app), before);
+    // The answer: the page move finishes in it.
+    let at: usize = before[2..].parse().unwrap();
+    arrive(
+        &mut app,
+        at - 250..at + 250,
+        100_000,
+        asked.last().unwrap().clone(),
+    );
+    let now: usize = selected_thread(&app)[2..].parse().unwrap();
+    assert!(now > at, "{now} after {at}");
+}
+
+#[test]
+fn a_new_filter_cancels_a_jump_still_on_its_way() {
+    let mut p = page(many_threads(500));
+    p.total = 100_000;
+    let mut app = app_with_threads(p);
+    ch(&mut app, '4');
+    ch(&mut app, 'G');
+    let q = queries(&ch(&mut app, 's')).remove(0);
+    assert_eq!(q.anchor, ThreadAnchor::Top);
+    arrive(&mut app, 0..500, 24_000, q);
+    assert_eq!(app.threads.selected(), Some(0), "the new list from its top");
+}
+
+#[test]
+fn end_in_help_then_up_scrolls_back() {
+    let mut app = app();
+    ch(&mut app, '?');
+    screen(&mut app, 80, 24);
+    key(&mut app, KeyCode::End);
+    screen(&mut app, 80, 24);
+    let keeper_tui::ui::app::Popup::Help { scroll: end } = app.popup.clone().unwrap() else {
+        panic!()
+    };
+    assert!(end > 0 && end < 200, "clamped to the last page: {end}");
+    key(&mut app, KeyCode::Char('k'));
+    let keeper_tui::ui::app::Popup::Help { scroll } = app.popup.clone().unwrap() else {
+        panic!()
+    };
+    assert_eq!(scroll, end - 1);
+}
+
+#[test]
+fn the_bridges_filter_shows_in_its_title() {
+    let mut snap = snapshot();
+    snap.bridges = vec![
+        ui_common::bridge_row("bridge-a"),
+        ui_common::bridge_row("other"),
+    ];
+    let mut app = App::new(Arc::new(snap), THEME);
+    ch(&mut app, '7');
+    ch(&mut app, '/');
+    for c in "brid".chars() {
+        ch(&mut app, c);
+    }
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("1 of 2 supervised  /brid"), "{s}");
+}
+
+#[test]
+fn enter_in_a_filtered_log_shows_the_newest_match() {
+    let mut app = app();
+    ch(&mut app, '5');
+    ch(&mut app, '/');
+    for c in "number 2".chars() {
+        ch(&mut app, c);
+    }
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter);
+    let Some(keeper_tui::ui::app::Popup::Detail { text, .. }) = &app.popup else {
+        panic!("{:?}", app.popup)
+    };
+    assert!(text.contains("notice number 2"), "{text}");
+}

@@ -332,25 +332,43 @@ impl App {
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             return vec![Effect::Quit];
         }
+        // Nothing acts that the operator cannot see: not a popup, not a
+        // filter being typed, not a panel. Esc still closes them; q quits.
+        if self.too_small {
+            return self.on_key_too_small(key);
+        }
         if let Some(p) = self.editing {
             return self.on_filter_key(p, key);
         }
         if let Some(popup) = self.popup.take() {
             return self.on_popup_key(popup, key);
         }
-        let action = action_for(key, self.focus);
-        if self.too_small && action.is_some_and(|a| a != Action::Quit) {
-            self.say(
-                format!(
-                    "terminal too small: make it at least {}×{} to act",
-                    super::layout::MIN_WIDTH,
-                    super::layout::MIN_HEIGHT
-                ),
-                true,
-            );
-            return Vec::new();
+        self.on_panel_key(key)
+    }
+
+    fn on_key_too_small(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Char('q') => return vec![Effect::Quit],
+            KeyCode::Esc => {
+                self.editing = None;
+                self.popup = None;
+                return Vec::new();
+            }
+            _ => {}
         }
-        match action {
+        self.say(
+            format!(
+                "terminal too small: make it at least {}×{} to act",
+                super::layout::MIN_WIDTH,
+                super::layout::MIN_HEIGHT
+            ),
+            true,
+        );
+        Vec::new()
+    }
+
+    fn on_panel_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match action_for(key, self.focus) {
             // With the store unreadable there is no panel to act on.
             Some(action) if self.snapshot.store.is_none() && !keys::is_global(action) => {
                 self.say(
@@ -380,13 +398,21 @@ impl App {
     /// wherever the old cursor's thread lands in it.
     fn new_thread_list(&mut self) {
         self.paging.anchor = ThreadAnchor::Top;
+        self.paging.jump = None;
+        self.paging.pending_move = 0;
         self.cursors[lists::slot(Panel::Threads)] = None;
     }
 
     fn filter_changed(&mut self, p: Panel) -> Vec<Effect> {
         match p {
             Panel::Threads => {
-                self.filter.text = self.inputs[lists::slot(p)].text.clone();
+                let text = self.inputs[lists::slot(p)].text.clone();
+                // A space typed changes no match: the list stays put.
+                if text.trim() == self.filter.text.trim() {
+                    self.filter.text = text;
+                    return Vec::new();
+                }
+                self.filter.text = text;
                 self.threads.select(Some(0));
                 // Another list: it starts from its top.
                 self.new_thread_list();

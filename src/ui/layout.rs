@@ -186,14 +186,10 @@ fn middle_slots(area: Rect, w: &Want, compact: bool, narrow: bool) -> Vec<Slot> 
     let f = w.focus;
     if narrow {
         // One column: the side panels and the lists take turns.
-        let all = [
-            Panel::Stores,
-            Panel::Outcomes,
-            Panel::Threads,
-            Panel::Sessions,
-            Panel::Tasks,
-            Panel::Jobs,
-        ];
+        let all: Vec<Panel> = SCREEN_ORDER
+            .into_iter()
+            .filter(|p| !matches!(p, Panel::Loops | Panel::Log | Panel::Bridges))
+            .collect();
         return vec![shared(area, &all, f, w.last_right)];
     }
     // On a narrow screen the column with focus gets the width.
@@ -235,9 +231,4 @@ fn middle_slots(area: Rect, w: &Want, compact: bool, narrow: bool) -> Vec<Slot> 
     out.push(single(th, Panel::Threads));
     out.push(shared(lo, &LOWER, f, w.last_lower));
     out
-}
-
-/// The slot showing `p`, if it is on screen.
-pub fn area_of(slots: &[Slot], p: Panel) -> Option<Rect> {
-    slots.iter().find(|s| s.shown == p).map(|s| s.area)
 }

@@ -202,6 +202,8 @@ fn draw_lists(frame: &mut Frame<'_>, app: &mut App, panel: Panel, a: Rect, now: 
             frame.render_stateful_widget(
                 BridgesPanel {
                     rows: &list,
+                    total: snap.bridges.len(),
+                    note: &filter,
                     now,
                     focused,
                     theme: t,

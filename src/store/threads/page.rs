@@ -138,8 +138,12 @@ pub fn page_threads(
     }
     let page = Pager::open(conn, q, limit as usize).and_then(|p| p.page());
     if own_tx {
-        // A read transaction: ending it cannot fail in a way that matters.
-        let _ = conn.execute_batch("COMMIT");
+        // A connection left inside a transaction would read this moment
+        // forever: whatever ends it, it ends.
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
     }
     page
 }

@@ -52,6 +52,16 @@ impl LineInput {
     }
 
     pub fn key(&mut self, key: KeyEvent) -> Edit {
+        let before = self.text.len();
+        let edit = self.apply(key);
+        // A delete with nothing to delete changes nothing.
+        if edit == Edit::Changed && self.text.len() == before {
+            return Edit::Moved;
+        }
+        edit
+    }
+
+    fn apply(&mut self, key: KeyEvent) -> Edit {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Enter => Edit::Done,

@@ -43,10 +43,7 @@ impl App {
         let Some(seen) = self.snapshot.jobs.as_deref() else {
             return Vec::new();
         };
-        let needle = self.inputs[super::lists::slot(Panel::Jobs)]
-            .text
-            .trim()
-            .to_lowercase();
+        let needle = self.needle(Panel::Jobs);
         let hit = |s: &str| needle.is_empty() || s.to_lowercase().contains(&needle);
         let mut runs: Vec<&Run> = seen
             .runs

@@ -61,7 +61,7 @@ impl App {
         self.inputs[slot(p)].shown(self.editing == Some(p))
     }
 
-    fn needle(&self, p: Panel) -> String {
+    pub(super) fn needle(&self, p: Panel) -> String {
         lower(self.inputs[slot(p)].text.trim())
     }
 
@@ -69,23 +69,25 @@ impl App {
     /// keys act on them), then threadkeeper's in the chosen order.
     pub fn loop_rows(&self) -> Vec<LoopRow> {
         let needle = self.needle(Panel::Loops);
-        let mut rows: Vec<LoopRow> = LoopRow::build(&self.snapshot)
+        let rows: Vec<LoopRow> = LoopRow::build(&self.snapshot)
             .into_iter()
             .filter(|r| has(&r.label, &needle) || has(&r.kind, &needle))
             .collect();
+        // keeper's own keep their place at the top, in their fixed order;
+        // the sort orders threadkeeper's below them.
+        let (mut rows, mut theirs): (Vec<LoopRow>, Vec<LoopRow>) =
+            rows.into_iter().partition(|r| r.keeper.is_some());
         let s = self.sort_of(Panel::Loops);
-        rows.sort_by(|a, b| {
-            let group = a.keeper.is_none().cmp(&b.keeper.is_none());
-            let within = match s.column {
-                // keeper's own keep their fixed order; names for the rest.
-                0 if a.keeper.is_some() => std::cmp::Ordering::Equal,
+        theirs.sort_by(|a, b| {
+            let o = match s.column {
                 0 => a.label.cmp(&b.label),
                 1 => b.fires_window.cmp(&a.fires_window),
                 _ => b.last_at.cmp(&a.last_at),
             }
             .then_with(|| a.kind.cmp(&b.kind));
-            group.then(if s.reverse { within.reverse() } else { within })
+            if s.reverse { o.reverse() } else { o }
         });
+        rows.extend(theirs);
         rows
     }
 
@@ -195,7 +197,11 @@ impl App {
                 None => super::clamp(state, keys.len()),
             }
         }
-        self.remember(p);
+        // A list that lacks the item for a moment (a page that does not
+        // hold it yet) does not make the cursor forget it; a move does.
+        if at.is_some() || self.cursors[slot(p)].is_none() {
+            self.remember(p);
+        }
     }
 
     /// The cursor moved: remember what it is on now.

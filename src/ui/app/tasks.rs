@@ -23,10 +23,7 @@ impl App {
         let Some(all) = self.snapshot.tasks.as_deref() else {
             return Vec::new();
         };
-        let needle = self.inputs[super::lists::slot(Panel::Tasks)]
-            .text
-            .trim()
-            .to_lowercase();
+        let needle = self.needle(Panel::Tasks);
         let mut lines: Vec<&TaskLine> = all
             .iter()
             .filter(|l| {

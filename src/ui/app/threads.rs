@@ -3,7 +3,7 @@
 //! a list of 100,000 threads scrolls to its last row without loading it
 //! all, and the cursor stays on its thread as rows re-sort.
 
-use super::{App, Effect, Purpose, lists};
+use super::{App, Effect, Purpose};
 use crate::engine::Command;
 use crate::store::threads::{ThreadAnchor, ThreadKey, ThreadQuery, ThreadSort};
 use crate::ui::keys::Panel;
@@ -63,11 +63,9 @@ impl App {
         let near_end = by > 0 && more_below && sel + MARGIN >= len;
         let near_top = by < 0 && more_above && sel < MARGIN;
         if near_end || near_top {
-            self.paging.pending_move = if (short > 0 && near_end) || (short < 0 && near_top) {
-                short
-            } else {
-                0
-            };
+            if (short > 0 && near_end) || (short < 0 && near_top) {
+                self.paging.pending_move += short;
+            }
             return self.send_thread_query();
         }
         self.paging.dirty = true;
@@ -104,7 +102,16 @@ impl App {
 
     pub(super) fn threads_resorted(&mut self) -> Vec<Effect> {
         // The new order is loaded around the same thread.
+        self.anchor_at_cursor();
         self.send_thread_query()
+    }
+
+    /// The window follows the thread the cursor is on now.
+    fn anchor_at_cursor(&mut self) {
+        let sel = self.threads.selected().unwrap_or(0);
+        if let Some(row) = self.snapshot.threads.rows.get(sel) {
+            self.paging.anchor = ThreadAnchor::Around(ThreadKey::of(row));
+        }
     }
 
     /// A new page arrived: finish a jump or a page move that waited for it.
@@ -113,19 +120,28 @@ impl App {
         if len == 0 {
             return;
         }
-        if let Some(bottom) = self.paging.jump
-            && (self.snapshot.threads.query.anchor == self.paging.anchor)
-        {
-            self.paging.jump = None;
-            self.threads.select(Some(if bottom { len - 1 } else { 0 }));
-            self.remember(Panel::Threads);
+        // Only the page that answers the query sent finishes what waited
+        // for it; an older one (a refresh already on its way) does not.
+        if self.snapshot.threads.query.anchor != self.paging.anchor {
+            return;
         }
-        if self.paging.jump.is_none() && self.paging.pending_move != 0 {
+        let mut moved = false;
+        if let Some(bottom) = self.paging.jump.take() {
+            self.threads.select(Some(if bottom { len - 1 } else { 0 }));
+            moved = true;
+        }
+        if self.paging.pending_move != 0 {
             let by = std::mem::take(&mut self.paging.pending_move);
             let sel = self.threads.selected().unwrap_or(0) as i64;
             self.threads
                 .select(Some((sel + by).clamp(0, len as i64 - 1) as usize));
+            moved = true;
+        }
+        if moved {
             self.remember(Panel::Threads);
+            // From here the window follows the thread the cursor is on.
+            self.anchor_at_cursor();
+            self.paging.dirty = true;
         }
     }
 
@@ -152,10 +168,5 @@ impl App {
                 group(p.total)
             )
         }
-    }
-
-    /// The filter text the Threads panel shows.
-    pub fn threads_filter_note(&self) -> String {
-        self.inputs[lists::slot(Panel::Threads)].shown(self.editing == Some(Panel::Threads))
     }
 }

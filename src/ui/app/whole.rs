@@ -88,7 +88,13 @@ impl App {
                 let filter = self.inputs[lists::slot(Panel::Log)].text.clone();
                 self.log
                     .selected(&self.snapshot.notices, &filter)
-                    .or_else(|| self.snapshot.notices.last())
+                    .or_else(|| {
+                        self.snapshot
+                            .notices
+                            .iter()
+                            .rev()
+                            .find(|n| crate::ui::panels::log::matches(n, &filter))
+                    })
                     .map(|n| {
                         (
                             format!("log {}", clock(n.at)),

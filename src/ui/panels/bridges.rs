@@ -14,7 +14,12 @@ use crate::report::fmt_age;
 use crate::sys::process::Liveness;
 
 pub struct BridgesPanel<'a> {
+    /// The rows listed: through the panel's filter.
     pub rows: &'a [BridgeRow],
+    /// Every supervised process, before the filter.
+    pub total: usize,
+    /// The filter, for the title.
+    pub note: &'a str,
     pub now: i64,
     pub focused: bool,
     pub theme: Theme,
@@ -162,7 +167,16 @@ impl StatefulWidget for BridgesPanel<'_> {
             })
             .block(block(
                 Panel::Bridges,
-                &format!("{} supervised", self.rows.len()),
+                &if self.rows.len() == self.total {
+                    format!("{} supervised{}", self.total, self.note)
+                } else {
+                    format!(
+                        "{} of {} supervised{}",
+                        self.rows.len(),
+                        self.total,
+                        self.note
+                    )
+                },
                 self.focused,
                 t,
             ))
