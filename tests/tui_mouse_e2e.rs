@@ -114,7 +114,7 @@ fn with_no_mouse_a_click_changes_nothing() {
     });
     let f = focused(&s).unwrap();
     assert!(
-        f.is('2', "Loops") && selected_word(&e).as_deref() == Some("jobs"),
+        f.is('2', "Loops") && selected_word(&e).as_deref() == Some("reaper"),
         "a click on {id} (line {line}, column {column}) with --no-mouse changed the screen: \
          {} is focused, {:?} selected:\n{s}",
         f.title,

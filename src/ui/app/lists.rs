@@ -77,6 +77,7 @@ impl App {
         // the sort orders threadkeeper's below them.
         let (mut rows, mut theirs): (Vec<LoopRow>, Vec<LoopRow>) =
             rows.into_iter().partition(|r| r.keeper.is_some());
+        rows.sort_by_key(|r| r.keeper);
         let s = self.sort_of(Panel::Loops);
         theirs.sort_by(|a, b| {
             let o = match s.column {
