@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 
 pub const LOG_FILE: &str = "keeper-tui.log";
 
+/// Lines waiting for the log file before a writer waits.
+const LOG_QUEUE_LINES: usize = 4_096;
+
 /// Start logging to `dir/keeper-tui.log`; keep the guard alive until exit
 /// so buffered lines are flushed.
 pub fn init(dir: &Path, stderr: bool) -> Result<WorkerGuard> {
@@ -23,7 +26,15 @@ pub fn init(dir: &Path, stderr: bool) -> Result<WorkerGuard> {
         ))
     })?;
     let appender = tracing_appender::rolling::never(dir, LOG_FILE);
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    // The default queue holds 128,000 lines: 4 MiB resident in every run,
+    // the biggest single block of a TUI that idles at a few MiB of data.
+    // A few thousand lines absorb any burst the loops make; past that the
+    // producer waits for the file rather than dropping a line of the only
+    // record of what happened.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(false)
+        .finish(appender);
     let filter = EnvFilter::try_from_env("KEEPER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let file = tracing_subscriber::fmt::layer()
         .with_writer(writer)
