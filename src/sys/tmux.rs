@@ -78,6 +78,7 @@ pub enum Kill {
 
 const FORMAT: &str =
     "#{session_id}\t#{session_name}\t#{session_created}\t#{session_activity}\t#{session_attached}";
+const WINDOW_FORMAT: &str = "#{window_id}\t#{session_id}\t#{window_activity}";
 
 #[derive(Debug, Clone)]
 pub struct Tmux {
@@ -135,18 +136,35 @@ impl Tmux {
     }
 
     /// Every session (`list-sessions`), with its windows' output counted
-    /// as activity (`list-windows -a`).
+    /// as activity (`list-windows -a`) — one tmux process for both: the
+    /// Sessions panel asks every 2 s while it is on screen.
     pub fn list(&self) -> Listing {
-        let stdout = match self.output(&["list-sessions", "-F", FORMAT]) {
+        let stdout = match self.output(&[
+            "list-sessions",
+            "-F",
+            FORMAT,
+            ";",
+            "list-windows",
+            "-a",
+            "-F",
+            WINDOW_FORMAT,
+        ]) {
             Ok(Some(out)) => out,
             Ok(None) => return Listing::NoServer,
             Err(why) => return Listing::Unknown(why),
         };
-        let mut sessions = match parse(&stdout) {
+        // Window lines start with a window id (`@N`), session lines with a
+        // session id (`$N`); a name that forged a window line could only
+        // make a session look busier, and its own line would not parse.
+        let (windows, sessions): (Vec<&str>, Vec<&str>) = stdout
+            .lines()
+            .filter(|l| !l.is_empty())
+            .partition(|l| l.starts_with('@'));
+        let mut sessions = match parse(&sessions.join("\n")) {
             Ok(s) => s,
             Err(line) => return Listing::Unknown(format!("unreadable tmux output: {line:?}")),
         };
-        match self.window_activity() {
+        match window_activity(&windows) {
             Ok(latest) => {
                 for session in &mut sessions {
                     if let Some(&w) = latest.get(&session.id) {
@@ -188,30 +206,6 @@ impl Tmux {
             Answer::TimedOut => Kill::Failed(self.no_answer()),
             Answer::NotRun(e) => Kill::Failed(e),
         }
-    }
-
-    /// The latest `window_activity` of each session's windows.
-    fn window_activity(&self) -> Result<std::collections::HashMap<String, i64>, String> {
-        let mut latest = std::collections::HashMap::new();
-        // The server went away between the two calls: no windows.
-        let Some(out) = self.output(&[
-            "list-windows",
-            "-a",
-            "-F",
-            "#{session_id}\t#{window_activity}",
-        ])?
-        else {
-            return Ok(latest);
-        };
-        for l in out.lines().filter(|l| !l.is_empty()) {
-            let (id, at) = l
-                .split_once('\t')
-                .and_then(|(id, at)| Some((id, at.parse::<i64>().ok()?)))
-                .ok_or_else(|| format!("unreadable tmux output: {l:?}"))?;
-            let e = latest.entry(id.to_string()).or_insert(at);
-            *e = (*e).max(at);
-        }
-        Ok(latest)
     }
 
     /// `(session id, pane pid)` of every pane on the server; no server
@@ -369,6 +363,22 @@ fn all_of(conds: &[String]) -> String {
     }
 }
 
+/// The latest `window_activity` of each session's windows, from lines
+/// of [`WINDOW_FORMAT`].
+fn window_activity(lines: &[&str]) -> Result<std::collections::HashMap<String, i64>, String> {
+    let mut latest = std::collections::HashMap::new();
+    for l in lines {
+        let mut f = l.splitn(3, '\t');
+        let (_, id, at) = (f.next(), f.next(), f.next());
+        let (id, at) = id
+            .zip(at.and_then(|a| a.parse::<i64>().ok()))
+            .ok_or_else(|| format!("unreadable tmux output: {l:?}"))?;
+        let e = latest.entry(id.to_string()).or_insert(at);
+        *e = (*e).max(at);
+    }
+    Ok(latest)
+}
+
 fn parse(stdout: &str) -> Result<Vec<Session>, String> {
     stdout
         .lines()
@@ -403,6 +413,15 @@ fn parse(stdout: &str) -> Result<Vec<Session>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_lines_give_each_session_its_latest_output() {
+        let latest = window_activity(&["@1\t$0\t100", "@2\t$0\t300", "@3\t$4\t50"]).unwrap();
+        assert_eq!(latest.get("$0"), Some(&300));
+        assert_eq!(latest.get("$4"), Some(&50));
+        assert!(window_activity(&["@1\t$0\tsoon"]).is_err());
+        assert!(window_activity(&["@1"]).is_err());
+    }
 
     #[test]
     fn parses_names_with_spaces_and_rejects_garbage() {
