@@ -705,3 +705,14 @@ fn o_on_an_active_thread_is_refused_in_place() {
         )]
     );
 }
+
+#[test]
+fn every_key_label_fits_the_help_key_column() {
+    for b in BINDINGS {
+        assert!(
+            b.label.chars().count() <= 8,
+            "{} runs into its help text",
+            b.label
+        );
+    }
+}

@@ -329,7 +329,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[(KeyCode::PageDown, NONE), (KeyCode::Char('f'), CTRL)],
-        label: "PgDn",
+        label: "PgDn/C-f",
         action: Action::PageDown,
         hint: "page down",
         help: "move down a page",
@@ -338,7 +338,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[(KeyCode::PageUp, NONE), (KeyCode::Char('b'), CTRL)],
-        label: "PgUp",
+        label: "PgUp/C-b",
         action: Action::PageUp,
         hint: "page up",
         help: "move up a page",

@@ -14,7 +14,8 @@ pub struct HelpPopup {
     pub theme: Theme,
 }
 
-const KEY_COLUMN: usize = 9;
+/// Two spaces, the longest key label (`PgDn/C-f`) and a space.
+const KEY_COLUMN: usize = 11;
 const WIDTH: u16 = 90;
 
 fn scope_name(scope: Scope) -> String {
@@ -62,7 +63,7 @@ pub fn lines_for(theme: Theme, inner: usize) -> Vec<Line<'static>> {
         for b in BINDINGS.iter().filter(|b| b.scope == scope) {
             for (i, piece) in wrap(b.help, text_w).into_iter().enumerate() {
                 let key = if i == 0 {
-                    format!("  {:<7}", b.label)
+                    format!("  {:<8} ", b.label)
                 } else {
                     " ".repeat(KEY_COLUMN)
                 };
