@@ -10,7 +10,7 @@ use super::{Event, NOTICES_KEPT, Readable};
 use crate::engine::lease::Role;
 use crate::engine::{LoopStatus, Notice, RefreshInfo, Snapshot};
 use crate::loops::Observation;
-use crate::loops::reaper::Survey;
+use crate::loops::reaper::{Survey, Verdict};
 use crate::loops::watchdog::BridgeRow;
 use crate::store::now_unix;
 use crate::store::snapshot::StoreFigures;
@@ -212,7 +212,18 @@ fn survey_moved(
         && old.state == new.state
         && old.rows.len() == new.rows.len()
         && old.rows.iter().zip(&new.rows).all(|(a, b)| {
-            a.session == b.session
+            // keeper-tui's own session shows activity whenever it redraws:
+            // that is no news, or each redraw would cause the next.
+            let own = a.verdict == Verdict::Own && b.verdict == Verdict::Own;
+            let same_session = if own {
+                crate::sys::tmux::Session {
+                    activity: b.session.activity,
+                    ..a.session.clone()
+                } == b.session
+            } else {
+                a.session == b.session
+            };
+            same_session
                 && a.marker == b.marker
                 && a.claim == b.claim
                 && a.orphan == b.orphan
@@ -307,6 +318,15 @@ mod tests {
                 task: None,
             }],
         }
+    }
+
+    #[test]
+    fn keeper_tui_s_own_redraws_in_its_session_are_no_news() {
+        let mut first = survey(1_000, 500);
+        first.rows[0].verdict = Verdict::Own;
+        let mut later = survey(1_002, 1_001);
+        later.rows[0].verdict = Verdict::Own;
+        assert!(matches!(survey_moved(Some(&first), &later), Moved::Timing));
     }
 
     #[test]
