@@ -30,6 +30,23 @@ fn session_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Filters the Sessions panel down to the one session named `part` and
+/// waits until it is the only row.
+fn only(t: &Tmux, part: &str) {
+    t.keys(&["/", "C-u"]);
+    assert!(
+        t.cmd(&["send-keys", "-t", &t.session, "-l", part])
+            .status
+            .success()
+    );
+    t.keys(&["Enter"]);
+    t.wait_for("the filtered sessions", |s| {
+        ["msg-warm-operator", "msg-warm-orphan", "topic-12476"]
+            .iter()
+            .all(|n| session_row(s, n).is_some() == n.contains(part))
+    });
+}
+
 /// keeper-tui running in session `msg-warm-operator` of a private server
 /// it also watches, beside an orphan and a non-agent session.
 fn operator_world() -> (tempfile::TempDir, std::path::PathBuf, Tmux) {
@@ -81,7 +98,7 @@ fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
         s.contains("2 Loops") && s.contains("6 Sessions")
     });
 
-    // Sessions panel: the operator's own session is first and says so.
+    // Sessions panel: the operator's own session says so.
     t.keys(&["6"]);
     let s = t.wait_for("the sessions listed", |s| {
         session_row(s, "msg-warm-orphan").is_some_and(|r| r.contains("orphan: idle"))
@@ -95,15 +112,19 @@ fn r_reaps_an_orphan_after_confirming_and_spares_the_operators_own_session() {
         "{s}"
     );
 
-    // R on its own session: refused at once, no confirm, nothing dies.
+    // R on its own session: refused at once, no confirm, nothing dies. Rows
+    // are sorted by idle time, which the keys sent here change, so each
+    // session is picked by a filter, not by its place.
+    only(&t, "warm-operator");
     t.keys(&["R"]);
     let s = t.wait_for("the refusal", |s| {
         s.contains("msg-warm-operator: not reaped: keeper-tui runs in this session")
     });
     assert!(!s.contains("reap session msg-warm-operator?"), "{s}");
 
-    // j to the orphan, R: the popup names the exact command, focus on Cancel.
-    t.keys(&["j", "R"]);
+    // The orphan, R: the popup names the exact command, focus on Cancel.
+    only(&t, "warm-orphan");
+    t.keys(&["R"]);
     let popup = t.wait_for("the confirm popup naming the command", |s| {
         s.contains("reap session msg-warm-orphan?")
     });
