@@ -3,7 +3,7 @@
 //! Std-only harness (no dev-dependency). What it measures, median / min /
 //! max over several runs:
 //!
-//! 1. cold snapshot: `StoreView::open(path, 7)` + `.figures(now)`;
+//! 1. cold snapshot: `StoreView::open(path, 7)` + `.figures(now).unwrap()`;
 //! 2. incremental refresh after 1,000 new events written by another
 //!    connection: `view.refresh(now)` + `view.figures(now)`;
 //!    once more with the file evicted from the page cache first (GNU dd
@@ -233,8 +233,8 @@ fn bench_evicted(db: &Path, runs: usize) -> BenchResult<Option<Row>> {
         }
         let now = now_unix();
         let t = Instant::now();
-        let view = StoreView::open(db, WINDOW_DAYS)?;
-        let _ = view.figures(now);
+        let mut view = StoreView::open(db, WINDOW_DAYS)?;
+        let _ = view.figures(now)?;
         samples.push(t.elapsed());
     }
     Ok(Some(Row {
@@ -251,8 +251,8 @@ fn bench_cold(db: &Path, runs: usize) -> BenchResult<(Row, StoreFigures)> {
     for _ in 0..runs {
         let now = now_unix();
         let t = Instant::now();
-        let view = StoreView::open(db, WINDOW_DAYS)?;
-        let figures = view.figures(now);
+        let mut view = StoreView::open(db, WINDOW_DAYS)?;
+        let figures = view.figures(now)?;
         samples.push(t.elapsed());
         drop(view);
         match &first {
@@ -362,19 +362,19 @@ fn bench_refresh(db: &Path, work: &Path, runs: usize) -> BenchResult<(Row, Row)>
         let now = now_unix();
         let t = Instant::now();
         view.refresh(now)?;
-        let _ = view.figures(now);
+        let _ = view.figures(now)?;
         idle_samples.push(t.elapsed());
 
         write_new_events(work, now_unix(), run)?;
         let now = now_unix();
         let t = Instant::now();
         let rs = view.refresh(now)?;
-        let figures = view.figures(now);
+        let figures = view.figures(now)?;
         samples.push(t.elapsed());
         new_events = rs.new_events;
         recounted += u64::from(rs.threads_recounted);
 
-        let rebuilt = StoreView::open(work, WINDOW_DAYS)?.figures(now);
+        let rebuilt = StoreView::open(work, WINDOW_DAYS)?.figures(now)?;
         agrees &= comparable(&figures) == comparable(&rebuilt);
     }
     remove_store(work);

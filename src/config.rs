@@ -465,6 +465,11 @@ pub fn default_log_dir() -> PathBuf {
         .join("keeper-tui")
 }
 
+/// `$XDG_CACHE_HOME/keeper-tui`, else `~/.cache/keeper-tui`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    xdg("XDG_CACHE_HOME", ".cache").map(|d| d.join("keeper-tui"))
+}
+
 /// Everything resolved: the config plus where the store and log are.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -476,6 +481,9 @@ pub struct Settings {
     pub db_path: PathBuf,
     pub db_from: &'static str,
     pub log_dir: PathBuf,
+    /// Where counts of the store are kept between runs (the rollup);
+    /// `None`: nowhere, every start counts the store afresh.
+    pub cache_dir: Option<PathBuf>,
     /// `--create`: the TUI and `engine` make an empty store where none is;
     /// without it a missing store is refused, so a typo never becomes a
     /// new, empty store that the loops then act on.
@@ -507,6 +515,7 @@ impl Settings {
             db_path,
             db_from,
             log_dir,
+            cache_dir: default_cache_dir(),
             create_store: false,
         }
     }

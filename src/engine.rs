@@ -474,7 +474,11 @@ impl Engine {
             w.reopen_by_hand();
             Some(Arc::new(w))
         };
-        let view = StoreView::open(&settings.db_path, settings.config.window_days)?;
+        let mut view = StoreView::open_cached(
+            &settings.db_path,
+            settings.config.window_days,
+            settings.cache_dir.as_deref(),
+        )?;
         let threads = page_threads(view.conn(), &ThreadQuery::default(), THREADS_LISTED)
             .map_err(|e| Error::from_sqlite(&settings.db_path, e))?;
         let placeholder = Snapshot {
@@ -496,7 +500,7 @@ impl Engine {
         };
         let (snapshot_tx, snapshots) = tokio::sync::watch::channel(Arc::new(placeholder));
         let (tx, commands) = mpsc::channel(64);
-        let figures = view.figures(crate::store::now_unix());
+        let figures = view.figures(crate::store::now_unix())?;
         let lease = writer.as_ref().map(|w| {
             let l = lease::Lease::new(Arc::clone(w));
             let role = l.try_take();

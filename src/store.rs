@@ -6,6 +6,7 @@
 //! so a dashboard refresh never writes and never queues behind a writer;
 //! writes go through one connection in short `BEGIN IMMEDIATE` transactions.
 
+mod codec;
 pub mod events;
 pub mod hooks;
 pub mod jobs;
@@ -97,6 +98,11 @@ pub struct Layout {
     pub tables: BTreeSet<String>,
     pub thread_columns: BTreeSet<String>,
     pub note_columns: BTreeSet<String>,
+    /// threadkeeper's tables, indexes, views and triggers as written, and
+    /// user_version: a rollup made under another schema is not trusted.
+    /// keeper-tui's own tables (made as they are first needed) do not count.
+    #[serde(skip)]
+    pub schema_hash: u64,
 }
 
 impl Layout {
@@ -106,7 +112,8 @@ impl Layout {
         let tables = stmt
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<BTreeSet<_>>>()?;
-        let user_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let user_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let schema_hash = schema_hash(conn, user_version)?;
         let journal_mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         let thread_columns = columns(conn, "threads")?;
         let note_columns = columns(conn, "notes")?;
@@ -125,12 +132,27 @@ impl Layout {
             tables,
             thread_columns,
             note_columns,
+            schema_hash,
         })
     }
 
     pub fn has_table(&self, name: &str) -> bool {
         self.tables.contains(name)
     }
+}
+
+fn schema_hash(conn: &Connection, user_version: i64) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare(
+        "SELECT type || char(0) || name || char(0) || tbl_name || char(0) || COALESCE(sql,'') \
+         FROM sqlite_master WHERE tbl_name NOT LIKE 'keeper!_%' ESCAPE '!' ORDER BY type, name",
+    )?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let version = user_version.to_le_bytes();
+    let mut parts: Vec<&[u8]> = rows.iter().map(String::as_bytes).collect();
+    parts.push(&version);
+    Ok(codec::fnv64(&parts))
 }
 
 fn columns(conn: &Connection, table: &str) -> rusqlite::Result<BTreeSet<String>> {

@@ -19,7 +19,7 @@ use crate::loops::reaper::Reaper;
 use crate::loops::{Allowed, Loop, LoopId, PassMode};
 use crate::report;
 use crate::store::seed::{SeedSpec, seed};
-use crate::store::snapshot::StoreView;
+use crate::store::snapshot::{RollupState, StoreView};
 use crate::store::{ReadStore, WriteStore, now_unix};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -104,12 +104,37 @@ pub(crate) fn out_exact(text: &str) -> Result<ExitCode> {
 
 fn status(settings: &Settings, a: &StatusArgs) -> Result<ExitCode> {
     let window = a.window_days.unwrap_or(settings.config.window_days);
-    let view = StoreView::open(&settings.db_path, window)?;
-    let figures = view.figures(now_unix());
+    let mut view =
+        StoreView::open_cached(&settings.db_path, window, settings.cache_dir.as_deref())?;
+    let figures = view.figures(now_unix())?;
+    keep_rollup(settings, &mut view);
     if a.json {
         out_exact(&report::json(&settings.db_path, &figures))
     } else {
         out(&report::text(&figures))
+    }
+}
+
+/// A rollup that could not be used, or cannot be kept, is worth a line in
+/// the log file, never a failed `status` (nor a word on its output, which
+/// scripts read).
+fn keep_rollup(settings: &Settings, view: &mut StoreView) {
+    let doubt = match view.rollup_state() {
+        RollupState::Redone(d) => Some(d.to_string()),
+        _ => None,
+    };
+    let kept = view.save_rollup().err();
+    if doubt.is_none() && kept.is_none() {
+        return;
+    }
+    let Ok(_log) = crate::logging::init(&settings.log_dir, false) else {
+        return;
+    };
+    if let Some(d) = doubt {
+        tracing::info!("status: the kept rollup was not used: {d}; counted the store afresh");
+    }
+    if let Some(e) = kept {
+        tracing::warn!("status: cannot keep the rollup: {e}");
     }
 }
 

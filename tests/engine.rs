@@ -588,3 +588,63 @@ async fn only_passes_that_changed_something_or_failed_leave_history() {
     // The history names what the pass closed (the Loops row's details show it).
     assert_eq!(summaries, ["closed=1: T001"]);
 }
+
+/// The engine keeps the rollup as it reads new events and when it stops,
+/// so the next start (a TUI's, or `status`) begins from where it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_keeps_the_rollup_current() {
+    use keeper_tui::store::snapshot::{RollupState, StoreView};
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_store(dir.path());
+    let cache = dir.path().join("cache");
+    let mut s = settings(&path, |_| {});
+    s.cache_dir = Some(cache.clone());
+    let (engine, handle) = Engine::new(s).unwrap();
+    let (stop, task) = start(engine, &handle).await;
+    wait_for(&handle, "store figures", |s| s.store.is_some()).await;
+
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN").unwrap();
+    for i in 0..50 {
+        other
+            .execute(
+                "INSERT INTO events (session_id, kind, target, summary, created_at) VALUES ('s1','ingest_pass','','new=1',?1)",
+                [now_unix() - i],
+            )
+            .unwrap();
+    }
+    other.execute_batch("COMMIT").unwrap();
+    let ours: i64 = other
+        .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
+        .unwrap();
+    wait_for(&handle, "the 50 events", |s| {
+        s.store.as_ref().is_some_and(|f| {
+            f.loops
+                .iter()
+                .any(|l| l.kind == "ingest_pass" && l.fires_window == 50)
+        })
+    })
+    .await;
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    let newest: i64 = other
+        .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
+        .unwrap();
+    let mut view = StoreView::open_cached(&path, 7, Some(&cache)).unwrap();
+    match view.rollup_state() {
+        // Only what the engine's own loops wrote after its last read.
+        RollupState::Used { tailed, .. } => assert!(
+            *tailed <= (newest - ours) as u64,
+            "tailed {tailed}, written after ours {}",
+            newest - ours
+        ),
+        other => panic!("the engine's rollup was not used: {other:?}"),
+    }
+    let f = view.figures(now_unix()).unwrap();
+    assert!(
+        f.loops
+            .iter()
+            .any(|l| l.kind == "ingest_pass" && l.fires_all == 50)
+    );
+}

@@ -270,6 +270,9 @@ impl DemoWorld {
         }];
         super::jobs::configure(&mut config, &self.dir);
         config.log_dir = Some(self.dir.join("log"));
-        Settings::resolve(config, None, Some(&self.db))
+        let mut settings = Settings::resolve(config, None, Some(&self.db));
+        // The demo's store goes with its directory; so does its rollup.
+        settings.cache_dir = Some(self.dir.join("cache"));
+        settings
     }
 }

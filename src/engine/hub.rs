@@ -166,6 +166,7 @@ fn start_tasks(
         view,
         view::ViewCtx {
             db: settings.db_path.clone(),
+            cache: settings.cache_dir.clone(),
             window_days: settings.config.window_days,
             debounce: settings.config.debounce(),
             events: events.clone(),

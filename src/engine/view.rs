@@ -15,7 +15,7 @@ use super::hub::{Event, Events, Readable, StoreNews};
 use super::jobs::guarded;
 use super::{EngineError, Outcome, RefreshInfo, Reply, THREADS_LISTED, detail};
 use crate::store::now_unix;
-use crate::store::snapshot::{RefreshStats, StoreView};
+use crate::store::snapshot::{RefreshStats, RollupState, StoreView};
 use crate::store::threads::{ThreadQuery, page_threads};
 
 /// Windows ("fires in 7 d") slide with the clock; recomputing them needs no
@@ -44,6 +44,8 @@ impl ViewMsg {
 
 pub(crate) struct ViewCtx {
     pub db: PathBuf,
+    /// Where the rollup is kept (see `StoreView::open_cached`).
+    pub cache: Option<PathBuf>,
     pub window_days: u32,
     pub debounce: Duration,
     pub events: Events,
@@ -119,6 +121,7 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let ctx = Arc::new(ctx);
+    say_rollup(&view, &ctx);
     let worker = match ViewThread::start(view, Arc::clone(&ctx)) {
         Ok(w) => w,
         Err(e) => {
@@ -180,6 +183,23 @@ pub(crate) async fn run(
     }
 }
 
+/// A rollup that could not be used is said once, in the Log: the counts
+/// are right either way, only the start was slower.
+fn say_rollup(view: &StoreView, ctx: &ViewCtx) {
+    if let RollupState::Redone(doubt) = view.rollup_state() {
+        ctx.events.notice(
+            false,
+            format!("the kept rollup was not used: {doubt}; counted the store afresh"),
+        );
+    }
+}
+
+fn keep_rollup(view: &mut StoreView) {
+    if let Err(e) = view.save_rollup() {
+        tracing::warn!("cannot keep the rollup: {e}");
+    }
+}
+
 async fn next_msg(
     backlog: &mut VecDeque<ViewMsg>,
     rx: &mut mpsc::UnboundedReceiver<ViewMsg>,
@@ -215,6 +235,10 @@ impl ViewThread {
                 while let Ok((work, answer)) = queue.recv() {
                     let _ =
                         answer.send(guarded("the store view", || do_work(&mut held, work, &ctx)));
+                }
+                // The next start begins where this one ended.
+                if let Some(v) = held.view.as_mut() {
+                    keep_rollup(v);
                 }
             })?;
         Ok(ViewThread { jobs, thread })
@@ -307,11 +331,17 @@ fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
                     Err(e) => tracing::warn!("checking the counts failed: {e}"),
                 }
             }
-            if let Some(v) = &h.view {
-                ctx.events.send(Event::Store(Box::new(StoreNews {
-                    figures: Some(v.figures(now_unix())),
-                    ..StoreNews::default()
-                })));
+            if let Some(v) = h.view.as_mut() {
+                match v.figures(now_unix()) {
+                    Ok(f) => ctx.events.send(Event::Store(Box::new(StoreNews {
+                        figures: Some(f),
+                        ..StoreNews::default()
+                    }))),
+                    Err(e) => tracing::warn!("sliding the windows failed: {e}"),
+                }
+                if v.rollup_due() {
+                    keep_rollup(v);
+                }
             }
             Ok(Outcome::Done)
         }
@@ -401,7 +431,7 @@ fn refresh(h: &mut Held, how: Reread, ctx: &ViewCtx) -> u64 {
         Some(v) if full => v.rebuild(now),
         Some(v) if how == Reread::OwnWrites => v.refresh_after_own_writes(now),
         Some(v) => v.refresh(now),
-        None => StoreView::open(&ctx.db, ctx.window_days).map(|v| {
+        None => StoreView::open_cached(&ctx.db, ctx.window_days, ctx.cache.as_deref()).map(|v| {
             h.view = Some(v);
             RefreshStats {
                 rebuilt: true,
@@ -425,7 +455,10 @@ fn refresh(h: &mut Held, how: Reread, ctx: &ViewCtx) -> u64 {
                     "another file took the store's path (a restore?): reading the new one",
                 );
             }
-            if let Some(v) = &h.view {
+            if let Some(v) = h.view.as_mut() {
+                if reopened && !replaced {
+                    say_rollup(v, ctx);
+                }
                 if stats.threads_recounted || stats.rebuilt || full {
                     match page_threads(v.conn(), &h.query, THREADS_LISTED) {
                         Ok(page) => news.threads = Some(page),
@@ -434,15 +467,23 @@ fn refresh(h: &mut Held, how: Reread, ctx: &ViewCtx) -> u64 {
                             .notice(true, format!("listing threads failed: {e}")),
                     }
                 }
-                let f = v.figures(now);
-                // keeper's own small writes (its lease, every few seconds)
-                // change nothing on screen but the file sizes: no snapshot.
-                let same = !full
-                    && news.threads.is_none()
-                    && h.shown.as_ref().is_some_and(|old| unchanged(old, &f));
-                if !same {
-                    h.shown = Some(f.clone());
-                    news.figures = Some(f);
+                match v.figures(now) {
+                    Ok(f) => {
+                        // keeper's own small writes (its lease, every few
+                        // seconds) change nothing on screen but the file
+                        // sizes: no snapshot.
+                        let same = !full
+                            && news.threads.is_none()
+                            && h.shown.as_ref().is_some_and(|old| unchanged(old, &f));
+                        if !same {
+                            h.shown = Some(f.clone());
+                            news.figures = Some(f);
+                        }
+                    }
+                    Err(e) => ctx.events.notice(true, format!("counting failed: {e}")),
+                }
+                if v.rollup_due() {
+                    keep_rollup(v);
                 }
             }
             if h.error.take().is_some() {

@@ -3,16 +3,21 @@
 //! and then refreshed from what changed. Figures are computed in memory for
 //! any `now`, so sliding windows need no query at all.
 
+mod adopt;
+mod compute;
 mod figures;
+mod rollup;
 pub use self::figures::*;
 use self::figures::{TailCount, group, missing_is_none, scalar};
+pub use self::rollup::Doubt;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension};
 
 use super::ReadStore;
-use super::events::{AUTO_CLOSED, EventStats, KindClass, OUTCOME_KINDS};
+use super::events::{EventStats, HOUR};
 use crate::error::{Error, Result};
 
 const DAY: i64 = 86_400;
@@ -57,7 +62,32 @@ pub struct StoreView {
     /// When the tailed tables were last counted in full on a commit that
     /// added no events; at most once a `RECOUNT_EVERY`, so keeper's own
     /// small writes (its lease, every few seconds) do not each cost one.
-    recounted_at: Option<std::time::Instant>,
+    recounted_at: Option<Instant>,
+    /// Where the rollup is kept (`None`: it is not).
+    cache: Option<PathBuf>,
+    /// The store's canonical path: the rollup's key.
+    key: Vec<u8>,
+    /// The file's stamp when every figure was last checked against the
+    /// whole file; cleared by the next partial read.
+    checked: Option<Vec<u8>>,
+    rollup: RollupState,
+    /// Figures moved since the rollup was loaded or saved.
+    unsaved: bool,
+    saved_at: Option<Instant>,
+}
+
+/// How this view started, as far as the rollup goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollupState {
+    /// No cache directory: counted from the store.
+    Off,
+    /// None kept yet for this store: counted from the store.
+    Missing,
+    /// Started from the rollup and read `tailed` newer events; `counted`:
+    /// the store had changed since, so its row counts were checked.
+    Used { tailed: u64, counted: bool },
+    /// The rollup could not be used (why), so the store was counted afresh.
+    Redone(Doubt),
 }
 
 /// The least time between two full recounts a refresh may do on its own.
@@ -68,10 +98,24 @@ fn horizon(window_days: u32) -> i64 {
 }
 
 impl StoreView {
+    /// A view counted from the store alone, keeping no rollup.
     pub fn open(path: &Path, window_days: u32) -> Result<Self> {
+        Self::open_cached(path, window_days, None)
+    }
+
+    /// A view that starts from the rollup kept in `cache` when the store
+    /// confirms it, and counts afresh otherwise.
+    pub fn open_cached(path: &Path, window_days: u32, cache: Option<&Path>) -> Result<Self> {
+        let identity = super::file_id(path);
+        // Before any read: a stamp equal to it later means no commit since.
+        let stamp = rollup::stamp(path);
         let read = ReadStore::open(path)?;
+        let key = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .into_os_string()
+            .into_encoded_bytes();
         let mut view = StoreView {
-            identity: super::file_id(path),
+            identity,
             read,
             window_days: window_days.max(1),
             events: EventStats::new(horizon(window_days)),
@@ -83,9 +127,58 @@ impl StoreView {
             small: Stores::default(),
             reliability: Reliability::default(),
             recounted_at: None,
+            cache: cache.map(Path::to_path_buf),
+            key,
+            checked: None,
+            rollup: RollupState::Off,
+            unsaved: false,
+            saved_at: None,
         };
-        view.refresh(super::now_unix())?;
+        let now = super::now_unix();
+        if let Some(dir) = cache {
+            view.rollup = match rollup::Rollup::load(dir, &view.key) {
+                Ok(None) => RollupState::Missing,
+                Err(doubt) => RollupState::Redone(doubt),
+                Ok(Some(r)) => match view.adopt(r, stamp.as_deref(), now) {
+                    Ok(Ok(state)) => {
+                        view.rollup = state;
+                        return Ok(view);
+                    }
+                    Ok(Err(doubt)) => RollupState::Redone(doubt),
+                    Err(e) => return Err(Error::from_sqlite(path, e)),
+                },
+            };
+        }
+        view.count_afresh(now)?;
+        view.checked = stamp;
         Ok(view)
+    }
+
+    /// Everything from the store, in one read, holding to the second the
+    /// hours the figures at `now` will ask for.
+    fn count_afresh(&mut self, now: i64) -> Result<RefreshStats> {
+        self.events = EventStats::new(horizon(self.window_days));
+        let cuts = self.cuts(now);
+        self.events.hold_while_tailing(&cuts);
+        self.threads_fingerprint = (-1, -1, -1);
+        self.notes = TailCount::default();
+        self.dialog = TailCount::default();
+        self.probe_results = TailCount::default();
+        let mut stats = self.refresh(now)?;
+        stats.rebuilt = true;
+        Ok(stats)
+    }
+
+    /// Every time a figure at `now` starts or ends a count: the window's
+    /// start, 30 days back, and the 24 hourly bars.
+    fn cuts(&self, now: i64) -> Vec<i64> {
+        let mut cuts = vec![now - i64::from(self.window_days) * DAY, now - 30 * DAY];
+        cuts.extend((0..=24).map(|h| now - h * HOUR));
+        cuts
+    }
+
+    pub fn rollup_state(&self) -> &RollupState {
+        &self.rollup
     }
 
     pub fn path(&self) -> &Path {
@@ -119,7 +212,7 @@ impl StoreView {
             }
             Some(id) if Some(id) != self.identity => {
                 // Replaced (restored from backup, moved into place): start over.
-                let new = StoreView::open(&path, self.window_days)?;
+                let new = StoreView::open_cached(&path, self.window_days, self.cache.as_deref())?;
                 *self = new;
                 return Ok(RefreshStats {
                     rebuilt: true,
@@ -162,13 +255,9 @@ impl StoreView {
 
     /// Throw everything away and count from scratch.
     pub fn rebuild(&mut self, now: i64) -> Result<RefreshStats> {
-        self.events = EventStats::new(horizon(self.window_days));
-        self.threads_fingerprint = (-1, -1, -1);
-        self.notes = TailCount::default();
-        self.dialog = TailCount::default();
-        self.probe_results = TailCount::default();
-        let mut stats = self.refresh(now)?;
-        stats.rebuilt = true;
+        let stamp = rollup::stamp(&self.read.path);
+        let stats = self.count_afresh(now)?;
+        self.checked = stamp;
         Ok(stats)
     }
 
@@ -184,6 +273,7 @@ impl StoreView {
 
     fn refresh_inner(&mut self, now: i64, others_wrote: bool) -> rusqlite::Result<RefreshStats> {
         let conn = &self.read.conn;
+        let revision = self.events.revision;
         let may_recount = others_wrote
             && self
                 .recounted_at
@@ -204,7 +294,15 @@ impl StoreView {
         // A read transaction: ending it cannot fail in a way that matters.
         let _ = conn.execute_batch("COMMIT");
         if may_recount && result.as_ref().is_ok_and(|s| s.new_events == 0) {
-            self.recounted_at = Some(std::time::Instant::now());
+            self.recounted_at = Some(Instant::now());
+        }
+        self.checked = None;
+        if self.events.revision != revision
+            || result
+                .as_ref()
+                .is_ok_and(|s| s.rebuilt || s.threads_recounted)
+        {
+            self.unsaved = true;
         }
         result
     }
@@ -268,7 +366,7 @@ impl StoreView {
         events.threads_touched = false;
         // Before the tail: a collapse may have moved the newest row of a
         // loop that the tail is about to replace with an even newer row.
-        events.recheck_last_rows(conn)?;
+        events.recheck_last_rows(conn, now)?;
         stats.new_events = events.tail(conn, now)?;
         events.prune(now);
         Ok(())
@@ -281,23 +379,27 @@ impl StoreView {
         threads_fp: &mut (i64, i64, i64),
         stats: &mut RefreshStats,
     ) -> rusqlite::Result<()> {
-        // The newest row, the newest touch, and how many threads share
-        // that second: a second thread touched in the same second as the
-        // first moves the third (all three from `idx_threads_touch`).
-        let fp: (i64, i64, i64) = conn.query_row(
-            "SELECT COALESCE((SELECT MAX(rowid) FROM threads),0), \
-             COALESCE((SELECT MAX(last_touched_at) FROM threads),0), \
-             (SELECT COUNT(*) FROM threads WHERE last_touched_at = \
-                (SELECT MAX(last_touched_at) FROM threads))",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let fp = Self::threads_fingerprint(conn)?;
         if events.threads_touched || fp != *threads_fp {
             *threads = group(conn, "threads", "state", &["active", "idle", "closed"])?;
             *threads_fp = fp;
             stats.threads_recounted = true;
         }
         Ok(())
+    }
+
+    /// The newest row, the newest touch, and how many threads share that
+    /// second: a second thread touched in the same second as the first
+    /// moves the third (all three from `idx_threads_touch`).
+    fn threads_fingerprint(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
+        conn.query_row(
+            "SELECT COALESCE((SELECT MAX(rowid) FROM threads),0), \
+             COALESCE((SELECT MAX(last_touched_at) FROM threads),0), \
+             (SELECT COUNT(*) FROM threads WHERE last_touched_at = \
+                (SELECT MAX(last_touched_at) FROM threads))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     fn refresh_small(
@@ -347,98 +449,4 @@ impl StoreView {
         )?;
         Ok(())
     }
-
-    /// The figures at `now`, from memory only.
-    pub fn figures(&self, now: i64) -> StoreFigures {
-        let w = i64::from(self.window_days);
-        let cut_win = now - w * DAY;
-        let cut_30 = now - 30 * DAY;
-        let ev = &self.events;
-
-        let mut stores = self.small.clone();
-        stores.threads.clone_from(&self.threads);
-        stores.threads_total = self.threads.iter().map(|(_, n)| n).sum();
-        let (db_bytes, wal_bytes) = file_sizes(&self.read.path);
-        stores.db_bytes = db_bytes;
-        stores.wal_bytes = wal_bytes;
-
-        let mut loops: Vec<LoopFigures> = ev
-            .kinds
-            .iter()
-            .filter(|k| k.class == KindClass::Loop)
-            .map(|k| LoopFigures {
-                kind: k.kind.clone(),
-                label: loop_label(&k.kind),
-                fires_window: k.count_since(cut_win),
-                fires_30d: k.count_since(cut_30),
-                fires_all: k.total,
-                last_at: (k.last_at > 0).then_some(k.last_at),
-                fires_by_hour: (0..24)
-                    .map(|h| {
-                        let from = now - (24 - h) * 3600;
-                        (k.count_since(from) - k.count_since(from + 3600)) as u32
-                    })
-                    .collect(),
-            })
-            .filter(|l| l.fires_30d > 0 || l.last_at.is_some())
-            .collect();
-        let rank = |kind: &str| {
-            KNOWN_LOOPS
-                .iter()
-                .position(|(_, k)| *k == kind)
-                .unwrap_or(usize::MAX)
-        };
-        loops.sort_by(|a, b| {
-            rank(&a.kind)
-                .cmp(&rank(&b.kind))
-                .then_with(|| a.kind.cmp(&b.kind))
-        });
-
-        let mut outcomes: Vec<OutcomeFigures> = OUTCOME_KINDS
-            .iter()
-            .filter_map(|kind| ev.get(kind))
-            .filter(|k| k.total > 0)
-            .map(|k| OutcomeFigures {
-                kind: k.kind.clone(),
-                window: k.count_since(cut_win),
-                d30: k.count_since(cut_30),
-                all: k.total,
-            })
-            .collect();
-        if ev.auto_closed_total > 0 {
-            outcomes.push(OutcomeFigures {
-                kind: AUTO_CLOSED.into(),
-                window: ev.auto_closed_since(cut_win),
-                d30: ev.auto_closed_since(cut_30),
-                all: ev.auto_closed_total,
-            });
-        }
-        let accept_kinds = || ev.kinds.iter().filter(|k| k.class == KindClass::Accept);
-        let accepted: u64 = accept_kinds().map(|k| k.total).sum();
-        let accepted_window: u64 = accept_kinds().map(|k| k.count_since(cut_win)).sum();
-        let rejected = ev.get("reject_candidate").map_or(0, |k| k.total);
-
-        StoreFigures {
-            now,
-            window_days: self.window_days,
-            layout: self.read.layout.kind,
-            stores,
-            loops,
-            outcomes,
-            candidate_accept_rate: AcceptRate {
-                accepted,
-                decided: accepted + rejected,
-                accepted_window,
-            },
-            reliability: self.reliability,
-            events_high_water: ev.high_water,
-        }
-    }
-}
-
-fn file_sizes(path: &Path) -> (u64, u64) {
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    (size(path), size(Path::new(&wal)))
 }

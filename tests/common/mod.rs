@@ -143,6 +143,7 @@ pub fn keeper(home: &Path) -> Command {
     cmd.env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
         .env_remove("THREADKEEPER_DB")
         .env_remove("RUST_LOG");
     cmd
