@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -35,7 +35,12 @@ pub fn init(dir: &Path, stderr: bool) -> Result<WorkerGuard> {
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .lossy(false)
         .finish(appender);
-    let filter = EnvFilter::try_from_env("KEEPER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // `KEEPER_LOG=debug`, or per target (`keeper_tui=debug,info`); a value
+    // that does not parse leaves the default.
+    let filter = std::env::var("KEEPER_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     let file = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(false);

@@ -33,6 +33,12 @@ use crate::error::{Error, Result};
 /// Columns every threadkeeper `threads` table has, 0.8 to 0.21.
 const THREAD_COLUMNS: [&str; 4] = ["id", "question", "state", "last_touched_at"];
 
+/// Page cache per connection. SQLite's default (2 MiB) fills up on any
+/// count over a big table and stays filled; the pages are in the OS's
+/// cache anyway, and a supervisor that idles beside the agents should
+/// stay small.
+pub(crate) const CACHE_KIB: i64 = 512;
+
 /// threadkeeper 0.21 writes 5 and refuses anything newer; so do we.
 const NEWEST_KNOWN_USER_VERSION: i64 = 5;
 /// A reader under WAL never waits on a writer; this only covers the rare
@@ -259,6 +265,8 @@ impl ReadStore {
         .map_err(sql)?;
         conn.busy_timeout(READ_BUSY_TIMEOUT).map_err(sql)?;
         conn.pragma_update(None, "query_only", true).map_err(sql)?;
+        conn.pragma_update(None, "cache_size", -CACHE_KIB)
+            .map_err(sql)?;
         let layout = probe_threadkeeper(path, &conn)?;
         Ok(ReadStore {
             path: path.into(),

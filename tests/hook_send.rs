@@ -260,3 +260,16 @@ async fn refused_connection_is_retried() {
         "{attempt:?}"
     );
 }
+
+/// `https://` goes through TLS: to a server that answers in plain HTTP the
+/// handshake fails, and that is an attempt that failed, said so, not a
+/// crash nor a delivery.
+#[tokio::test]
+async fn https_goes_through_tls() {
+    let server = Server::start(vec![Reply::Status(200)]);
+    let url = server.url().replacen("http://", "https://", 1);
+    let attempt = post(&request(&url, None, true)).await;
+    assert!(!matches!(attempt, Attempt::Delivered { .. }), "{attempt:?}");
+    let why = why(&attempt).to_lowercase();
+    assert!(why.contains("tls handshake"), "{why}");
+}

@@ -121,6 +121,22 @@ fn a_kept_rollup_gives_the_figures_of_a_full_count_and_is_used_while_the_store_i
     assert!(f.loops.iter().any(|l| l.fires_window > 0));
     assert!(f.outcomes.iter().any(|o| o.kind == "threads_auto_closed"));
 
+    // Written a moment ago: file times that recent may be too coarse to
+    // tell a commit in the same tick, so the rows are counted.
+    let (f, state) = kept(&path, &cache, 7, now);
+    assert_eq!(
+        state,
+        RollupState::Used {
+            tailed: 0,
+            counted: true
+        }
+    );
+    assert_eq!(f, afresh(&path, 7, now));
+
+    // Once the file's times have settled, a store that did not change since
+    // the rollup was checked against it is not counted again.
+    std::thread::sleep(std::time::Duration::from_millis(3_100));
+    kept(&path, &cache, 7, now);
     let (f, state) = kept(&path, &cache, 7, now);
     assert_eq!(
         state,
@@ -379,4 +395,38 @@ fn by_sql(c: &Connection, f: &StoreFigures, now: i64) {
         .unwrap();
     let auto = f.outcomes.iter().find(|o| o.kind == "threads_auto_closed");
     assert_eq!(auto.map_or(0, |o| o.window), closed as u64);
+}
+
+/// Closing any descriptor of a file drops every POSIX lock the process
+/// holds on it: telling whether the store changed must never open it (nor
+/// its `-wal` or `-shm`) while a connection of this process holds a lock.
+#[test]
+fn keeping_a_rollup_leaves_the_process_s_locks_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let now = now_unix();
+    let path = world(dir.path(), now);
+    // Settled file times: the stamp is taken in full.
+    std::thread::sleep(std::time::Duration::from_millis(3_100));
+    let writer = rw(&path);
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    add_event(&writer, "probe_pass", "", "ok", now);
+
+    let mut view = StoreView::open_cached(&path, 7, Some(&cache)).unwrap();
+    view.figures(now).unwrap();
+    view.save_rollup().unwrap();
+    view.rebuild(now).unwrap();
+
+    let other = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .arg(".timeout 200")
+        .arg("BEGIN IMMEDIATE; COMMIT;")
+        .output()
+        .unwrap();
+    assert!(
+        !other.status.success(),
+        "another process took the write lock this one holds: {}",
+        String::from_utf8_lossy(&other.stdout)
+    );
+    writer.execute_batch("COMMIT").unwrap();
 }

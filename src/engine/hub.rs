@@ -146,10 +146,13 @@ fn start_tasks(
     };
     let mut mailboxes = HashMap::new();
     let mut statuses = Vec::new();
+    // One pool for every loop: a connection costs its schema and page
+    // cache, and loops rarely read at the same moment.
+    let pool = Arc::new(super::jobs::ReadPool::new(settings.db_path.clone()));
+    holders.pools.push(Arc::clone(&pool));
     for lp in loops {
         let (tx, rx) = mpsc::unbounded_channel();
-        let pool = Arc::new(super::jobs::ReadPool::new(settings.db_path.clone()));
-        holders.pools.push(Arc::clone(&pool));
+        let pool = Arc::clone(&pool);
         let ctx = LoopCtx {
             writer: writer.cloned(),
             stopping: Arc::clone(stopping),

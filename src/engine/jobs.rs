@@ -50,9 +50,6 @@ pub(crate) struct ReadPool {
 /// the same path is not kept.
 type FileId = Option<(u64, u64)>;
 
-/// A loop's reads are small (claims, heal rows): a small page cache.
-const LOOP_CACHE_KIB: i64 = 512;
-
 impl ReadPool {
     pub(crate) fn new(db: PathBuf) -> Self {
         ReadPool {
@@ -88,9 +85,7 @@ impl ReadPool {
         let (read, id) = if let Some(k) = kept {
             k
         } else {
-            let r = ReadStore::open(&self.db)?;
-            let _ = r.conn.pragma_update(None, "cache_size", -LOOP_CACHE_KIB);
-            (r, now_id)
+            (ReadStore::open(&self.db)?, now_id)
         };
         let out = f(&read);
         *self.idle.lock().unwrap_or_else(PoisonError::into_inner) = Some((read, id));

@@ -108,6 +108,8 @@ pub async fn post(req: &Request<'_>) -> Attempt {
 /// no redirect (the new location was never checked), ignores proxy
 /// settings from the environment and sends exactly one request.
 fn client_for(target: &Target, timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    // Once per process; later calls find it installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .retry(reqwest::retry::never())

@@ -73,6 +73,8 @@ fn connect(path: &Path, create: bool) -> Result<(Connection, Layout)> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(sql)?;
+    conn.pragma_update(None, "cache_size", -super::CACHE_KIB)
+        .map_err(sql)?;
     if conn.is_readonly(rusqlite::MAIN_DB).map_err(sql)? {
         return Err(Error::ReadOnly {
             path: path.into(),

@@ -86,73 +86,52 @@ impl Doubt {
     }
 }
 
-/// What identifies the bytes of the store as SQLite sees them, taken
-/// before a read, so an equal stamp later means no commit since that read:
-/// - the file: size, times (a copy over it changes them) and header (its
-///   change counter moves with every commit made without a WAL);
-/// - the `-wal`: size, modification time and header (frames are appended
-///   by each commit; a restart writes a new salt; a restarted WAL may be
-///   rewritten inside its old size, which moves its time);
-/// - the first copy of the WAL index header in `-shm`, whose change
-///   counter and last frame move with every commit. Not its times, nor
-///   the rest of it: readers write there. Not the `-wal`'s change time
-///   either: SQLite running as root re-owns that file at every open.
+/// What tells whether the store's bytes changed: the size and times of the
+/// file and of its `-wal` (every commit writes one of them; a copy over
+/// the file changes its times too). Taken before a read, so an equal
+/// stamp later means no commit since that read.
+///
+/// Only `stat`: a process must never open and close a file SQLite holds
+/// locks on (closing any descriptor of a file drops all the process's
+/// POSIX locks on it). And only when every time in it is a few seconds
+/// old: a file's times may be as coarse as a clock tick, and a commit
+/// within the tick of the stamp would not move them. A store written
+/// just now gets no stamp, and its next reader counts.
 ///
 /// A `-wal` that is missing or empty holds no frames: the file alone is
-/// the store then, whatever the `-shm` says, and a reader that creates
-/// both (SQLite's first reader does) has changed nothing.
+/// the store then (SQLite's first reader creates an empty one).
+/// Not the `-wal`'s change time: SQLite running as root re-owns that file
+/// at every open.
 pub fn stamp(path: &Path) -> Option<Vec<u8>> {
+    let settled = |t: i64| t < crate::store::now_unix() - SETTLE_SECS;
     let mut out = Writer::default();
-    part(path, Part::Store, &mut out)?;
-    let beside = |suffix: &str| {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        PathBuf::from(p)
-    };
-    let wal = beside("-wal");
-    let frames = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
-    if !(frames
-        && part(&wal, Part::Wal, &mut out).is_some()
-        && part(&beside("-shm"), Part::Index, &mut out).is_some())
-    {
-        out.u64(0);
+    let m = std::fs::metadata(path).ok()?;
+    if !settled(m.mtime()) || !settled(m.ctime()) {
+        return None;
+    }
+    out.u64(m.size());
+    for (s, ns) in [(m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())] {
+        out.i64(s);
+        out.i64(ns);
+    }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    match std::fs::metadata(&wal) {
+        Ok(w) if w.size() > 0 => {
+            if !settled(w.mtime()) {
+                return None;
+            }
+            out.u64(w.size());
+            out.i64(w.mtime());
+            out.i64(w.mtime_nsec());
+        }
+        _ => out.u64(0),
     }
     Some(out.buf)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Part {
-    Store,
-    Wal,
-    Index,
-}
-
-fn part(path: &Path, what: Part, out: &mut Writer) -> Option<()> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).ok()?;
-    let m = f.metadata().ok()?;
-    let mut buf = vec![
-        0;
-        match what {
-            Part::Store => 100,
-            Part::Wal => 32,
-            Part::Index => 48,
-        }
-    ];
-    let n = f.read(&mut buf).ok()?;
-    out.u64(1);
-    if what != Part::Index {
-        out.u64(m.size());
-        out.i64(m.mtime());
-        out.i64(m.mtime_nsec());
-    }
-    if what == Part::Store {
-        out.i64(m.ctime());
-        out.i64(m.ctime_nsec());
-    }
-    out.bytes(&buf[..n]);
-    Some(())
-}
+/// How old a file's times must be for a stamp to trust them.
+const SETTLE_SECS: i64 = 2;
 
 pub fn file_for(dir: &Path, store: &[u8]) -> PathBuf {
     dir.join(format!("{:016x}.rollup", fnv64(&[store])))
