@@ -356,8 +356,10 @@ impl StoreView {
         )?;
         if (events.high_water > 0 && (min_id != events.min_id || max_id < events.high_water))
             || (events.high_water == 0 && !events.kinds.is_empty())
+            || events.short_for(now, events.horizon_secs)
         {
-            // Rows were deleted (0.21's retention) or the file was replaced.
+            // Rows were deleted (0.21's retention), the file was replaced,
+            // or the clock stepped back past the hours still held.
             *events = EventStats::new(events.horizon_secs);
             *threads_fp = (-1, -1, -1);
             stats.rebuilt = true;

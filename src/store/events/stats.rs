@@ -37,6 +37,10 @@ pub struct EventStats {
     pub auto_closed_total: u64,
     /// Rows in hours older than `now - horizon_secs` count in totals only.
     pub horizon_secs: i64,
+    /// The series hold every row from this hour on: the first hour kept
+    /// when the table was first read, raised as hours are let go. A clock
+    /// that steps back asks for older hours, which are not there.
+    pub complete_from: i64,
     exact: ExactHours,
     /// Set by `tail` when the new rows touch threads (notes, closes, ...).
     pub threads_touched: bool,
@@ -117,6 +121,9 @@ impl EventStats {
     /// number of rows read.
     pub fn tail(&mut self, conn: &Connection, now: i64) -> rusqlite::Result<u64> {
         let keep_from = first_kept_hour(now, self.horizon_secs);
+        if self.is_empty() {
+            self.complete_from = keep_from;
+        }
         let mut stmt = conn.prepare_cached(
             "SELECT id, kind, created_at, CASE WHEN kind='janitor_pass' THEN summary END \
              FROM events WHERE id > ?1 ORDER BY id",
@@ -192,6 +199,7 @@ impl EventStats {
     /// Drop hours that fell out of the horizon.
     pub fn prune(&mut self, now: i64) {
         let keep_from = first_kept_hour(now, self.horizon_secs);
+        self.complete_from = self.complete_from.max(keep_from);
         for k in &mut self.kinds {
             k.hours.prune(keep_from);
         }
@@ -201,6 +209,12 @@ impl EventStats {
 
     pub fn slot_of(&self, kind: &str) -> Option<usize> {
         self.index.get(kind.as_bytes()).copied()
+    }
+
+    /// The figures at `now` would need hours these counts let go of (the
+    /// clock is behind the one they were kept by).
+    pub fn short_for(&self, now: i64, horizon_secs: i64) -> bool {
+        !self.is_empty() && first_kept_hour(now, horizon_secs) < self.complete_from
     }
 
     pub fn get(&self, kind: &str) -> Option<&KindStats> {
@@ -310,6 +324,7 @@ impl EventStats {
         w.i64(self.high_water);
         w.i64(self.min_id);
         w.i64(self.horizon_secs);
+        w.i64(self.complete_from);
         w.u64(self.auto_closed_total);
         self.auto_closed.encode(w);
         w.u64(self.kinds.len() as u64);
@@ -328,6 +343,7 @@ impl EventStats {
         let high_water = r.i64()?;
         let min_id = r.i64()?;
         let horizon_secs = r.i64()?;
+        let complete_from = r.i64()?;
         let auto_closed_total = r.u64()?;
         let auto_closed = Series::decode(r)?;
         let n = r.len(6)?;
@@ -337,6 +353,7 @@ impl EventStats {
             auto_closed,
             auto_closed_total,
             horizon_secs,
+            complete_from,
             ..EventStats::default()
         };
         for _ in 0..n {
@@ -374,5 +391,6 @@ impl PartialEq for EventStats {
             && self.auto_closed == o.auto_closed
             && self.auto_closed_total == o.auto_closed_total
             && self.horizon_secs == o.horizon_secs
+            && self.complete_from == o.complete_from
     }
 }

@@ -51,6 +51,9 @@ impl StoreView {
         if r.events.horizon_secs < wanted {
             return Ok(Err(Doubt::Horizon));
         }
+        if r.events.short_for(now, wanted) {
+            return Ok(Err(Doubt::Clock));
+        }
         let unchanged = stamp.is_some() && stamp == r.stamp.as_deref();
         let conn = &self.read.conn;
         conn.execute_batch("BEGIN")?;

@@ -16,7 +16,7 @@ use crate::store::codec::{Reader, Writer, fnv64};
 use crate::store::events::EventStats;
 
 const MAGIC: &[u8] = b"keeper-tui rollup\n";
-const VERSION: u64 = 1;
+const VERSION: u64 = 2;
 /// Far beyond any real rollup (a busy month is a few hundred KiB): a
 /// bigger file is not one of ours, and is not read into memory.
 const MAX_BYTES: u64 = 64 << 20;
@@ -49,6 +49,9 @@ pub enum Doubt {
     Schema,
     /// Made for a shorter window than asked for now.
     Horizon,
+    /// The clock is behind the one it was kept by: the hours asked for
+    /// now are older than those it holds.
+    Clock,
     /// The newest row it counted is gone or is another row now.
     HighWater,
     /// The oldest rows it counted were deleted.
@@ -69,6 +72,7 @@ impl std::fmt::Display for Doubt {
             Doubt::OtherFile => f.write_str("another file is at the store's path now"),
             Doubt::Schema => f.write_str("the store's tables or user_version changed"),
             Doubt::Horizon => f.write_str("it covers a shorter window than asked for"),
+            Doubt::Clock => f.write_str("the clock is behind the one it was kept by"),
             Doubt::HighWater => f.write_str("the newest event it counted was deleted or changed"),
             Doubt::Lowest => f.write_str("the oldest events it counted were deleted"),
             Doubt::Count { expected, found } => write!(
