@@ -12,9 +12,9 @@
 //!      panel focused (`2`, the default focus, sent once the panels are
 //!      drawn so that the `probe` row of step 2 is on screen whatever the
 //!      default). At 200×50 its Sessions panel is on screen too, in the
-//!      slot under Threads, unfocused, so it also lists sessions every 2 s:
-//!      the reaper's default server is the one `$TMUX` names, the bench's
-//!      private server, with the one session `bench` in it;
+//!      slot under Threads, unfocused, so it also looks at the sessions
+//!      every 2 s: the reaper's default server is the one `$TMUX` names,
+//!      the bench's private server, with the one session `bench` in it;
 //!    - keeper-tui on a fresh copy of the store with one
 //!      `[[watchdog.process]]`: the demo bridge (`keeper-tui bridge`,
 //!      heartbeat every 500 ms, started detached before the TUI and killed
@@ -29,10 +29,12 @@
 //!      (never the default one), which then holds seven sessions: `bench`,
 //!      four agent sessions (`echo-msg-warm-bench-N`) and two others, the
 //!      agent ones `protected` so that nothing is reaped. While on screen
-//!      the panel re-lists every 2 s through the reaper's survey (one
-//!      `list-sessions`, one `list-windows -a` — tmux children, in the
-//!      "+ its children's" column — and a read of the claims and running
-//!      tasks). The bench fails unless the panel lists every session
+//!      the panel looks every 2 s: a read of the tmux server's children in
+//!      /proc, and when a pane came or went, or every 15 s, a listing
+//!      through the reaper's survey (one tmux process for `list-sessions`
+//!      and `list-windows -a` — in the "+ its children's" column — and a
+//!      read of the claims and running tasks). The bench fails unless the
+//!      panel lists every session
 //!      before the settle, shows a session created after the idle period
 //!      by itself (the delay is printed under the table) and every
 //!      session is still there at the end;
@@ -1171,7 +1173,7 @@ fn main() {
     );
     println!();
     let sessions_label = format!(
-        "keeper-tui, Sessions focused ({} sessions on the bench's server, listed every 2 s)",
+        "keeper-tui, Sessions focused ({} sessions on the bench's server, looked at every 2 s)",
         SESSIONS.len() + 1
     );
     let mut rows = vec![

@@ -292,6 +292,19 @@ impl Verdict {
         }
     }
 
+    /// The moments at which `of` may answer differently with nothing but
+    /// the clock moved: an overdue loop turning dead, a quiet one stale.
+    pub fn turns(s: &LoopStatus) -> impl Iterator<Item = i64> {
+        let every = s.interval_secs.map(|i| i as i64);
+        let dead = every
+            .zip(s.next_due)
+            .map(|(every, due)| due + every.max(60) + 1);
+        let stale = every
+            .zip(s.last.as_ref())
+            .map(|(every, l)| l.finished_at + 2 * every + 61);
+        dead.into_iter().chain(stale)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Ok => "ok",
@@ -528,5 +541,56 @@ impl Engine {
     /// them: a pass that has started acting finishes and records first.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         hub::run(self, shutdown).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(interval: Option<u64>, next_due: Option<i64>, finished: Option<i64>) -> LoopStatus {
+        LoopStatus {
+            id: LoopId::Reaper,
+            interval_secs: interval,
+            running: false,
+            next_due,
+            last: finished.map(|at| PassOutcome {
+                mode: PassMode::Scheduled,
+                started_at: at,
+                finished_at: at,
+                ok: true,
+                changed: false,
+                touched: 0,
+                summary: String::new(),
+                held: None,
+            }),
+            passes: 1,
+            failures: 0,
+        }
+    }
+
+    #[test]
+    fn a_verdict_moves_with_the_clock_only_at_its_turns() {
+        let cases = [
+            status(Some(10), Some(1_000), Some(990)),
+            status(Some(600), Some(1_500), Some(900)),
+            status(Some(30), None, Some(1_000)),
+            status(Some(60), Some(1_020), None),
+            status(None, Some(1_000), Some(1_000)),
+        ];
+        for s in &cases {
+            let turns: Vec<i64> = Verdict::turns(s).collect();
+            let mut last = Verdict::of(s, 900, false);
+            for now in 901..4_000 {
+                let v = Verdict::of(s, now, false);
+                if v != last {
+                    assert!(
+                        turns.contains(&now),
+                        "{s:?} turned {last:?} → {v:?} at {now}"
+                    );
+                }
+                last = v;
+            }
+        }
     }
 }

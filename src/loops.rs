@@ -399,6 +399,12 @@ pub trait Loop: Send + Sync + 'static {
     fn observe(&self, _read: &Connection, _now: i64) -> Option<Observation> {
         None
     }
+    /// A look asked for now would find what the last one did, as far as a
+    /// check that cannot block tells (no store, no tmux, no process
+    /// table): the look is not taken. Runs on the engine's async thread.
+    fn last_look_holds(&self) -> bool {
+        false
+    }
     /// Files whose changes should make the loop reconsider when to look.
     fn watched_files(&self) -> Vec<PathBuf> {
         Vec::new()

@@ -17,7 +17,7 @@ pub mod snapshot;
 pub mod tasks;
 pub mod threads;
 pub mod undo;
-mod writer;
+pub mod writer;
 
 pub use writer::WriteStore;
 

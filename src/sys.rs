@@ -1,6 +1,7 @@
 //! The world outside the store: the tmux server agents run in and the
 //! processes the watchdog supervises.
 
+pub mod children;
 pub mod command;
 pub mod files;
 pub mod process;

@@ -39,19 +39,26 @@ pub fn run(settings: Settings, demo: bool, mouse: bool) -> Result<ExitCode> {
     };
     let _log = crate::logging::init(&settings.log_dir, false)?;
     let tmux_server = settings.config.reaper.tmux.clone();
+    // The engine on a runtime of its own, with one worker: its async work
+    // is moving values and timers (its blocking work has its own threads),
+    // and a second worker woke with the first at every event to look for
+    // work to steal. A terminal slow to take output stalls only the UI,
+    // never the loops.
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .thread_keep_alive(crate::engine::BLOCKING_KEEP_ALIVE)
         .enable_all()
         .build()
         .map_err(|e| Error::Io(format!("cannot start the async runtime: {e}")))?;
-    let result = rt.block_on(async {
+    // The UI runs on this thread, outside the runtime: it sleeps on its
+    // own queue until the clock's next second or the next event.
+    let result = (|| {
         let (engine, handle) = Engine::new(settings)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let engine_task = tokio::spawn(engine.run(async move {
+        let engine_task = rt.spawn(engine.run(async move {
             let _ = stopped.await;
         }));
-        let agents = world.as_ref().map(|w| tokio::spawn(simulate(w.db.clone())));
+        let agents = world.as_ref().map(|w| rt.spawn(simulate(w.db.clone())));
         let mut app = App::new(handle.snapshots.borrow().clone(), Theme::from_env());
         app.demo = world.as_ref().map(|w| w.dir.display().to_string());
         app.mouse = if mouse {
@@ -74,7 +81,7 @@ pub fn run(settings: Settings, demo: bool, mouse: bool) -> Result<ExitCode> {
                 ratatui::crossterm::event::EnableMouseCapture
             );
         }
-        let ui = crate::ui::run_loop(&mut terminal, handle, app).await;
+        let ui = crate::ui::run_loop(&mut terminal, &handle, app, rt.handle().clone());
         if mouse {
             let _ = ratatui::crossterm::execute!(
                 std::io::stdout(),
@@ -87,12 +94,12 @@ pub fn run(settings: Settings, demo: bool, mouse: bool) -> Result<ExitCode> {
             a.abort();
         }
         let _ = stop.send(());
-        let engine_result = engine_task
-            .await
+        let engine_result = rt
+            .block_on(engine_task)
             .map_err(|e| Error::Io(format!("engine task failed: {e}")))?;
         ui.map_err(|e| Error::Io(format!("terminal error: {e}")))?;
         engine_result
-    });
+    })();
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     if let Some(w) = &world {
         eprintln!("keeper-tui: demo world {} removed", w.dir.display());

@@ -672,3 +672,75 @@ fn a_claim_that_cannot_be_read_at_the_recheck_spares_the_session() {
     assert!(t.has("msg-warm-1"));
     assert_eq!(claimed_names(&db), strings(&["msg-warm-1"]));
 }
+
+#[test]
+fn a_listing_names_the_server_pid_to_watch() {
+    let t = Tmux::start("work");
+    let tmux = keeper_tui::sys::tmux::Tmux::new(t.server(), std::time::Duration::from_secs(5));
+    let (listing, pid) = tmux.list_watched();
+    assert!(
+        matches!(&listing, keeper_tui::sys::tmux::Listing::Sessions(s) if s.len() == 1),
+        "{listing:?}"
+    );
+    assert_eq!(pid, Some(t.display("#{pid}").parse().unwrap()));
+    let none = Tmux::none();
+    let nobody = keeper_tui::sys::tmux::Tmux::new(none.server(), std::time::Duration::from_secs(5));
+    assert_eq!(
+        nobody.list_watched(),
+        (keeper_tui::sys::tmux::Listing::NoServer, None)
+    );
+}
+
+#[test]
+fn a_look_lists_again_only_when_a_pane_comes_or_goes() {
+    let (_dir, db, _store) = world();
+    let sc = conn(&db);
+    let t = Tmux::start("work");
+    let reaper = Reaper::new(t.config());
+    let names = |s: &keeper_tui::loops::reaper::Survey| -> Vec<String> {
+        s.rows.iter().map(|r| r.session.name.clone()).collect()
+    };
+    // The first listing learns the server; the second is the first the
+    // server's panes can vouch for; after it, nothing new: no tmux.
+    assert!(reaper.look(&sc, now_unix()).unwrap().is_some());
+    assert!(reaper.look(&sc, now_unix()).unwrap().is_some());
+    assert!(reaper.last_look_holds());
+    assert!(reaper.look(&sc, now_unix()).unwrap().is_none());
+
+    t.new_session("msg-warm-new");
+    assert!(!reaper.last_look_holds(), "a new session forks a pane");
+    let seen = reaper.look(&sc, now_unix()).unwrap().unwrap();
+    assert_eq!(names(&seen), ["msg-warm-new", "work"]);
+
+    t.ok(&["kill-session", "-t", "=msg-warm-new"]);
+    // Its pane's process ends once tmux has reaped it.
+    wait_until("the pane gone from the server's children", || {
+        !reaper.last_look_holds()
+    });
+    let seen = reaper.look(&sc, now_unix()).unwrap().unwrap();
+    assert_eq!(names(&seen), ["work"]);
+}
+
+#[test]
+fn a_reap_makes_the_next_look_list_again() {
+    let (_dir, db, store) = world();
+    let sc = conn(&db);
+    let t = Tmux::start("work");
+    t.new_session("msg-warm-1");
+    let reaper = Reaper::new(t.config());
+    reaper.look(&sc, now_unix()).unwrap();
+    reaper.look(&sc, now_unix()).unwrap();
+    assert!(reaper.last_look_holds());
+    let report = hand(
+        &reaper,
+        &store,
+        &strings(&["msg-warm-1"]),
+        false,
+        now_unix(),
+    )
+    .unwrap();
+    assert_eq!(report.reaped().count(), 1, "{report}");
+    assert!(!reaper.last_look_holds());
+    let seen = reaper.look(&sc, now_unix()).unwrap().unwrap();
+    assert!(seen.rows.iter().all(|r| r.session.name != "msg-warm-1"));
+}

@@ -15,6 +15,7 @@ use keeper_tui::store::now_unix;
 use keeper_tui::store::snapshot::{
     AcceptRate, LoopFigures, OutcomeFigures, Reliability, StoreFigures, StoreView,
 };
+use keeper_tui::store::writer::Wrote;
 use rusqlite::Connection;
 
 const H: i64 = 30 * 60;
@@ -523,7 +524,11 @@ fn the_writer_tells_its_own_commits_from_others() {
     let path = new_store(dir.path());
     let now = now_unix();
     let w = keeper_tui::store::WriteStore::open(&path, "keeper-tui").unwrap();
-    assert!(!w.others_wrote(), "nothing since the writer opened");
+    assert_eq!(
+        w.others_wrote(),
+        Wrote::Nothing,
+        "nothing since the writer opened"
+    );
     w.write(|tx| {
         tx.execute(
             "INSERT INTO events (session_id, kind, target, summary, created_at) VALUES ('k', 'janitor_pass', '', 'x', ?1)",
@@ -531,16 +536,46 @@ fn the_writer_tells_its_own_commits_from_others() {
         )
     })
     .unwrap();
-    assert!(!w.others_wrote(), "a commit of the writer's own");
+    assert_eq!(
+        w.others_wrote(),
+        Wrote::OwnOnly,
+        "a commit of the writer's own"
+    );
     let c = rw(&path);
     add_note(&c, None, "someone else's", now);
-    assert!(w.others_wrote(), "another connection committed");
-    assert!(!w.others_wrote(), "each is told once");
+    assert_eq!(
+        w.others_wrote(),
+        Wrote::Others,
+        "another connection committed"
+    );
+    assert_eq!(w.others_wrote(), Wrote::Nothing, "each is told once");
     // Both kinds between two asks: the other's is what counts.
     add_event(&c, "note:move", "", "x", now);
     w.write(|tx| tx.execute("DELETE FROM events WHERE kind = 'janitor_pass'", []))
         .unwrap();
-    assert!(w.others_wrote());
+    assert_eq!(w.others_wrote(), Wrote::Others);
+    // Asked while it writes, the writer cannot tell yet; the next answer
+    // covers the commits since the last one.
+    add_note(&c, None, "while the writer was busy", now);
+    let busy = w
+        .write(|_| Ok::<_, rusqlite::Error>(w.others_wrote()))
+        .unwrap();
+    assert_eq!(busy, Wrote::Unknown);
+    assert_eq!(w.others_wrote(), Wrote::Others);
+    assert_eq!(w.others_wrote(), Wrote::Nothing);
+    // The lease's renewal is no news to the view; another write is.
+    w.with_conn_quiet(None, |c| {
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS keeper_quiet (x); INSERT INTO keeper_quiet VALUES (1)",
+        )
+    })
+    .unwrap();
+    assert_eq!(w.others_wrote(), Wrote::Nothing);
+    w.with_conn(None, |c| {
+        c.execute("INSERT INTO keeper_quiet VALUES (2)", [])
+    })
+    .unwrap();
+    assert_eq!(w.others_wrote(), Wrote::OwnOnly);
 
     // After the writer's own commits, the tail still shows what they added.
     let mut view = StoreView::open(&path, 7).unwrap();

@@ -275,7 +275,7 @@ fn every_list_filters_with_shell_editing_keys() {
         ch(&mut app, c);
     }
     key(&mut app, KeyCode::Enter);
-    let labels: Vec<_> = app.loop_rows().into_iter().map(|r| r.label).collect();
+    let labels: Vec<_> = app.loop_rows().iter().map(|r| r.label.clone()).collect();
     assert_eq!(labels, ["curator"]);
     let s = screen(&mut app, 120, 40);
     assert!(s.contains("/cur"), "{s}");

@@ -11,6 +11,7 @@ use keeper_tui::loops::LoopCommand;
 use keeper_tui::loops::reaper::{Named, SessionRow, Survey, SurveyState, Verdict};
 use keeper_tui::store::keeper::Claim;
 use keeper_tui::sys::tmux::Session;
+use keeper_tui::ui::Ages;
 use keeper_tui::ui::app::{App, Effect, Popup, Purpose};
 use keeper_tui::ui::keys::Panel;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -66,6 +67,7 @@ fn survey() -> Survey {
         at: NOW,
         grace_secs: 60,
         state: SurveyState::Listed,
+        own: None,
         rows: vec![
             row(
                 "msg-warm-1",
@@ -298,7 +300,7 @@ fn verdict_text_is_worded_at_drawing_time() {
     SessionsPanel {
         survey: Some(&s),
         rows: &listed,
-        now: NOW + 30,
+        ages: &Ages::at(NOW + 30),
         focused: true,
         theme: THEME,
         note: "",

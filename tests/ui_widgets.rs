@@ -6,6 +6,7 @@ mod ui_common;
 use keeper_tui::engine::{Command, LoopStatus, PassOutcome, Verdict};
 use keeper_tui::loops::{LoopId, PassMode};
 use keeper_tui::store::snapshot::StoreFigures;
+use keeper_tui::ui::Ages;
 use keeper_tui::ui::app::Confirm;
 use keeper_tui::ui::keys::BINDINGS;
 use keeper_tui::ui::panels::bytes;
@@ -34,7 +35,7 @@ fn loops_panel(rows_: &[LoopRow], w: u16, h: u16) -> Vec<String> {
     let mut buf = area(w, h);
     LoopsPanel {
         rows: rows_,
-        now: NOW,
+        ages: &Ages::at(NOW),
         window_days: 7,
         read_only: false,
         focused: false,
@@ -245,7 +246,7 @@ fn janitor_row_shows_each_verdict() {
     let mut buf = area(100, 4);
     LoopsPanel {
         rows: &[janitor_row(ui_common::janitor_status())],
-        now: NOW,
+        ages: &Ages::at(NOW),
         window_days: 7,
         read_only: true,
         focused: false,
@@ -367,7 +368,7 @@ fn threads_panel(state: Option<&str>, note: &str, w: u16) -> Vec<String> {
         rows: &rows_,
         state_filter: state,
         note,
-        now: NOW,
+        ages: &Ages::at(NOW),
         focused: false,
         theme: THEME,
     }

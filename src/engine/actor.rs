@@ -313,6 +313,7 @@ impl Actor {
                     JobDone::Commanded
                 });
             }
+            LoopMsg::Observe if sh.lp.last_look_holds() => {}
             LoopMsg::Observe => {
                 self.jobs.spawn_blocking(move || {
                     sh.observe();

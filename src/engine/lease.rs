@@ -54,9 +54,11 @@ impl Lease {
     /// Take or renew the lease now (blocking: one short write).
     pub(crate) fn try_take(&self) -> Role {
         let now = crate::store::now_unix();
-        let role = match self.writer.with_conn(Some(Duration::from_secs(2)), |c| {
-            take_lease(c, &self.me, now, EXPIRES_AFTER.as_secs() as i64)
-        }) {
+        let role = match self
+            .writer
+            .with_conn_quiet(Some(Duration::from_secs(2)), |c| {
+                take_lease(c, &self.me, now, EXPIRES_AFTER.as_secs() as i64)
+            }) {
             Ok(Leased::Held) => Role::Holder,
             Ok(Leased::By { pid, host }) => Role::Observer { pid, host },
             Err(e) => Role::Unknown { why: e.to_string() },
@@ -69,7 +71,7 @@ impl Lease {
     fn release(&self) {
         let _ = self
             .writer
-            .with_conn(Some(Duration::from_secs(1)), |c| release_lease(c, &self.me));
+            .with_conn_quiet(Some(Duration::from_secs(1)), |c| release_lease(c, &self.me));
     }
 }
 

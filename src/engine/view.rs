@@ -17,6 +17,7 @@ use super::{EngineError, Outcome, RefreshInfo, Reply, THREADS_LISTED, detail};
 use crate::store::now_unix;
 use crate::store::snapshot::{RefreshStats, RollupState, StoreView};
 use crate::store::threads::{ThreadQuery, page_threads};
+use crate::store::writer::Wrote;
 
 /// Windows ("fires in 7 d") slide with the clock; recomputing them needs no
 /// query, only the figures held in memory.
@@ -90,8 +91,42 @@ struct Held {
     error: Option<String>,
     /// The store changed since the counts were last checked in full.
     unverified: bool,
+    /// A change came while the writer was too busy to say whose it was.
+    who_wrote_open: bool,
     /// The figures last sent, to tell a change worth a snapshot.
     shown: Option<crate::store::snapshot::StoreFigures>,
+}
+
+impl Held {
+    /// How much a change makes the view read again, by who committed;
+    /// `None`: nothing it shows.
+    fn settle_who_wrote(&mut self, ctx: &ViewCtx) -> Option<Reread> {
+        let wrote = ctx.holders.writer.as_ref().map(|w| w.others_wrote());
+        Some(match wrote {
+            Some(Wrote::Nothing) => {
+                self.who_wrote_open = false;
+                return None;
+            }
+            // Our own commits (the lease's renewal above all) delete
+            // nothing: no full count needed to trust the tail.
+            Some(Wrote::OwnOnly) => {
+                self.who_wrote_open = false;
+                Reread::OwnWrites
+            }
+            // Most often our own write still under way. The new rows are
+            // read now; whose they were is asked again at the next change
+            // or slide, and an answer then covers this change too.
+            Some(Wrote::Unknown) => {
+                self.who_wrote_open = true;
+                Reread::OwnWrites
+            }
+            Some(Wrote::Others) | None => {
+                self.who_wrote_open = false;
+                self.unverified = true;
+                Reread::Tail
+            }
+        })
+    }
 }
 
 /// The same figures but for the moment and the file sizes.
@@ -230,6 +265,7 @@ impl ViewThread {
                     query: ThreadQuery::default(),
                     error: None,
                     unverified: false,
+                    who_wrote_open: false,
                     shown: None,
                 };
                 while let Ok((work, answer)) = queue.recv() {
@@ -291,31 +327,38 @@ fn coalesce(
     }
 }
 
+/// The store's file changed (or the operator asked for a refresh).
+fn changed(h: &mut Held, full: bool, ctx: &ViewCtx) -> Reply {
+    let how = if full {
+        Some(Reread::All)
+    } else {
+        h.settle_who_wrote(ctx)
+    };
+    let took = match how {
+        Some(how) => refresh(h, how, ctx),
+        // Nobody's commit but the lease's renewal (and its checkpoint):
+        // nothing shown moved, unless the file went or was replaced, or
+        // the view has yet to read it.
+        None if h.view.as_ref().is_none_or(StoreView::file_replaced) || h.error.is_some() => {
+            refresh(h, Reread::Tail, ctx)
+        }
+        None => 0,
+    };
+    match &h.error {
+        Some(e) => Err(EngineError::Refused(format!("refresh failed: {e}"))),
+        None => Ok(Outcome::Refreshed { took_us: took }),
+    }
+}
+
 fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
     match work {
-        Work::Changed { full } => {
-            let how = if full {
-                Reread::All
-            } else if ctx
-                .holders
-                .writer
-                .as_ref()
-                .is_some_and(|w| !w.others_wrote())
-            {
-                // Our own commits (the lease's renewal above all) delete
-                // nothing: no full count needed to trust the tail.
-                Reread::OwnWrites
-            } else {
-                h.unverified = true;
-                Reread::Tail
-            };
-            let took = refresh(h, how, ctx);
-            match &h.error {
-                Some(e) => Err(EngineError::Refused(format!("refresh failed: {e}"))),
-                None => Ok(Outcome::Refreshed { took_us: took }),
-            }
-        }
+        Work::Changed { full } => changed(h, full, ctx),
         Work::Slide => {
+            // Another's commit in a change whose writer was busy: read as
+            // after any other's commit.
+            if h.who_wrote_open && h.settle_who_wrote(ctx) == Some(Reread::Tail) {
+                refresh(h, Reread::Tail, ctx);
+            }
             if std::mem::take(&mut h.unverified)
                 && let Some(v) = h.view.as_mut()
             {

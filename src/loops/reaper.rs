@@ -10,7 +10,7 @@ mod survey;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -19,6 +19,7 @@ use crate::config::ReaperConfig;
 use crate::error::{Error, Result};
 use crate::store::events::{insert_event, record_loop_pass};
 use crate::store::keeper::{claims, release_if_unchanged};
+use crate::sys::children::Children;
 use crate::sys::tmux::{Kill, Tmux, kill_command};
 
 pub use self::report::*;
@@ -33,7 +34,24 @@ pub struct Reaper {
     /// left to the operator, not retried every pass. Locked only for a
     /// lookup or an update, never across tmux.
     failed: Mutex<HashMap<String, i64>>,
+    /// The server's panes when the last look listed them. Locked only for
+    /// a lookup or an update, never across tmux.
+    seen: Mutex<Option<Seen>>,
 }
+
+/// What a look's listing saw of the tmux server.
+struct Seen {
+    server: Children,
+    /// The server's children just before that listing; `None` when they
+    /// were not known then (the first listing of this server).
+    panes: Option<Vec<i32>>,
+    at: Instant,
+}
+
+/// A look lists the sessions again at least this often, panes or not:
+/// activity, attached clients and claims change without a pane coming or
+/// going.
+const RELIST_EVERY: Duration = Duration::from_secs(15);
 
 impl Reaper {
     pub fn new(config: ReaperConfig) -> Self {
@@ -44,6 +62,7 @@ impl Reaper {
             tmux,
             own,
             failed: Mutex::new(HashMap::new()),
+            seen: Mutex::new(None),
         }
     }
 
@@ -59,6 +78,57 @@ impl Reaper {
 
     pub fn survey(&self, conn: &Connection, now: i64) -> rusqlite::Result<Survey> {
         survey(&self.config, &self.tmux, conn, self.own.as_deref(), now)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Option<Seen>> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the last look still stands: the server's panes are those
+    /// it listed, and it is recent. A session, window or pane that comes or
+    /// goes forks or ends a child of the server.
+    fn seen_holds(seen: &Seen) -> bool {
+        seen.at.elapsed() < RELIST_EVERY && seen.panes.is_some() && seen.server.now() == seen.panes
+    }
+
+    /// A look for the Sessions panel: `None` while the last one stands,
+    /// else a new listing, judged.
+    pub fn look(&self, conn: &Connection, now: i64) -> rusqlite::Result<Option<Survey>> {
+        let before = {
+            let mut seen = self.seen();
+            if seen.as_ref().is_some_and(Self::seen_holds) {
+                return Ok(None);
+            }
+            seen.take()
+                .and_then(|s| s.server.now().map(|panes| (s.server, panes)))
+        };
+        let (listing, pid) = self.tmux.list_watched();
+        let seen = match (before, pid) {
+            // Children read before the listing vouch for it: one that came
+            // during the listing differs from them at the next look.
+            (Some((server, panes)), Some(pid)) if server.pid() == pid => Some(Seen {
+                server,
+                panes: Some(panes),
+                at: Instant::now(),
+            }),
+            (_, pid) => pid.and_then(Children::of).map(|server| Seen {
+                server,
+                panes: None,
+                at: Instant::now(),
+            }),
+        };
+        *self.seen() = seen;
+        judge_listing(
+            &self.config,
+            &self.tmux,
+            conn,
+            self.own.as_deref(),
+            now,
+            listing,
+        )
+        .map(Some)
     }
 
     /// The act step for one surveyed session: re-check it (a fresh read of
@@ -190,6 +260,11 @@ impl Reaper {
             }
             fates.push((name.clone(), fate));
         }
+        // What was killed shows at the next look, not only after the
+        // server has reaped its panes.
+        if !targets.is_empty() {
+            *self.seen() = None;
+        }
         let orphans = targets.len();
         let summary = if reaped.is_empty() && orphans == 0 {
             "no_orphans".to_string()
@@ -234,9 +309,14 @@ impl Loop for Reaper {
         self.config.boot_reap
     }
 
+    /// Two reads of /proc, from files kept open.
+    fn last_look_holds(&self) -> bool {
+        self.seen().as_ref().is_some_and(Self::seen_holds)
+    }
+
     fn observe(&self, conn: &Connection, now: i64) -> Option<super::Observation> {
-        match self.survey(conn, now) {
-            Ok(s) => Some(super::Observation::Sessions(s)),
+        match self.look(conn, now) {
+            Ok(s) => s.map(super::Observation::Sessions),
             Err(e) => {
                 tracing::warn!("session survey failed: {e}");
                 None
@@ -380,5 +460,38 @@ impl Loop for Reaper {
             touched_count: n,
             ..PassResult::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(panes: Option<Vec<i32>>, ago: Duration) -> Seen {
+        let server = Children::of(std::process::id() as i32).unwrap();
+        Seen {
+            server,
+            panes,
+            at: Instant::now().checked_sub(ago).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_last_look_stands_while_the_panes_stay_and_it_is_recent() {
+        let now = Children::of(std::process::id() as i32)
+            .unwrap()
+            .now()
+            .unwrap();
+        assert!(Reaper::seen_holds(&seen(Some(now.clone()), Duration::ZERO)));
+        // Unknown panes vouch for nothing; other panes mean a session came
+        // or went; an old listing is listed again for activity and claims.
+        assert!(!Reaper::seen_holds(&seen(None, Duration::ZERO)));
+        let mut other = now.clone();
+        other.push(i32::MAX);
+        assert!(!Reaper::seen_holds(&seen(Some(other), Duration::ZERO)));
+        assert!(!Reaper::seen_holds(&seen(
+            Some(now),
+            RELIST_EVERY + Duration::from_secs(1)
+        )));
     }
 }

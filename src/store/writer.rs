@@ -26,6 +26,20 @@ use super::{
 use crate::error::{Error, Result};
 
 /// Same patience as threadkeeper's own connections.
+/// Who committed to the store since the writer was last asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrote {
+    /// Nobody, or this writer only rows nothing shows (the lease's).
+    Nothing,
+    /// This writer alone.
+    OwnOnly,
+    /// Another connection, in this process or another (or the writer
+    /// could not tell).
+    Others,
+    /// Not known yet: the writer was busy writing.
+    Unknown,
+}
+
 const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 type FileId = Option<(u64, u64)>;
@@ -54,6 +68,10 @@ struct Writer {
     /// `PRAGMA data_version` when last asked: it moves only for commits of
     /// other connections, which tells the view a change was not all ours.
     seen_version: Option<i64>,
+    /// This writer's commits others may see (all but the quiet ones), and
+    /// how many there were when last asked.
+    writes: u64,
+    seen_writes: u64,
 }
 
 /// Open `path` for writing, creating a core store when `create` and it is
@@ -166,6 +184,8 @@ impl WriteStore {
                 conn: Some(conn),
                 layout,
                 seen_version,
+                writes: 0,
+                seen_writes: 0,
             }),
             session_id: session_id.into(),
         })
@@ -205,15 +225,24 @@ impl WriteStore {
     }
 
     /// Whether a connection other than this writer committed since the
-    /// last ask. Anything unsure (the writer busy or closed, a failed
-    /// read, the first ask) answers yes.
-    pub fn others_wrote(&self) -> bool {
+    /// last answer. A closed writer or a failed read answers yes. A writer
+    /// busy writing cannot be asked without waiting for it: the question
+    /// stays open, and the next answer covers the time since the last one.
+    pub fn others_wrote(&self) -> Wrote {
         let Ok(mut w) = self.conn.try_lock() else {
-            return true;
+            return Wrote::Unknown;
         };
         let now = w.conn.as_ref().and_then(data_version);
         let before = std::mem::replace(&mut w.seen_version, now);
-        now.is_none() || before != now
+        let writes = w.writes;
+        let own = std::mem::replace(&mut w.seen_writes, writes) != writes;
+        if now.is_none() || before != now {
+            Wrote::Others
+        } else if own {
+            Wrote::OwnOnly
+        } else {
+            Wrote::Nothing
+        }
     }
 
     /// Close the connection if its file is no longer at the path. The
@@ -267,25 +296,45 @@ impl WriteStore {
         timeout: Option<Duration>,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let w = self.current()?;
+        self.use_conn(timeout, true, f)
+    }
+
+    /// [`WriteStore::with_conn`] for rows no figure or panel shows (the
+    /// lease's): the view need not read the store again after them.
+    pub fn with_conn_quiet<T>(
+        &self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.use_conn(timeout, false, f)
+    }
+
+    fn use_conn<T>(
+        &self,
+        timeout: Option<Duration>,
+        seen: bool,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut w = self.current()?;
         let conn = w.conn.as_ref().ok_or_else(|| Error::StoreGone {
             path: self.path.clone(),
         })?;
         let sql = |e| Error::from_sqlite(&self.path, e);
         // Only a use that wrote leaves pages of ours to fold back.
         let before = conn.total_changes();
-        let Some(t) = timeout else {
-            let out = f(conn).map_err(sql);
-            if conn.total_changes() != before {
-                settle(conn);
-            }
-            return out;
-        };
-        conn.busy_timeout(t).map_err(sql)?;
+        if let Some(t) = timeout {
+            conn.busy_timeout(t).map_err(sql)?;
+        }
         let out = f(conn);
-        conn.busy_timeout(WRITE_BUSY_TIMEOUT).map_err(sql)?;
-        if conn.total_changes() != before {
+        if timeout.is_some() {
+            conn.busy_timeout(WRITE_BUSY_TIMEOUT).map_err(sql)?;
+        }
+        let wrote = conn.total_changes() != before;
+        if wrote {
             settle(conn);
+        }
+        if wrote && seen {
+            w.writes += 1;
         }
         out.map_err(sql)
     }
@@ -313,6 +362,8 @@ impl WriteStore {
         let out = f(&tx).map_err(|e| Error::from_sqlite(path, e))?;
         tx.commit().map_err(|e| Error::from_sqlite(path, e))?;
         settle(conn);
+        // Counted while the lock is held: whoever asks next sees it.
+        w.writes += 1;
         Ok(out)
     }
 }

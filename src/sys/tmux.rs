@@ -78,7 +78,8 @@ pub enum Kill {
 
 const FORMAT: &str =
     "#{session_id}\t#{session_name}\t#{session_created}\t#{session_activity}\t#{session_attached}";
-const WINDOW_FORMAT: &str = "#{window_id}\t#{session_id}\t#{window_activity}";
+/// The server's pid rides along on each window line: where to watch it.
+const WINDOW_FORMAT: &str = "#{window_id}\t#{session_id}\t#{window_activity}\t#{pid}";
 
 #[derive(Debug, Clone)]
 pub struct Tmux {
@@ -136,9 +137,15 @@ impl Tmux {
     }
 
     /// Every session (`list-sessions`), with its windows' output counted
-    /// as activity (`list-windows -a`) — one tmux process for both: the
-    /// Sessions panel asks every 2 s while it is on screen.
+    /// as activity (`list-windows -a`) — one tmux process for both.
     pub fn list(&self) -> Listing {
+        self.list_watched().0
+    }
+
+    /// `list`, and the server's pid when it said it (it does with any
+    /// session): its children tell when panes come and go without asking
+    /// tmux again.
+    pub fn list_watched(&self) -> (Listing, Option<i32>) {
         let stdout = match self.output(&[
             "list-sessions",
             "-F",
@@ -150,8 +157,8 @@ impl Tmux {
             WINDOW_FORMAT,
         ]) {
             Ok(Some(out)) => out,
-            Ok(None) => return Listing::NoServer,
-            Err(why) => return Listing::Unknown(why),
+            Ok(None) => return (Listing::NoServer, None),
+            Err(why) => return (Listing::Unknown(why), None),
         };
         // Window lines start with a window id (`@N`), session lines with a
         // session id (`$N`); a name that forged a window line could only
@@ -162,18 +169,23 @@ impl Tmux {
             .partition(|l| l.starts_with('@'));
         let mut sessions = match parse(&sessions.join("\n")) {
             Ok(s) => s,
-            Err(line) => return Listing::Unknown(format!("unreadable tmux output: {line:?}")),
+            Err(line) => {
+                return (
+                    Listing::Unknown(format!("unreadable tmux output: {line:?}")),
+                    None,
+                );
+            }
         };
         match window_activity(&windows) {
-            Ok(latest) => {
+            Ok((latest, pid)) => {
                 for session in &mut sessions {
                     if let Some(&w) = latest.get(&session.id) {
                         session.activity = session.activity.max(w);
                     }
                 }
-                Listing::Sessions(sessions)
+                (Listing::Sessions(sessions), pid)
             }
-            Err(why) => Listing::Unknown(why),
+            Err(why) => (Listing::Unknown(why), None),
         }
     }
 
@@ -363,20 +375,24 @@ fn all_of(conds: &[String]) -> String {
     }
 }
 
-/// The latest `window_activity` of each session's windows, from lines
-/// of [`WINDOW_FORMAT`].
-fn window_activity(lines: &[&str]) -> Result<std::collections::HashMap<String, i64>, String> {
+type WindowActivity = (std::collections::HashMap<String, i64>, Option<i32>);
+
+/// The latest `window_activity` of each session's windows, and the
+/// server's pid, from lines of [`WINDOW_FORMAT`].
+fn window_activity(lines: &[&str]) -> Result<WindowActivity, String> {
     let mut latest = std::collections::HashMap::new();
+    let mut server = None;
     for l in lines {
-        let mut f = l.splitn(3, '\t');
-        let (_, id, at) = (f.next(), f.next(), f.next());
+        let mut f = l.splitn(4, '\t');
+        let (_, id, at, pid) = (f.next(), f.next(), f.next(), f.next());
         let (id, at) = id
             .zip(at.and_then(|a| a.parse::<i64>().ok()))
             .ok_or_else(|| format!("unreadable tmux output: {l:?}"))?;
+        server = server.or_else(|| pid.and_then(|p| p.parse::<i32>().ok()));
         let e = latest.entry(id.to_string()).or_insert(at);
         *e = (*e).max(at);
     }
-    Ok(latest)
+    Ok((latest, server))
 }
 
 fn parse(stdout: &str) -> Result<Vec<Session>, String> {
@@ -415,11 +431,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_lines_give_each_session_its_latest_output() {
-        let latest = window_activity(&["@1\t$0\t100", "@2\t$0\t300", "@3\t$4\t50"]).unwrap();
+    fn window_lines_give_each_session_its_latest_output_and_the_server_pid() {
+        let (latest, pid) =
+            window_activity(&["@1\t$0\t100\t4321", "@2\t$0\t300\t4321", "@3\t$4\t50\t4321"])
+                .unwrap();
         assert_eq!(latest.get("$0"), Some(&300));
         assert_eq!(latest.get("$4"), Some(&50));
-        assert!(window_activity(&["@1\t$0\tsoon"]).is_err());
+        assert_eq!(pid, Some(4321));
+        // Without the pid (another tmux's lines) the activity still counts.
+        let (latest, pid) = window_activity(&["@1\t$0\t100"]).unwrap();
+        assert_eq!((latest.get("$0"), pid), (Some(&100), None));
+        assert!(window_activity(&["@1\t$0\tsoon\t4321"]).is_err());
         assert!(window_activity(&["@1"]).is_err());
     }
 

@@ -143,6 +143,9 @@ pub struct App {
     /// The job or run the Jobs cursor is on.
     job_cursor: Option<jobs::JobKey>,
     last_jobs_look: Option<Instant>,
+    /// The Loops panel's rows and what they were built from: each tick of
+    /// the clock reads them again.
+    loop_rows: std::cell::RefCell<Option<lists::LoopRowsMemo>>,
     /// The newest engine notice already shown, so each new one (a scheduled
     /// heal, a reap) reaches the status bar once.
     seen_notice: Option<(i64, String)>,
@@ -189,6 +192,7 @@ impl App {
             last_task_look: None,
             job_cursor: None,
             last_jobs_look: None,
+            loop_rows: std::cell::RefCell::new(None),
             seen_notice: None,
             reap_command: None,
         }
@@ -210,11 +214,34 @@ impl App {
             return false;
         }
         let now = !snap.timing_only;
-        self.snapshot = snap;
-        self.clamp_selections();
+        let old = std::mem::replace(&mut self.snapshot, snap);
+        self.follow_moved(&old);
         self.threads_arrived();
         self.show_new_notice();
         now
+    }
+
+    /// Each cursor back on its item in the lists a new snapshot changed;
+    /// a list that did not change keeps its cursor where it is anyway.
+    fn follow_moved(&mut self, old: &Snapshot) {
+        let new = Arc::clone(&self.snapshot);
+        let figures = !same(old.store.as_ref(), new.store.as_ref());
+        let moved = [
+            (figures || old.loops != new.loops, Panel::Loops),
+            (figures, Panel::Outcomes),
+            (!Arc::ptr_eq(&old.threads, &new.threads), Panel::Threads),
+            (old.sessions != new.sessions, Panel::Sessions),
+            (old.bridges != new.bridges, Panel::Bridges),
+        ];
+        for (_, p) in moved.into_iter().filter(|m| m.0) {
+            self.follow(p);
+        }
+        if !same(old.tasks.as_ref(), new.tasks.as_ref()) {
+            self.follow_task();
+        }
+        if !same(old.jobs.as_ref(), new.jobs.as_ref()) {
+            self.follow_job();
+        }
     }
 
     /// What the engine did on its own (a heal, a reap, a failure) shows in
@@ -496,8 +523,8 @@ impl App {
 
     fn selected_loop(&self) -> Option<LoopRow> {
         self.loop_rows()
-            .into_iter()
-            .nth(self.loops.selected().unwrap_or(0))
+            .get(self.loops.selected().unwrap_or(0))
+            .cloned()
     }
 
     fn selected_thread(&self) -> Option<String> {
@@ -795,6 +822,15 @@ fn action_words(action: Action) -> &'static str {
         Action::Retry => "retry a job run",
         Action::RunNow => "run a job",
         _ => "change the store",
+    }
+}
+
+/// The same shared value, or both absent.
+fn same<T>(a: Option<&Arc<T>>, b: Option<&Arc<T>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod loops;
 pub mod outcomes;
 pub mod sessions;
 pub mod stores;
+pub mod table;
 pub mod tasks;
 pub mod threads;
 

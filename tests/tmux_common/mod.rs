@@ -99,7 +99,7 @@ impl Tmux {
         );
     }
 
-    fn display(&self, format: &str) -> String {
+    pub fn display(&self, format: &str) -> String {
         let o = self.cmd(&["display-message", "-p", format]);
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     }

@@ -71,15 +71,26 @@ impl State {
                 self.sessions = Some(s);
                 moved
             }
+            // A look that found what the last one did moves nothing: each
+            // reconciler pass looks, every few seconds.
             Event::Observed(Observation::Tasks(rows)) => {
+                if self.tasks.as_deref() == Some(&rows) {
+                    return Moved::Nothing;
+                }
                 self.tasks = Some(Arc::new(rows));
                 Moved::News
             }
             Event::Observed(Observation::Jobs(seen)) => {
+                if self.jobs.as_deref() == Some(&seen) {
+                    return Moved::Nothing;
+                }
                 self.jobs = Some(Arc::new(seen));
                 Moved::News
             }
             Event::Observed(Observation::Bridges(rows)) => {
+                if self.bridges == rows {
+                    return Moved::Nothing;
+                }
                 self.bridges = rows;
                 Moved::News
             }
@@ -210,11 +221,15 @@ fn survey_moved(
     let same = old.server == new.server
         && old.grace_secs == new.grace_secs
         && old.state == new.state
+        && old.own == new.own
         && old.rows.len() == new.rows.len()
         && old.rows.iter().zip(&new.rows).all(|(a, b)| {
             // keeper-tui's own session shows activity whenever it redraws:
-            // that is no news, or each redraw would cause the next.
-            let own = a.verdict == Verdict::Own && b.verdict == Verdict::Own;
+            // that is no news, or each redraw would cause the next. Agent
+            // session or not.
+            let own = (a.verdict == Verdict::Own && b.verdict == Verdict::Own)
+                || (a.session.id == b.session.id
+                    && new.own.as_deref() == Some(b.session.id.as_str()));
             let same_session = if own {
                 crate::sys::tmux::Session {
                     activity: b.session.activity,
@@ -302,6 +317,7 @@ mod tests {
             at,
             grace_secs: 60,
             state: SurveyState::Listed,
+            own: None,
             rows: vec![SessionRow {
                 session: crate::sys::tmux::Session {
                     id: "$1".into(),
@@ -327,6 +343,20 @@ mod tests {
         let mut later = survey(1_002, 1_001);
         later.rows[0].verdict = Verdict::Own;
         assert!(matches!(survey_moved(Some(&first), &later), Moved::Timing));
+    }
+
+    #[test]
+    fn keeper_tui_s_own_session_is_known_by_its_id_agent_or_not() {
+        let mut first = survey(1_000, 500);
+        first.rows[0].verdict = Verdict::NotAgent;
+        first.own = Some("$1".into());
+        let mut later = survey(1_002, 1_001);
+        later.rows[0].verdict = Verdict::NotAgent;
+        later.own = Some("$1".into());
+        assert!(matches!(survey_moved(Some(&first), &later), Moved::Timing));
+        // Another session's output is news.
+        later.own = Some("$2".into());
+        assert!(matches!(survey_moved(Some(&first), &later), Moved::News));
     }
 
     #[test]
@@ -384,6 +414,37 @@ mod tests {
         );
         assert_eq!(c[1].seq, 1);
         assert!(c[1].error);
+    }
+
+    #[test]
+    fn a_look_that_found_what_the_last_one_did_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.sqlite");
+        let spec = crate::store::seed::SeedSpec {
+            threads: 2,
+            events: 2,
+            notes: 2,
+            seed: 1,
+            now: 1_000_000,
+            span_days: 1,
+        };
+        crate::store::seed::seed(&db, spec).unwrap();
+        let figures = crate::store::snapshot::StoreView::open(&db, 7)
+            .unwrap()
+            .figures(1_000_000)
+            .unwrap();
+        let mut state = State::new(Vec::new(), figures, ThreadPage::default());
+        let changed = Notify::new();
+        let look = || Event::Observed(Observation::Tasks(Vec::new()));
+        assert_eq!(state.apply(look(), &changed), Moved::News);
+        assert_eq!(state.apply(look(), &changed), Moved::Nothing);
+        let jobs = || Event::Observed(Observation::Jobs(crate::jobs::seen::JobsSeen::default()));
+        assert_eq!(state.apply(jobs(), &changed), Moved::News);
+        assert_eq!(state.apply(jobs(), &changed), Moved::Nothing);
+        let bridges = |beat| Event::Observed(Observation::Bridges(vec![row(beat, false)]));
+        assert_eq!(state.apply(bridges(100), &changed), Moved::News);
+        assert_eq!(state.apply(bridges(100), &changed), Moved::Nothing);
+        assert_eq!(state.apply(bridges(101), &changed), Moved::News);
     }
 
     #[test]

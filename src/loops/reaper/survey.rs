@@ -77,6 +77,9 @@ pub struct Survey {
     pub grace_secs: u64,
     pub state: SurveyState,
     pub rows: Vec<SessionRow>,
+    /// The id of the session keeper-tui runs in, when it is on this
+    /// server: its activity is mostly keeper-tui's own drawing.
+    pub own: Option<String>,
 }
 
 impl Survey {
@@ -211,27 +214,31 @@ pub fn survey(
     own: Option<&str>,
     now: i64,
 ) -> rusqlite::Result<Survey> {
+    judge_listing(cfg, tmux, conn, own, now, tmux.list())
+}
+
+/// Judge the sessions of a listing against the claims.
+pub(super) fn judge_listing(
+    cfg: &ReaperConfig,
+    tmux: &Tmux,
+    conn: &Connection,
+    own: Option<&str>,
+    now: i64,
+    listing: Listing,
+) -> rusqlite::Result<Survey> {
     let server = cfg.tmux.describe();
-    let sessions = match tmux.list() {
+    let empty = |state| Survey {
+        server: server.clone(),
+        at: now,
+        grace_secs: cfg.grace_secs,
+        state,
+        rows: Vec::new(),
+        own: own.map(str::to_string),
+    };
+    let sessions = match listing {
         Listing::Sessions(s) => s,
-        Listing::NoServer => {
-            return Ok(Survey {
-                server,
-                at: now,
-                grace_secs: cfg.grace_secs,
-                state: SurveyState::NoServer,
-                rows: Vec::new(),
-            });
-        }
-        Listing::Unknown(why) => {
-            return Ok(Survey {
-                server,
-                at: now,
-                grace_secs: cfg.grace_secs,
-                state: SurveyState::Unknown(why),
-                rows: Vec::new(),
-            });
-        }
+        Listing::NoServer => return Ok(empty(SurveyState::NoServer)),
+        Listing::Unknown(why) => return Ok(empty(SurveyState::Unknown(why))),
     };
     let by_name: HashMap<String, Claim> = claims(conn)?
         .into_iter()
@@ -245,15 +252,7 @@ pub fn survey(
     } else {
         match tmux.panes() {
             Ok(panes) => tasks_by_session(&panes, &tasks),
-            Err(why) => {
-                return Ok(Survey {
-                    server,
-                    at: now,
-                    grace_secs: cfg.grace_secs,
-                    state: SurveyState::Unknown(format!("its panes: {why}")),
-                    rows: Vec::new(),
-                });
-            }
+            Err(why) => return Ok(empty(SurveyState::Unknown(format!("its panes: {why}")))),
         }
     };
     let rows = sessions
@@ -277,10 +276,7 @@ pub fn survey(
         })
         .collect();
     Ok(Survey {
-        server,
-        at: now,
-        grace_secs: cfg.grace_secs,
-        state: SurveyState::Listed,
         rows,
+        ..empty(SurveyState::Listed)
     })
 }

@@ -2,6 +2,8 @@
 //! sorted in one place, so drawing and acting agree), a cursor that stays
 //! on its item rather than its row number, and moving by line or page.
 
+use std::sync::Arc;
+
 use ratatui::widgets::TableState;
 
 use super::App;
@@ -10,6 +12,15 @@ use crate::loops::watchdog::BridgeRow;
 use crate::store::snapshot::OutcomeFigures;
 use crate::ui::keys::Panel;
 use crate::ui::panels::loops::LoopRow;
+
+/// The Loops panel's rows, kept with the snapshot (held, so its address
+/// names it alone), filter and order they were built from.
+pub(super) struct LoopRowsMemo {
+    snapshot: Arc<crate::engine::Snapshot>,
+    needle: String,
+    sort: SortBy,
+    rows: Arc<[LoopRow]>,
+}
 
 /// A panel's sort: which of its columns, and which way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,11 +78,30 @@ impl App {
 
     /// The rows of the Loops panel, as drawn: keeper's own loops first (the
     /// keys act on them), then threadkeeper's in the chosen order.
-    pub fn loop_rows(&self) -> Vec<LoopRow> {
+    pub fn loop_rows(&self) -> Arc<[LoopRow]> {
         let needle = self.needle(Panel::Loops);
+        let sort = self.sort_of(Panel::Loops);
+        if let Some(m) = self.loop_rows.borrow().as_ref()
+            && Arc::ptr_eq(&m.snapshot, &self.snapshot)
+            && m.needle == needle
+            && m.sort == sort
+        {
+            return Arc::clone(&m.rows);
+        }
+        let rows: Arc<[LoopRow]> = self.build_loop_rows(&needle).into();
+        *self.loop_rows.borrow_mut() = Some(LoopRowsMemo {
+            snapshot: Arc::clone(&self.snapshot),
+            needle,
+            sort,
+            rows: Arc::clone(&rows),
+        });
+        rows
+    }
+
+    fn build_loop_rows(&self, needle: &str) -> Vec<LoopRow> {
         let rows: Vec<LoopRow> = LoopRow::build(&self.snapshot)
             .into_iter()
-            .filter(|r| has(&r.label, &needle) || has(&r.kind, &needle))
+            .filter(|r| has(&r.label, needle) || has(&r.kind, needle))
             .collect();
         // keeper's own keep their place at the top, in their fixed order;
         // the sort orders threadkeeper's below them.
@@ -144,7 +174,7 @@ impl App {
     /// its item here (Tasks, Jobs and the Log keep their own).
     fn keys_of(&self, p: Panel) -> Option<Vec<String>> {
         Some(match p {
-            Panel::Loops => self.loop_rows().into_iter().map(|r| r.kind).collect(),
+            Panel::Loops => self.loop_rows().iter().map(|r| r.kind.clone()).collect(),
             Panel::Outcomes => self
                 .outcome_rows()
                 .into_iter()

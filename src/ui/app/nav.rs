@@ -100,8 +100,9 @@ impl App {
         Vec::new()
     }
 
-    /// Once a second: while Sessions is on screen, a fresh `list-sessions`
-    /// every two seconds, so new and attached sessions show at once.
+    /// Once a second: while Sessions is on screen, a look every two
+    /// seconds, so new sessions show at once. The reaper lists tmux again
+    /// only when the server's panes came or went, or its listing is old.
     pub(super) fn sessions_look_due(&mut self, now: Instant) -> Vec<Effect> {
         let due = look_due(self.last_sessions_look, now, SESSIONS_LOOK_EVERY);
         if !self.on_screen(Panel::Sessions) || !due || self.paused {

@@ -6,11 +6,11 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
+use super::super::ages::Ages;
 use super::super::keys::Panel;
 use super::super::theme::Theme;
 use super::{block, clip, shown};
 use crate::loops::watchdog::BridgeRow;
-use crate::report::fmt_age;
 use crate::sys::process::Liveness;
 
 pub struct BridgesPanel<'a> {
@@ -20,7 +20,7 @@ pub struct BridgesPanel<'a> {
     pub total: usize,
     /// The filter, for the title.
     pub note: &'a str,
-    pub now: i64,
+    pub ages: &'a Ages,
     pub focused: bool,
     pub theme: Theme,
 }
@@ -63,7 +63,7 @@ impl BridgesPanel<'_> {
         };
         let beat = h
             .heartbeat_at
-            .map_or_else(|| "none".into(), |at| fmt_age(self.now - at));
+            .map_or_else(|| "none".into(), |at| self.ages.since(at));
         let last = if r.state.last_action.is_empty() {
             String::new()
         } else {
@@ -76,7 +76,7 @@ impl BridgesPanel<'_> {
                 .unwrap_or(&r.state.last_action);
             // A reset leaves no action time: say what, not when.
             if r.state.last_action_at > 0 {
-                format!("{} ago: {text}", fmt_age(self.now - r.state.last_action_at))
+                format!("{} ago: {text}", self.ages.since(r.state.last_action_at))
             } else {
                 text.to_string()
             }

@@ -7,6 +7,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
 
+use super::super::ages::Ages;
 use super::super::app::JobRow;
 use super::super::keys::Panel;
 use super::super::theme::Theme;
@@ -18,7 +19,7 @@ use crate::store::jobs::RunState;
 pub struct JobsPanel<'a> {
     /// `None` until the runner has looked (or no job is configured).
     pub rows: Option<&'a [JobRow]>,
-    pub now: f64,
+    pub ages: &'a Ages,
     pub focused: bool,
     pub theme: Theme,
     /// Sort and filter, for the title.
@@ -31,7 +32,8 @@ impl JobsPanel<'_> {
         match r {
             JobRow::Job(j) => {
                 let next = j.next_run.map_or_else(String::new, |n| {
-                    format!("next {}", fmt_age((n - self.now).max(0.0) as i64))
+                    // Whole seconds: the moment's fraction never shows.
+                    format!("next {}", self.ages.until(n.floor() as i64))
                 });
                 let pool = match (&j.pool, j.pool_use) {
                     (Some(p), Some((used, cap))) => format!("{p} {used}/{cap}"),
@@ -55,7 +57,7 @@ impl JobsPanel<'_> {
                 };
                 let took = match (run.started_at, run.ended_at) {
                     (Some(s), Some(e)) => fmt_age((e - s) as i64),
-                    (Some(s), None) => format!("{}…", fmt_age((self.now - s) as i64)),
+                    (Some(s), None) => format!("{}…", self.ages.since(s.ceil() as i64)),
                     _ => "—".into(),
                 };
                 let detail = run

@@ -6,10 +6,12 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
+use ratatui::widgets::{Cell, Row, StatefulWidget, TableState};
 
+use super::super::ages::Ages;
 use super::super::keys::Panel;
 use super::super::theme::Theme;
+use super::table::{Chrome, TableParts};
 use super::{block, shown};
 use crate::engine::{LoopStatus, Snapshot, Verdict};
 use crate::loops::LoopId;
@@ -168,7 +170,7 @@ pub fn sparkline(by_hour: &[u32]) -> String {
 
 pub struct LoopsPanel<'a> {
     pub rows: &'a [LoopRow],
-    pub now: i64,
+    pub ages: &'a Ages,
     pub window_days: u32,
     pub read_only: bool,
     pub focused: bool,
@@ -179,7 +181,7 @@ pub struct LoopsPanel<'a> {
 
 impl LoopsPanel<'_> {
     /// `every 2m · next 40s` for keeper's loops; empty for threadkeeper's.
-    fn schedule(&self, r: &LoopRow) -> String {
+    fn schedule(&self, r: &LoopRow, ages: &Ages) -> String {
         let Some(s) = &r.status else {
             return String::new();
         };
@@ -190,24 +192,26 @@ impl LoopsPanel<'_> {
                     .next_due
                     .filter(|_| !self.read_only)
                     .map_or_else(String::new, |due| {
-                        if due <= self.now {
+                        if due <= ages.now() {
                             " · due".into()
                         } else {
-                            format!(" · next {}", fmt_age(due - self.now))
+                            format!(" · next {}", ages.until(due))
                         }
                     });
                 format!(" · every {}{next}", fmt_age(i as i64))
             }
         }
     }
-}
 
-impl StatefulWidget for LoopsPanel<'_> {
-    type State = TableState;
+    /// The sparkline column needs the room.
+    fn spark(area: Rect) -> bool {
+        area.width >= 72
+    }
 
-    fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
+    /// Everything the panel draws in `area` but its rows.
+    pub fn chrome(&self, area: Rect) -> Chrome {
         let t = self.theme;
-        let spark = area.width >= 72;
+        let spark = Self::spark(area);
         let mut header = vec![
             "loop".to_string(),
             format!("{}d", self.window_days),
@@ -218,47 +222,6 @@ impl StatefulWidget for LoopsPanel<'_> {
             header.push("fires/h, 24h".into());
         }
         header.push("state".into());
-        let rows = self.rows.iter().map(|r| {
-            let (verdict, last) = verdict(r, self.now, self.read_only);
-            let vstyle = match verdict {
-                Some(Verdict::Ok | Verdict::Running) => t.ok(),
-                Some(Verdict::Failing | Verdict::Dead) => t.bad(),
-                Some(Verdict::Stale | Verdict::Held) => t.warn(),
-                Some(Verdict::Disabled | Verdict::ReadOnly) | None => t.dim(),
-            };
-            let held = verdict == Some(Verdict::Held);
-            let verdict = verdict.map_or("ext", Verdict::name);
-            let flat = r.flat();
-            let name = if flat {
-                format!("{} ⚠", shown(&r.label))
-            } else {
-                shown(&r.label)
-            };
-            let mut cells = vec![
-                Cell::from(name).style(if flat { t.warn() } else { Style::new() }),
-                Cell::from(r.fires_window.to_string()),
-                Cell::from(r.fires_30d.to_string()),
-                Cell::from(
-                    r.last_at
-                        .map_or_else(|| "never".into(), |at| fmt_age(self.now - at)),
-                ),
-            ];
-            if spark {
-                cells.push(Cell::from(sparkline(&r.by_hour)).style(t.accent()));
-            }
-            let mut state_text = vec![Span::styled(verdict, vstyle), Span::raw(self.schedule(r))];
-            if flat {
-                state_text.push(Span::styled(" · no outcomes in window", t.warn()));
-            }
-            if !last.is_empty() {
-                state_text.push(Span::styled(format!(" · {last}"), t.dim()));
-            }
-            if held {
-                state_text.push(Span::styled(" — f to review", t.warn()));
-            }
-            cells.push(Cell::from(Line::from(state_text)));
-            Row::new(cells)
-        });
         // Wide enough for the longest label and its flag.
         let name_w = self
             .rows
@@ -278,17 +241,104 @@ impl StatefulWidget for LoopsPanel<'_> {
         }
         widths.push(Constraint::Fill(1));
         let title = format!("fires {}d / 30d{}", self.window_days, self.note);
-        Table::new(rows, widths)
-            .header(Row::new(header).style(t.header()))
-            .row_highlight_style(if self.focused {
+        Chrome {
+            block: block(Panel::Loops, &title, self.focused, t),
+            header: Row::new(header).style(t.header()),
+            widths,
+            highlight: if self.focused {
                 t.selected()
             } else {
                 Style::new()
+            },
+            rows: self.rows.len(),
+        }
+    }
+
+    /// Row `i` as drawn in `area` at `now`, and when its words about time
+    /// next change.
+    pub fn row(&self, i: usize, area: Rect, now: i64) -> (Row<'static>, Option<i64>) {
+        let ages = Ages::at(now);
+        let row = self.rows.get(i).map_or_else(Row::default, |r| {
+            self.build_row(r, Self::spark(area), &ages)
+        });
+        (row, ages.next_change())
+    }
+
+    fn build_row(&self, r: &LoopRow, spark: bool, ages: &Ages) -> Row<'static> {
+        let t = self.theme;
+        let (verdict, last) = verdict(r, ages.now(), self.read_only);
+        if let Some(s) = r.status.as_ref().filter(|_| !self.read_only) {
+            Verdict::turns(s).for_each(|t| ages.mark(t));
+        }
+        let vstyle = match verdict {
+            Some(Verdict::Ok | Verdict::Running) => t.ok(),
+            Some(Verdict::Failing | Verdict::Dead) => t.bad(),
+            Some(Verdict::Stale | Verdict::Held) => t.warn(),
+            Some(Verdict::Disabled | Verdict::ReadOnly) | None => t.dim(),
+        };
+        let held = verdict == Some(Verdict::Held);
+        let verdict = verdict.map_or("ext", Verdict::name);
+        let flat = r.flat();
+        let name = if flat {
+            format!("{} ⚠", shown(&r.label))
+        } else {
+            shown(&r.label)
+        };
+        let mut cells = vec![
+            Cell::from(name).style(if flat { t.warn() } else { Style::new() }),
+            Cell::from(r.fires_window.to_string()),
+            Cell::from(r.fires_30d.to_string()),
+            Cell::from(
+                r.last_at
+                    .map_or_else(|| "never".into(), |at| ages.since(at)),
+            ),
+        ];
+        if spark {
+            cells.push(Cell::from(sparkline(&r.by_hour)).style(t.accent()));
+        }
+        let mut state_text = vec![
+            Span::styled(verdict, vstyle),
+            Span::raw(self.schedule(r, ages)),
+        ];
+        if flat {
+            state_text.push(Span::styled(" · no outcomes in window", t.warn()));
+        }
+        if !last.is_empty() {
+            state_text.push(Span::styled(format!(" · {last}"), t.dim()));
+        }
+        if held {
+            state_text.push(Span::styled(" — f to review", t.warn()));
+        }
+        cells.push(Cell::from(Line::from(state_text)));
+        Row::new(cells)
+    }
+
+    /// What the panel draws in `area`, as values.
+    pub fn table(&self, area: Rect) -> TableParts {
+        let (rows, changes) = (0..self.rows.len())
+            .map(|i| self.row(i, area, self.ages.now()))
+            .inspect(|(_, next)| {
+                if let Some(t) = next {
+                    self.ages.mark(*t);
+                }
             })
-            .block(block(Panel::Loops, &title, self.focused, t))
-            .render(area, buf, state);
+            .unzip();
+        TableParts {
+            chrome: self.chrome(area),
+            rows,
+            changes,
+        }
     }
 }
+
+impl StatefulWidget for LoopsPanel<'_> {
+    type State = TableState;
+
+    fn render(self, area: Rect, buf: &mut Buffer, state: &mut TableState) {
+        self.table(area).render(area, buf, state);
+    }
+}
+
 /// Outcome kinds that the flagged (firing but flat) loops should produce.
 pub fn starved_outcomes(rows: &[LoopRow]) -> Vec<String> {
     rows.iter()

@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
 
+use super::super::ages::Ages;
 use super::super::keys::Panel;
 use super::super::theme::Theme;
 use super::{block, bytes, clip, shown};
@@ -19,7 +20,7 @@ pub struct TasksPanel<'a> {
     pub total: usize,
     /// The filter as the title shows it (`/text`, with a caret while typed).
     pub filter: &'a str,
-    pub now: i64,
+    pub ages: &'a Ages,
     pub focused: bool,
     pub theme: Theme,
 }
@@ -110,7 +111,7 @@ impl TasksPanel<'_> {
         };
         let age = match r.ended_at {
             Some(e) => fmt_age(e - r.started_at),
-            None => fmt_age(self.now - r.started_at),
+            None => self.ages.since(r.started_at),
         };
         let (rss, cpu) = l.usage.map_or_else(
             || ("—".to_string(), "—".to_string()),

@@ -5,10 +5,10 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Row, StatefulWidget, Table, TableState};
 
+use super::super::ages::Ages;
 use super::super::keys::Panel;
 use super::super::theme::Theme;
 use super::{block, clip, shown};
-use crate::report::fmt_age;
 use crate::store::threads::ThreadRow;
 
 pub struct ThreadsPanel<'a> {
@@ -17,7 +17,7 @@ pub struct ThreadsPanel<'a> {
     pub state_filter: Option<&'a str>,
     /// Where the rows sit in the whole list, the sort and the text filter.
     pub note: &'a str,
-    pub now: i64,
+    pub ages: &'a Ages,
     pub focused: bool,
     pub theme: Theme,
 }
@@ -40,7 +40,7 @@ impl StatefulWidget for ThreadsPanel<'_> {
             let mut cells = vec![
                 Cell::from(shown(&r.id)),
                 Cell::from(shown(&r.state)).style(st),
-                Cell::from(fmt_age(self.now - r.last_touched_at)),
+                Cell::from(self.ages.since(r.last_touched_at)),
                 Cell::from(clip(&r.question, 200)),
             ];
             if wide {
