@@ -109,7 +109,7 @@ pub fn run_loop(
                 }
                 Wake::Stop => return Ok(()),
             }
-            next = wakes.ready();
+            next = wakes.ready(tick);
         }
     }
 }
@@ -201,7 +201,7 @@ fn draw_whole(
         let area = f.area();
         parts = draw::draw_parts(f.buffer_mut(), area, app, now);
     })?;
-    let fix = painted.whole(done.buffer, parts);
+    let fix = painted.whole(done.buffer, parts, now);
     write_cells(terminal, &fix)
 }
 

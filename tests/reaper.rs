@@ -726,7 +726,14 @@ fn a_reap_makes_the_next_look_list_again() {
     let (_dir, db, store) = world();
     let sc = conn(&db);
     let t = Tmux::start("work");
-    t.new_session("msg-warm-1");
+    // Its process outlives the kill (it ignores the hangup and the
+    // terminate), so the server's children stay as they were: only the
+    // reap itself can tell the next look to list again.
+    t.new_session_running("msg-warm-1", "trap '' HUP TERM; exec sleep 3600");
+    let pane = t.cmd(&["display-message", "-p", "-t", "=msg-warm-1:", "#{pane_pid}"]);
+    let pane = String::from_utf8_lossy(&pane.stdout).trim().to_string();
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pane}"));
+    assert!(!pane.is_empty() && proc_dir.exists(), "{pane:?}");
     let reaper = Reaper::new(t.config());
     reaper.look(&sc, now_unix()).unwrap();
     reaper.look(&sc, now_unix()).unwrap();
@@ -740,7 +747,11 @@ fn a_reap_makes_the_next_look_list_again() {
     )
     .unwrap();
     assert_eq!(report.reaped().count(), 1, "{report}");
+    assert!(proc_dir.exists(), "the pane's process is still there");
     assert!(!reaper.last_look_holds());
     let seen = reaper.look(&sc, now_unix()).unwrap().unwrap();
     assert!(seen.rows.iter().all(|r| r.session.name != "msg-warm-1"));
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pane])
+        .status();
 }

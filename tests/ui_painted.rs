@@ -20,10 +20,14 @@ use keeper_tui::sys::tmux::Session;
 use keeper_tui::ui::app::{App, Popup};
 use keeper_tui::ui::keys::Panel;
 use keeper_tui::ui::painted::{Change, Painted, Parts, panels_moved};
+use keeper_tui::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::{Backend, TestBackend};
 use ratatui::buffer::Buffer;
-use ui_common::{NOW, THEME};
+use ui_common::NOW;
+
+/// In colour: a patch that lost a style shows.
+const THEME: Theme = Theme { color: true };
 
 const W: u16 = 200;
 const H: u16 = 50;
@@ -218,7 +222,7 @@ fn draw_whole(t: &mut Terminal<TestBackend>, painted: &mut Painted, app: &mut Ap
             parts = keeper_tui::ui::draw_parts(f.buffer_mut(), area, app, now);
         })
         .unwrap();
-    let fix = painted.whole(done.buffer, parts);
+    let fix = painted.whole(done.buffer, parts, now);
     write(t, &fix);
 }
 
@@ -228,13 +232,16 @@ fn write(t: &mut Terminal<TestBackend>, changes: &[Change]) {
         .unwrap();
 }
 
+/// The rows where any cell differs, in its text or its style.
 fn diff_rows(got: &Buffer, want: &Buffer) -> Vec<String> {
+    assert_eq!(got.area, want.area);
     let (g, w) = (ui_common::rows(got), ui_common::rows(want));
-    g.iter()
-        .zip(&w)
-        .enumerate()
-        .filter(|(_, (a, b))| a != b)
-        .map(|(y, (a, b))| format!("row {y}:\n  got  {a}\n  want {b}"))
+    (0..want.area.height)
+        .filter(|&y| (0..want.area.width).any(|x| got[(x, y)] != want[(x, y)]))
+        .map(|y| {
+            let y = usize::from(y);
+            format!("row {y}:\n  got  {}\n  want {}", g[y], w[y])
+        })
         .collect()
 }
 
@@ -434,4 +441,23 @@ fn a_loop_turning_dead_is_drawn_at_that_second() {
     assert!(ui_common::text(&want).contains("dead"));
     let off = diff_rows(t.backend().buffer(), &want);
     assert!(off.is_empty(), "{}", off.join("\n"));
+}
+
+#[test]
+fn a_clock_stepped_back_draws_the_whole_screen() {
+    let mut app = app_focused(Panel::Sessions);
+    let (mut t, mut painted) = start(&mut app, NOW);
+    for k in 1..=3 {
+        let changes = painted.tick(&mut app, NOW + k).unwrap();
+        write(&mut t, &changes);
+    }
+    // The parts wait for moments the clock has to reach again.
+    assert!(painted.tick(&mut app, NOW - 30).is_none());
+    draw_whole(&mut t, &mut painted, &mut app, NOW - 30);
+    for k in 1..=5 {
+        let changes = painted.tick(&mut app, NOW - 30 + k).unwrap();
+        write(&mut t, &changes);
+        let off = diff_rows(t.backend().buffer(), &whole_at(&mut app, NOW - 30 + k));
+        assert!(off.is_empty(), "+{k}s:\n{}", off.join("\n"));
+    }
 }

@@ -354,10 +354,13 @@ fn do_work(h: &mut Held, work: Work, ctx: &ViewCtx) -> Reply {
     match work {
         Work::Changed { full } => changed(h, full, ctx),
         Work::Slide => {
-            // Another's commit in a change whose writer was busy: read as
-            // after any other's commit.
-            if h.who_wrote_open && h.settle_who_wrote(ctx) == Some(Reread::Tail) {
-                refresh(h, Reread::Tail, ctx);
+            // A change came while the writer was busy: the answer now
+            // covers it, and asking spends it, so the view reads as it
+            // says (another's commit, or ours that no change will follow).
+            if h.who_wrote_open
+                && let Some(how) = h.settle_who_wrote(ctx)
+            {
+                refresh(h, how, ctx);
             }
             if std::mem::take(&mut h.unverified)
                 && let Some(v) = h.view.as_mut()

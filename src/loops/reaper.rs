@@ -113,7 +113,7 @@ impl Reaper {
                 panes: Some(panes),
                 at: Instant::now(),
             }),
-            (_, pid) => pid.and_then(Children::of).map(|server| Seen {
+            (_, pid) => pid.and_then(watch_server).map(|server| Seen {
                 server,
                 panes: None,
                 at: Instant::now(),
@@ -463,12 +463,42 @@ impl Loop for Reaper {
     }
 }
 
+/// Watch the process tmux named as its server, if /proc here shows a tmux
+/// server at that pid: in another pid namespace (a container sharing the
+/// socket) the number names some other process, whose children say
+/// nothing of tmux. Without a watch every look lists tmux.
+fn watch_server(pid: i32) -> Option<Children> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    comm.starts_with("tmux")
+        .then(|| Children::of(pid))
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn seen(panes: Option<Vec<i32>>, ago: Duration) -> Seen {
-        let server = Children::of(std::process::id() as i32).unwrap();
+    /// A process whose children stay as they are: none.
+    struct Quiet(std::process::Child);
+
+    impl Drop for Quiet {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn quiet() -> Quiet {
+        Quiet(
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn seen(of: &Quiet, panes: Option<Vec<i32>>, ago: Duration) -> Seen {
+        let server = Children::of(of.0.id() as i32).unwrap();
         Seen {
             server,
             panes,
@@ -477,11 +507,17 @@ mod tests {
     }
 
     #[test]
+    fn only_a_tmux_server_is_watched() {
+        let q = quiet();
+        assert!(watch_server(q.0.id() as i32).is_none(), "sleep is no tmux");
+        assert!(watch_server(-1).is_none());
+    }
+
+    #[test]
     fn the_last_look_stands_while_the_panes_stay_and_it_is_recent() {
-        let now = Children::of(std::process::id() as i32)
-            .unwrap()
-            .now()
-            .unwrap();
+        let q = quiet();
+        let seen = |panes, ago| seen(&q, panes, ago);
+        let now = Children::of(q.0.id() as i32).unwrap().now().unwrap();
         assert!(Reaper::seen_holds(&seen(Some(now.clone()), Duration::ZERO)));
         // Unknown panes vouch for nothing; other panes mean a session came
         // or went; an old listing is listed again for activity and claims.

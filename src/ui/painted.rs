@@ -72,6 +72,8 @@ pub use super::panels::table::Change;
 pub struct Painted {
     frame: Buffer,
     parts: Parts,
+    /// The moment the screen was last drawn for, whole or in part.
+    at: i64,
 }
 
 impl Default for Painted {
@@ -79,6 +81,7 @@ impl Default for Painted {
         Painted {
             frame: Buffer::empty(Rect::ZERO),
             parts: Parts::Whole,
+            at: i64::MIN,
         }
     }
 }
@@ -89,7 +92,8 @@ impl Painted {
     ///
     /// The terminal's copy of the last frame does not have the parts drawn
     /// again since, so its diff can leave a cell there that should change.
-    pub fn whole(&mut self, frame: &Buffer, parts: Parts) -> Vec<Change> {
+    pub fn whole(&mut self, frame: &Buffer, parts: Parts, now: i64) -> Vec<Change> {
+        self.at = now;
         let mut fix = Vec::new();
         // A new size clears the terminal: everything was written.
         if let (true, Parts::Each(old)) = (frame.area == self.frame.area, &self.parts) {
@@ -120,6 +124,12 @@ impl Painted {
     /// Nothing but time moved since the last frame, now `now`: the cells
     /// to write, or `None` when the whole screen must be drawn.
     pub fn tick(&mut self, app: &mut App, now: i64) -> Option<Vec<Change>> {
+        // The moments parts wait for are the clock's: one stepped back
+        // would leave them waiting.
+        if now < self.at {
+            return None;
+        }
+        self.at = now;
         let Parts::Each(parts) = &mut self.parts else {
             return None;
         };

@@ -3,6 +3,8 @@
 //! and once for each key, snapshot or answer, never more: no timer wheel
 //! waking it early to re-sleep, no input poll on every turn.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +30,19 @@ pub struct Wakes {
     tx: Sender<Wake>,
     rx: Receiver<Wake>,
     engine: Handle,
+    /// Tells the terminal's reader to stop reading: keys typed while
+    /// keeper-tui shuts down belong to the shell.
+    done: Arc<AtomicBool>,
 }
+
+impl Drop for Wakes {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+/// How long the reader waits for input before it looks whether to stop.
+const READ_PATIENCE: Duration = Duration::from_secs(5);
 
 impl Wakes {
     /// Start the sources: a thread reading the terminal, and on the
@@ -36,11 +50,21 @@ impl Wakes {
     pub fn start(engine: Handle, handle: &EngineHandle) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
         let input = tx.clone();
+        let done = Arc::new(AtomicBool::new(false));
+        let stop_reading = Arc::clone(&done);
         std::thread::Builder::new()
             .name("keeper-keys".into())
             .spawn(move || {
-                loop {
-                    let ev = ratatui::crossterm::event::read();
+                use ratatui::crossterm::event::{poll, read};
+                // Input is taken only once it is there and the UI still
+                // runs.
+                while !stop_reading.load(Ordering::SeqCst) {
+                    let ev = match poll(READ_PATIENCE) {
+                        Ok(false) => continue,
+                        Ok(true) if stop_reading.load(Ordering::SeqCst) => break,
+                        Ok(true) => read(),
+                        Err(e) => Err(e),
+                    };
                     let failed = ev.is_err();
                     if input.send(Wake::Input(ev)).is_err() || failed {
                         break;
@@ -73,23 +97,35 @@ impl Wakes {
             }
             let _ = news.send(Wake::Stop);
         });
-        Ok(Wakes { tx, rx, engine })
+        Ok(Wakes {
+            tx,
+            rx,
+            engine,
+            done,
+        })
     }
 
-    /// Wait for the next wake, or the clock's tick at `tick`.
+    /// Wait for the next wake, or the clock's tick at `tick`. A tick that
+    /// is due comes first: a stream of keys or mouse moves must not hold
+    /// off the clock, the looks and message expiry.
     pub fn next(&self, tick: Instant) -> Wake {
-        match self
-            .rx
-            .recv_timeout(tick.saturating_duration_since(Instant::now()))
-        {
+        let now = Instant::now();
+        if now >= tick {
+            return Wake::Tick;
+        }
+        match self.rx.recv_timeout(tick - now) {
             Ok(w) => w,
             Err(RecvTimeoutError::Timeout) => Wake::Tick,
             Err(RecvTimeoutError::Disconnected) => Wake::Stop,
         }
     }
 
-    /// A wake already queued, without waiting.
-    pub fn ready(&self) -> Option<Wake> {
+    /// A wake already queued, without waiting; none once the clock's
+    /// tick at `tick` is due, so that a frame is drawn and the tick comes.
+    pub fn ready(&self, tick: Instant) -> Option<Wake> {
+        if Instant::now() >= tick {
+            return None;
+        }
         self.rx.try_recv().ok()
     }
 
