@@ -29,6 +29,10 @@
 //! - `KEEPER_BENCH_BIN=PATH`: the `keeper-tui` binary (default: the one
 //!   cargo built next to this bench).
 
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+
+use bench_common::{sidecar, tmp_dir};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -47,16 +51,6 @@ const HOT_THREADS: i64 = 50;
 const STOP_LIMIT: Duration = Duration::from_secs(10);
 /// The shortest span the RSS trend is printed for.
 const TREND_SPAN: u64 = 120;
-
-fn tmp_dir() -> PathBuf {
-    std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
-}
-
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
 
 /// The store: `KEEPER_BENCH_DB`, else the cached size-A store (built once,
 /// under a temporary name so an interrupted build is never reused).

@@ -56,7 +56,10 @@
 //!   built by threadkeeper 0.8.1 / 0.21.0 (only read; copied).
 //! - `KEEPER_BENCH_PARTS=timing,checks,compat` (default: all three).
 
-use std::error::Error;
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+
+use bench_common::{BenchResult, fresh_copy, remove_store, sidecar, store_path, tmp_dir};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -64,12 +67,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use keeper_tui::store::now_unix;
-use keeper_tui::store::seed::{SeedSpec, seed};
 use keeper_tui::store::snapshot::{RollupState, StoreView};
 use rusqlite::{Connection, params};
 use serde_json::Value;
-
-type BenchResult<T> = std::result::Result<T, Box<dyn Error>>;
 
 const WINDOW_DAYS: u32 = 7;
 const DAY: i64 = 86_400;
@@ -121,33 +121,6 @@ elif action == "retention":
 "#;
 
 // ---------------------------------------------------------------- helpers
-
-fn tmp_dir() -> PathBuf {
-    std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
-}
-
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn remove_store(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let _ = std::fs::remove_file(sidecar(path, suffix));
-    }
-}
-
-/// A fresh, private copy of `src` (plus its WAL, if it has one) at `dst`.
-fn fresh_copy(src: &Path, dst: &Path) -> BenchResult<()> {
-    remove_store(dst);
-    std::fs::copy(src, dst)?;
-    let wal = sidecar(src, "-wal");
-    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-        std::fs::copy(&wal, sidecar(dst, "-wal"))?;
-    }
-    Ok(())
-}
 
 /// An empty directory at `dir` (whatever was there is removed).
 fn empty_dir(dir: &Path) -> BenchResult<()> {
@@ -266,46 +239,6 @@ fn user_version(path: &Path) -> BenchResult<i64> {
 }
 
 // ------------------------------------------------------------ the store
-
-/// The store to measure: `KEEPER_BENCH_DB`, else a cached seeded store.
-fn store_path() -> BenchResult<(PathBuf, String)> {
-    if let Some(p) = std::env::var_os("KEEPER_BENCH_DB") {
-        let p = PathBuf::from(p);
-        if !p.is_file() {
-            return Err(format!("KEEPER_BENCH_DB={} is not a file", p.display()).into());
-        }
-        return Ok((p, "KEEPER_BENCH_DB".into()));
-    }
-    let (name, threads, events, notes) = match std::env::var("KEEPER_BENCH_SIZE").as_deref() {
-        Ok("A" | "a") => ("A", 10_000, 100_000, 100_000),
-        Ok("B" | "b") | Err(_) => ("B", 100_000, 1_000_000, 1_000_000),
-        Ok(other) => return Err(format!("KEEPER_BENCH_SIZE={other:?}: use A or B").into()),
-    };
-    let path = tmp_dir().join(format!("keeper-bench-{name}.sqlite"));
-    if path.is_file() {
-        return Ok((path, format!("seeded size {name} (cached)")));
-    }
-    println!(
-        "building a size-{name} store ({threads} threads / {events} events / {notes} notes) at {} ...",
-        path.display()
-    );
-    let building = sidecar(&path, ".building");
-    remove_store(&building);
-    seed(
-        &building,
-        SeedSpec {
-            threads,
-            events,
-            notes,
-            seed: 20_240_601,
-            now: now_unix(),
-            span_days: 60,
-        },
-    )?;
-    std::fs::rename(&building, &path)?;
-    remove_store(&building);
-    Ok((path, format!("seeded size {name}")))
-}
 
 // ------------------------------------------------------------- processes
 

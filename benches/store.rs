@@ -26,45 +26,25 @@
 //! is cold for keeper-tui (new process state, new connection, nothing
 //! cached in memory) but warm for the kernel after the first run.
 
-use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+
+use bench_common::{BenchResult, fresh_copy, remove_store, store_path, tmp_dir};
 use keeper_tui::actions::run_pass;
 use keeper_tui::config::JanitorConfig;
 use keeper_tui::loops::PassMode;
 use keeper_tui::loops::janitor::Janitor;
-use keeper_tui::store::seed::{SeedSpec, seed};
 use keeper_tui::store::snapshot::{StoreFigures, StoreView};
 use keeper_tui::store::{WriteStore, now_unix};
 use rusqlite::{Connection, params};
 
-type BenchResult<T> = std::result::Result<T, Box<dyn Error>>;
-
 const WINDOW_DAYS: u32 = 7;
 const NEW_EVENTS: usize = 1_000;
-
-struct Size {
-    name: &'static str,
-    threads: u64,
-    events: u64,
-    notes: u64,
-}
-
-const SIZE_A: Size = Size {
-    name: "A",
-    threads: 10_000,
-    events: 100_000,
-    notes: 100_000,
-};
-const SIZE_B: Size = Size {
-    name: "B",
-    threads: 100_000,
-    events: 1_000_000,
-    notes: 1_000_000,
-};
 
 /// Median / min / max of a set of durations, in seconds.
 struct Stats {
@@ -103,33 +83,6 @@ fn fmt_secs(s: f64) -> String {
     }
 }
 
-fn tmp_dir() -> PathBuf {
-    std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
-}
-
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn remove_store(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let _ = std::fs::remove_file(sidecar(path, suffix));
-    }
-}
-
-/// A fresh, private copy of `src` (plus its WAL, if it has one) at `dst`.
-fn fresh_copy(src: &Path, dst: &Path) -> BenchResult<()> {
-    remove_store(dst);
-    std::fs::copy(src, dst)?;
-    let wal = sidecar(src, "-wal");
-    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-        std::fs::copy(&wal, sidecar(dst, "-wal"))?;
-    }
-    Ok(())
-}
-
 /// `VmHWM` (peak resident set) of this process, in KiB.
 fn vm_hwm_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -137,58 +90,6 @@ fn vm_hwm_kib() -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// The store to measure: `KEEPER_BENCH_DB`, else a cached seeded store.
-fn store_path() -> BenchResult<(PathBuf, String)> {
-    if let Some(p) = std::env::var_os("KEEPER_BENCH_DB") {
-        let p = PathBuf::from(p);
-        if !p.is_file() {
-            return Err(format!("KEEPER_BENCH_DB={} is not a file", p.display()).into());
-        }
-        return Ok((p, "KEEPER_BENCH_DB".into()));
-    }
-    let size = match std::env::var("KEEPER_BENCH_SIZE").as_deref() {
-        Ok("A" | "a") => SIZE_A,
-        Ok("B" | "b") | Err(_) => SIZE_B,
-        Ok(other) => return Err(format!("KEEPER_BENCH_SIZE={other:?}: use A or B").into()),
-    };
-    let path = tmp_dir().join(format!("keeper-bench-{}.sqlite", size.name));
-    if path.is_file() {
-        println!(
-            "reusing the cached size-{} store {}",
-            size.name,
-            path.display()
-        );
-        return Ok((path, format!("seeded size {} (cached)", size.name)));
-    }
-    println!(
-        "building a size-{} store ({} threads / {} events / {} notes) at {} with keeper_tui::store::seed; it is cached for later runs ...",
-        size.name,
-        size.threads,
-        size.events,
-        size.notes,
-        path.display()
-    );
-    // Build under a temporary name so an interrupted build is never reused.
-    let building = sidecar(&path, ".building");
-    remove_store(&building);
-    let t = Instant::now();
-    seed(
-        &building,
-        SeedSpec {
-            threads: size.threads,
-            events: size.events,
-            notes: size.notes,
-            seed: 20_240_601,
-            now: now_unix(),
-            span_days: 60,
-        },
-    )?;
-    std::fs::rename(&building, &path)?;
-    remove_store(&building);
-    println!("  built in {:.1} s", t.elapsed().as_secs_f64());
-    Ok((path, format!("seeded size {}", size.name)))
 }
 
 struct Row {

@@ -60,6 +60,10 @@
 //!   (default 30).
 //! - `KEEPER_BENCH_SHOW=1`: print the last screen of each keeper-tui.
 
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+
+use bench_common::tmp_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -80,10 +84,6 @@ const BETWEEN: Duration = Duration::from_millis(300);
 const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the watchdog may take to show the bridge healthy.
 const READY_LIMIT: Duration = Duration::from_secs(60);
-
-fn tmp_dir() -> PathBuf {
-    std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
-}
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
