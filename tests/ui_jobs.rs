@@ -16,37 +16,7 @@ use keeper_tui::store::jobs::{Run, RunState};
 use keeper_tui::ui::app::{App, Effect, Popup};
 use keeper_tui::ui::keys::Panel;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ui_common::{NOW, THEME, draw, rows};
-
-fn run(id: i64, job: &str, state: RunState) -> Run {
-    let started = (state != RunState::Queued).then_some(NOW as f64 - 30.0);
-    Run {
-        id,
-        job: job.into(),
-        state,
-        attempt: 0,
-        args: std::collections::BTreeMap::new(),
-        chain: None,
-        after_run: None,
-        reason: Some("schedule".into()),
-        pid: started.map(|_| 7000 + id),
-        pgid: started.map(|_| 7000 + id),
-        proc_started_at: None,
-        holder: None,
-        exit_code: state
-            .is_final()
-            .then_some(if state == RunState::Succeeded { 0 } else { 2 }),
-        signal: None,
-        queued_at: NOW as f64 - 60.0,
-        not_before: NOW as f64 - 60.0,
-        started_at: started,
-        ended_at: state.is_final().then_some(NOW as f64 - 10.0),
-        log_path: Some(format!("/state/jobs/run-{id}.log")),
-        tail: Some(format!("line from run {id}")),
-        detail: None,
-        retry_of: None,
-    }
-}
+use ui_common::{NOW, THEME, draw, job_run as run, rows};
 
 fn seen(runs: Vec<Run>) -> JobsSeen {
     JobsSeen {

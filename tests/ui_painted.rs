@@ -122,29 +122,12 @@ fn task(id: &str, started: i64, ended: Option<i64>) -> TaskLine {
 fn job_run(id: i64, state: RunState, started: Option<i64>, ended: Option<i64>) -> Run {
     let at = |ago: i64| (NOW - ago) as f64;
     Run {
-        id,
-        job: "digest".into(),
-        state,
-        attempt: 0,
-        args: std::collections::BTreeMap::new(),
-        chain: None,
-        after_run: None,
-        reason: Some("schedule".into()),
-        pid: started.map(|_| 7000 + id),
-        pgid: started.map(|_| 7000 + id),
-        proc_started_at: None,
-        holder: None,
-        exit_code: ended.map(|_| 0),
-        signal: None,
         queued_at: at(90),
         // Queued runs wait 40 s more.
         not_before: if started.is_some() { at(90) } else { at(-40) },
         started_at: started.map(at),
         ended_at: ended.map(at),
-        log_path: None,
-        tail: None,
-        detail: None,
-        retry_of: None,
+        ..ui_common::job_run(id, "digest", state)
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use keeper_tui::engine::{LoopStatus, Notice, PassOutcome, Snapshot};
 use keeper_tui::loops::{LoopId, PassMode};
 use keeper_tui::store::LayoutKind;
+use keeper_tui::store::jobs::{Run, RunState};
 use keeper_tui::store::snapshot::{
     AcceptRate, LoopFigures, OutcomeFigures, Reliability, StoreFigures, Stores,
 };
@@ -300,5 +301,37 @@ pub fn bridge_row(name: &str) -> keeper_tui::loops::watchdog::BridgeRow {
             ..HealState::default()
         },
         breaker_limit: 3,
+    }
+}
+
+/// A run of `job` queued a minute ago, started 30 s ago unless queued,
+/// ended 10 s ago if final.
+pub fn job_run(id: i64, job: &str, state: RunState) -> Run {
+    let started = (state != RunState::Queued).then_some(NOW as f64 - 30.0);
+    Run {
+        id,
+        job: job.into(),
+        state,
+        attempt: 0,
+        args: std::collections::BTreeMap::new(),
+        chain: None,
+        after_run: None,
+        reason: Some("schedule".into()),
+        pid: started.map(|_| 7000 + id),
+        pgid: started.map(|_| 7000 + id),
+        proc_started_at: None,
+        holder: None,
+        exit_code: state
+            .is_final()
+            .then_some(if state == RunState::Succeeded { 0 } else { 2 }),
+        signal: None,
+        queued_at: NOW as f64 - 60.0,
+        not_before: NOW as f64 - 60.0,
+        started_at: started,
+        ended_at: state.is_final().then_some(NOW as f64 - 10.0),
+        log_path: Some(format!("/state/jobs/run-{id}.log")),
+        tail: Some(format!("line from run {id}")),
+        detail: None,
+        retry_of: None,
     }
 }
