@@ -225,22 +225,13 @@ impl App {
     /// a list that did not change keeps its cursor where it is anyway.
     fn follow_moved(&mut self, old: &Snapshot) {
         let new = Arc::clone(&self.snapshot);
-        let figures = !same(old.store.as_ref(), new.store.as_ref());
-        let moved = [
-            (figures || old.loops != new.loops, Panel::Loops),
-            (figures, Panel::Outcomes),
-            (!Arc::ptr_eq(&old.threads, &new.threads), Panel::Threads),
-            (old.sessions != new.sessions, Panel::Sessions),
-            (old.bridges != new.bridges, Panel::Bridges),
-        ];
-        for (_, p) in moved.into_iter().filter(|m| m.0) {
-            self.follow(p);
-        }
-        if !same(old.tasks.as_ref(), new.tasks.as_ref()) {
-            self.follow_task();
-        }
-        if !same(old.jobs.as_ref(), new.jobs.as_ref()) {
-            self.follow_job();
+        for p in crate::ui::painted::moved(old, &new) {
+            match p {
+                Panel::Tasks => self.follow_task(),
+                Panel::Jobs => self.follow_job(),
+                Panel::Stores => {}
+                p => self.follow(p),
+            }
         }
     }
 
@@ -822,15 +813,6 @@ fn action_words(action: Action) -> &'static str {
         Action::Retry => "retry a job run",
         Action::RunNow => "run a job",
         _ => "change the store",
-    }
-}
-
-/// The same shared value, or both absent.
-fn same<T>(a: Option<&Arc<T>>, b: Option<&Arc<T>>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-        (None, None) => true,
-        _ => false,
     }
 }
 

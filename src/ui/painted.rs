@@ -197,19 +197,17 @@ pub fn panels_moved(old: &Snapshot, new: &Snapshot) -> Option<Vec<Panel>> {
     // The Log's notices reach the status bar; the store's figures the
     // Loops, Stores and Outcomes panels, and through the loops they list,
     // the layout.
-    let figures = match (old.store.as_deref(), new.store.as_deref()) {
-        (Some(o), Some(n)) if std::ptr::eq(o, n) => Some(false),
+    let same_layout = match (old.store.as_deref(), new.store.as_deref()) {
         (Some(o), Some(n)) => o
             .loops
             .iter()
             .map(|l| &l.kind)
-            .eq(n.loops.iter().map(|l| &l.kind))
-            .then_some(true),
-        (None, None) => Some(false),
-        _ => None,
+            .eq(n.loops.iter().map(|l| &l.kind)),
+        (None, None) => true,
+        _ => false,
     };
-    let figures = figures?;
-    let same_rest = Arc::ptr_eq(&old.notices, &new.notices)
+    let same_rest = same_layout
+        && Arc::ptr_eq(&old.notices, &new.notices)
         && old.store_error == new.store_error
         && old.role == new.role
         && old.read_only == new.read_only
@@ -217,26 +215,27 @@ pub fn panels_moved(old: &Snapshot, new: &Snapshot) -> Option<Vec<Panel>> {
         // Row counts size the bands.
         && old.loops.len() == new.loops.len()
         && old.bridges.len() == new.bridges.len();
-    if !same_rest {
-        return None;
-    }
+    same_rest.then(|| moved(old, new))
+}
+
+/// The panels whose rows a new snapshot may have changed.
+pub fn moved(old: &Snapshot, new: &Snapshot) -> Vec<Panel> {
+    let figures = !same(old.store.as_ref(), new.store.as_ref());
     let moved = [
         (figures, Panel::Stores),
         (figures, Panel::Outcomes),
         (figures || old.loops != new.loops, Panel::Loops),
         (!Arc::ptr_eq(&old.threads, &new.threads), Panel::Threads),
         (old.sessions != new.sessions, Panel::Sessions),
-        (
-            !same_arc(old.tasks.as_ref(), new.tasks.as_ref()),
-            Panel::Tasks,
-        ),
-        (!same_arc(old.jobs.as_ref(), new.jobs.as_ref()), Panel::Jobs),
+        (!same(old.tasks.as_ref(), new.tasks.as_ref()), Panel::Tasks),
+        (!same(old.jobs.as_ref(), new.jobs.as_ref()), Panel::Jobs),
         (old.bridges != new.bridges, Panel::Bridges),
     ];
-    Some(moved.into_iter().filter(|m| m.0).map(|m| m.1).collect())
+    moved.into_iter().filter(|m| m.0).map(|m| m.1).collect()
 }
 
-fn same_arc<T>(a: Option<&Arc<T>>, b: Option<&Arc<T>>) -> bool {
+/// The same shared value, or both absent.
+fn same<T>(a: Option<&Arc<T>>, b: Option<&Arc<T>>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
         (None, None) => true,
